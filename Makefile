@@ -1,0 +1,56 @@
+# docstream: `make run` (the whole pipeline with the sample corpus) and `make test`.
+# Everything installs itself: a venv in .venv (packages cached by uv outside the
+# checkout), Kafka and Neo4j jars from Maven Central (cached in ~/.m2).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: help venv run test test-unit test-integration lint services-up services-down services-status clean
+
+help:
+	@echo "make run                 stack + worker + API + sample corpus (Ctrl-C stops it)"
+	@echo "make test                lint, unit and integration tests on the real local stack"
+	@echo "make test-unit           unit tests only (no services)"
+	@echo "make lint                ruff + mypy"
+	@echo "make services-up|down|status   the local Kafka + Neo4j stack"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	$(BIN)/docstream run
+
+test: venv lint
+	mkdir -p reports
+	$(BIN)/pytest tests/unit tests/integration -ra --junitxml=reports/junit.xml $(PYTEST_ARGS)
+
+test-unit: venv
+	$(BIN)/pytest tests/unit -ra $(PYTEST_ARGS)
+
+test-integration: venv
+	$(BIN)/pytest tests/integration -ra $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+services-up: venv
+	$(BIN)/docstream services up
+
+services-down: venv
+	$(BIN)/docstream services down
+
+services-status: venv
+	$(BIN)/docstream services status
+
+clean:
+	rm -rf reports .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The Starlette edge: hybrid query over SSE, health and metrics."""

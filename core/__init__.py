@@ -1,0 +1,1 @@
+"""What every stage shares: settings, contracts, correlation ids, logging, metrics."""

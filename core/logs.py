@@ -1,0 +1,61 @@
+"""JSON log lines, each carrying the correlation id of the work in hand."""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.config
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from core.correlation import current_correlation_id
+
+# Attributes every LogRecord has; anything else passed via `extra=` is a field.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        correlation_id = getattr(record, "correlation_id", None) or current_correlation_id.get()
+        if correlation_id:
+            line["correlation_id"] = correlation_id
+        for key, value in vars(record).items():
+            if key not in _STANDARD and key not in line:
+                line[key] = value
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+# Libraries that log every request, heartbeat or rebalance step at INFO.
+_NOISY = ("aiokafka", "neo4j", "httpx", "uvicorn.access", "sentence_transformers", "faust", "mode")
+
+
+def logging_config(level: str = "INFO") -> dict[str, Any]:
+    """A dictConfig routing every logger (ours, faust's, uvicorn's) to one JSON
+    stream on stderr. Faust's worker takes it as `logging_config`."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": sys.stderr}
+        },
+        "root": {"level": level, "handlers": ["stderr"]},
+        "loggers": {name: {"level": "WARNING"} for name in _NOISY},
+    }
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.config.dictConfig(logging_config(level))
+
+
+def get_logger(name: str) -> logging.Logger:
+    return logging.getLogger(name)

@@ -1,0 +1,50 @@
+"""Prometheus metrics shared by the stages. One registry (the default), served
+at the API's `/metrics`. Names end in their unit, as Prometheus expects."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS = Counter(
+    "docstream_events_total",
+    "Events handled by a pipeline stage, by outcome (ok, skipped, dead_lettered, retried).",
+    ["stage", "outcome"],
+)
+STAGE_SECONDS = Histogram(
+    "docstream_stage_seconds",
+    "Time a stage spent on one batch of events.",
+    ["stage"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+BATCH_SIZE = Histogram(
+    "docstream_batch_size",
+    "Events per batch a stage processed.",
+    ["stage"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+)
+SINK_UP = Gauge(
+    "docstream_sink_up",
+    "1 while the last write to a sink succeeded, 0 while it is failing.",
+    ["sink"],
+)
+QUERY_SECONDS = Histogram(
+    "docstream_query_stage_seconds",
+    "Time per query stage (embed, dense, graph, total).",
+    ["stage"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56),
+)
+QUERY_DEGRADED = Counter(
+    "docstream_query_degraded_total",
+    "Queries answered without one of the stores, by store.",
+    ["store"],
+)
+HTTP_REQUESTS = Counter(
+    "docstream_http_requests_total",
+    "HTTP requests by route and status.",
+    ["route", "method", "status"],
+)
+HTTP_SECONDS = Histogram(
+    "docstream_http_request_seconds",
+    "HTTP request latency by route.",
+    ["route", "method"],
+)

@@ -1,0 +1,167 @@
+"""Configuration as small frozen value objects, read once from the environment.
+
+Every setting has a default that works on one machine with the local stack
+(`docstream services up`), and every default can be overridden by the same
+environment variable in a container, a cluster or a test. Settings are passed
+explicitly to whatever needs them; nothing reads the environment later.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _int(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{key} must be an integer, got {raw!r}") from exc
+
+
+def _float(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{key} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic names. A prefix lets several pipelines (or test runs) share a broker."""
+
+    prefix: str = ""
+
+    @property
+    def documents(self) -> str:
+        return f"{self.prefix}documents"
+
+    @property
+    def chunks(self) -> str:
+        return f"{self.prefix}chunks"
+
+    @property
+    def chunks_embedded(self) -> str:
+        return f"{self.prefix}chunks.embedded"
+
+    @staticmethod
+    def dead_letter(topic: str) -> str:
+        """Each stage dead-letters into `<its input topic>.dlq`."""
+        return f"{topic}.dlq"
+
+    def all(self) -> list[str]:
+        sources = [self.documents, self.chunks, self.chunks_embedded]
+        return sources + [self.dead_letter(t) for t in sources]
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topics: Topics = field(default_factory=Topics)
+    partitions: int = 3
+    group_id: str = "docstream"
+
+
+@dataclass(frozen=True)
+class Neo4jSettings:
+    uri: str = "bolt://127.0.0.1:7687"
+    user: str = ""
+    password: str = ""
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        return (self.user, self.password) if self.user else None
+
+
+@dataclass(frozen=True)
+class QdrantSettings:
+    """`url` names a Qdrant server; without it Qdrant runs embedded at `path`."""
+
+    url: str = ""
+    path: Path = Path(".stack/qdrant")
+    collection: str = "docstream_chunks"
+    api_key: str = ""
+
+    @property
+    def embedded(self) -> bool:
+        return not self.url
+
+
+@dataclass(frozen=True)
+class EmbedderSettings:
+    model: str = "all-MiniLM-L6-v2"
+    device: str = "auto"  # auto | cpu | cuda
+    batch_size: int = 64
+    batch_within_s: float = 0.05
+
+
+@dataclass(frozen=True)
+class ChunkerSettings:
+    max_words: int = 180
+    overlap_sentences: int = 1
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    neo4j: Neo4jSettings = field(default_factory=Neo4jSettings)
+    qdrant: QdrantSettings = field(default_factory=QdrantSettings)
+    embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
+    chunker: ChunkerSettings = field(default_factory=ChunkerSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    stack_dir: Path = Path(".stack")
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        stack_dir = Path(env.get("DOCSTREAM_STACK_DIR", ".stack"))
+        return cls(
+            kafka=KafkaSettings(
+                bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+                topics=Topics(prefix=env.get("DOCSTREAM_TOPIC_PREFIX", "")),
+                partitions=_int(env, "DOCSTREAM_PARTITIONS", 3),
+                group_id=env.get("DOCSTREAM_GROUP_ID", "docstream"),
+            ),
+            neo4j=Neo4jSettings(
+                uri=env.get("NEO4J_URI", "bolt://127.0.0.1:7687"),
+                user=env.get("NEO4J_USER", ""),
+                password=env.get("NEO4J_PASSWORD", ""),
+            ),
+            qdrant=QdrantSettings(
+                url=env.get("QDRANT_URL", ""),
+                path=Path(env.get("QDRANT_PATH", str(stack_dir / "qdrant"))),
+                collection=env.get("QDRANT_COLLECTION", "docstream_chunks"),
+                api_key=env.get("QDRANT_API_KEY", ""),
+            ),
+            embedder=EmbedderSettings(
+                model=env.get("DOCSTREAM_EMBED_MODEL", "all-MiniLM-L6-v2"),
+                device=env.get("DOCSTREAM_EMBED_DEVICE", "auto"),
+                batch_size=_int(env, "DOCSTREAM_EMBED_BATCH", 64),
+                batch_within_s=_float(env, "DOCSTREAM_EMBED_WITHIN_S", 0.05),
+            ),
+            chunker=ChunkerSettings(
+                max_words=_int(env, "DOCSTREAM_CHUNK_MAX_WORDS", 180),
+                overlap_sentences=_int(env, "DOCSTREAM_CHUNK_OVERLAP_SENTENCES", 1),
+            ),
+            api=ApiSettings(
+                host=env.get("DOCSTREAM_API_HOST", "127.0.0.1"),
+                port=_int(env, "DOCSTREAM_API_PORT", 8000),
+            ),
+            stack_dir=stack_dir,
+            log_level=env.get("DOCSTREAM_LOG_LEVEL", "INFO").upper(),
+        )

@@ -1,0 +1,35 @@
+"""Create the pipeline's topics if they are missing (idempotent)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from core.settings import KafkaSettings
+
+
+def ensure_topics(
+    settings: KafkaSettings, names: Iterable[str] | None = None, timeout_s: float = 15.0
+) -> list[str]:
+    """Create the missing topics; return the ones this call created."""
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
+    wanted = list(names if names is not None else settings.topics.all())
+    existing = set(admin.list_topics(timeout=timeout_s).topics)
+    missing = [n for n in wanted if n not in existing]
+    if not missing:
+        return []
+    futures = admin.create_topics(
+        [NewTopic(n, num_partitions=settings.partitions, replication_factor=1) for n in missing],
+        operation_timeout=timeout_s,
+    )
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout_s)
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+    return created

@@ -1,0 +1,90 @@
+"""The contracts between stages: data that crosses a seam, and the seams themselves.
+
+Each Protocol is small on purpose, so a unit test can stand in a fake and an
+operator can swap an implementation (another embedder, a Qdrant server instead
+of the embedded one) without touching the stages that use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a document, as the chunker cut it."""
+
+    chunk_id: str
+    doc_id: str
+    index: int
+    text: str
+    start: int  # character offsets into the document text
+    end: int
+
+
+@dataclass(frozen=True)
+class IndexedChunk:
+    """A chunk with its vector and provenance: what both sinks write."""
+
+    chunk_id: str
+    doc_id: str
+    version: int
+    index: int
+    chunk_count: int
+    title: str
+    text: str
+    vector: list[float]
+    correlation_id: str
+    source: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result from one retriever."""
+
+    chunk_id: str
+    doc_id: str
+    index: int
+    text: str
+    score: float
+    correlation_id: str
+    retriever: str  # "dense" | "graph"
+    title: str = ""
+
+
+class Chunker(Protocol):
+    def chunk(self, doc_id: str, text: str) -> list[Chunk]: ...
+
+
+class Embedder(Protocol):
+    model_name: str
+    dimension: int
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+class VectorStore(Protocol):
+    async def ensure_schema(self) -> None: ...
+
+    async def upsert(self, chunks: Sequence[IndexedChunk]) -> None: ...
+
+    async def search(self, vector: Sequence[float], limit: int) -> list[Hit]: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class GraphStore(Protocol):
+    async def ensure_schema(self) -> None: ...
+
+    async def upsert(self, chunks: Sequence[IndexedChunk]) -> None: ...
+
+    async def neighbours(self, chunk_ids: Sequence[str], per_chunk: int) -> list[Hit]: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...

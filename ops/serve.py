@@ -1,0 +1,114 @@
+"""The composition root: build the stores, the embedder, the Faust worker and
+(in the single-process mode the embedded Qdrant needs) the API on the worker's
+event loop, then run them until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+
+import faust
+from faust.contrib.asgi import serve_asgi
+from starlette.applications import Starlette
+
+from api.app import create_api
+from api.health import Check, Health, KafkaCheck
+from api.search import QueryLimits, SearchService
+from core.embedding import SentenceTransformerEmbedder
+from core.logs import configure_logging, get_logger, logging_config
+from core.settings import Settings
+from core.topics import ensure_topics
+from sinks.neo4j import Neo4jGraphStore
+from sinks.qdrant import QdrantVectorStore
+from streams.app import DocstreamApp, Stages, create_faust_app, register_agents
+from streams.chunker import SentenceChunker
+from streams.deadletter import DeadLetters
+from streams.producer import FaustProducer
+from streams.stages import ChunkStage, EmbedStage, SinkStage
+
+log = get_logger(__name__)
+
+
+def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
+    embedder = SentenceTransformerEmbedder(settings.embedder)
+    vectors = QdrantVectorStore(settings.qdrant, embedder.dimension)
+    graph = Neo4jGraphStore(settings.neo4j)
+
+    app = create_faust_app(settings, web=with_api)
+    producer = FaustProducer(app)
+    dead_letters = DeadLetters(producer)
+    topics = settings.kafka.topics
+    stages = Stages(
+        chunk=ChunkStage(SentenceChunker(settings.chunker), producer, dead_letters, topics),
+        embed=EmbedStage(embedder, producer, dead_letters, topics),
+        sinks=[
+            SinkStage(vectors, dead_letters, name="qdrant-sink"),
+            SinkStage(graph, dead_letters, name="neo4j-sink"),
+        ],
+    )
+    register_agents(app, settings, stages)
+    app.startup_hooks = [
+        ("kafka-topics", lambda: asyncio.to_thread(ensure_topics, settings.kafka)),
+        ("qdrant-schema", vectors.ensure_schema),
+        ("neo4j-schema", graph.ensure_schema),
+    ]
+    if with_api:
+        api = build_api(settings, embedder, vectors, graph)
+        serve_asgi(app, api, host=settings.api.host, port=settings.api.port)
+    return app
+
+
+def build_api(
+    settings: Settings,
+    embedder: SentenceTransformerEmbedder,
+    vectors: QdrantVectorStore,
+    graph: Neo4jGraphStore,
+) -> Starlette:
+    checks: dict[str, Check] = {
+        "kafka": KafkaCheck(settings.kafka.bootstrap_servers),
+        "neo4j": graph.ping,
+        "qdrant": vectors.ping,
+    }
+    search = SearchService(embedder, vectors, graph, QueryLimits())
+    return create_api(search, Health(checks))
+
+
+def run_worker(settings: Settings, *, with_api: bool) -> int:
+    configure_logging(settings.log_level)
+    app = build_worker(settings, with_api=with_api)
+    log.info(
+        "worker starting",
+        extra={
+            "with_api": with_api,
+            "api": f"{settings.api.host}:{settings.api.port}",
+            "bootstrap": settings.kafka.bootstrap_servers,
+            "qdrant": settings.qdrant.url or str(settings.qdrant.path),
+        },
+    )
+    worker = faust.Worker(
+        app,
+        loglevel=settings.log_level.lower(),
+        logging_config=logging_config(settings.log_level),
+        redirect_stdouts=False,
+        quiet=True,
+    )
+    worker.execute_from_commandline()
+    return 0
+
+
+def run_api(settings: Settings) -> int:
+    """The API as its own process: only with a Qdrant server, since an embedded
+    Qdrant can be opened by one process at a time (the worker's)."""
+    import uvicorn
+
+    if settings.qdrant.embedded:
+        raise SystemExit(
+            "docstream api needs QDRANT_URL (a Qdrant server): the embedded Qdrant belongs "
+            "to the worker process, which serves the API itself (docstream worker)."
+        )
+    configure_logging(settings.log_level)
+    embedder = SentenceTransformerEmbedder(settings.embedder)
+    vectors = QdrantVectorStore(settings.qdrant, embedder.dimension)
+    graph = Neo4jGraphStore(settings.neo4j)
+    api = build_api(settings, embedder, vectors, graph)
+    uvicorn.run(api, host=settings.api.host, port=settings.api.port, log_config=None)
+    return 0

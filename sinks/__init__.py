@@ -1,0 +1,1 @@
+"""The writers (and readers) of the two projections: Qdrant for vectors, Neo4j for the graph."""

@@ -1,0 +1,82 @@
+"""Dead letters: an event a stage can never process goes to `<input topic>.dlq`
+with its original bytes, its headers and the reason, and the stream goes on."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from core.correlation import CORRELATION_HEADER, decode_headers
+from core.logs import get_logger
+from core.metrics import EVENTS
+from core.settings import Topics
+from schemas.codec import codec_for
+from schemas.events import now_millis
+
+log = get_logger(__name__)
+
+REASON_HEADER = "dlq_reason"
+STAGE_HEADER = "dlq_stage"
+
+
+class RawMessage(Protocol):
+    """What we need of a consumed Kafka message (faust's Message has all of it)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Any
+
+
+class Producer(Protocol):
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None: ...
+
+
+def dead_letter_record(stage: str, message: RawMessage, error: BaseException) -> dict[str, Any]:
+    raw_headers = message.headers or []
+    pairs = raw_headers.items() if isinstance(raw_headers, dict) else raw_headers
+    headers = {key: value for key, value in pairs if value is not None}
+    return {
+        "stage": stage,
+        "error_class": type(error).__name__,
+        "error_message": str(error)[:2000],
+        "topic": message.topic,
+        "partition": int(message.partition),
+        "offset": int(message.offset),
+        "key": message.key,
+        "value": message.value,
+        "headers": headers,
+        "correlation_id": decode_headers(headers).get(CORRELATION_HEADER, ""),
+        "failed_at": now_millis(),
+    }
+
+
+class DeadLetters:
+    def __init__(self, producer: Producer) -> None:
+        self.producer = producer
+        self.codec = codec_for("DeadLetter")
+
+    async def send(self, stage: str, message: RawMessage, error: BaseException) -> None:
+        record = dead_letter_record(stage, message, error)
+        headers = [
+            (CORRELATION_HEADER, record["correlation_id"].encode()),
+            (STAGE_HEADER, stage.encode()),
+            (REASON_HEADER, f"{record['error_class']}: {record['error_message']}"[:500].encode()),
+        ]
+        topic = Topics.dead_letter(message.topic)
+        await self.producer.send(topic, message.key, self.codec.encode(record), headers)
+        EVENTS.labels(stage, "dead_lettered").inc()
+        log.warning(
+            "event dead-lettered",
+            extra={
+                "stage": stage,
+                "dlq_topic": topic,
+                "reason": record["error_message"][:200],
+                "error_class": record["error_class"],
+                "offset": record["offset"],
+                "correlation_id": record["correlation_id"],
+            },
+        )
