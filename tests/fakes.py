@@ -1,0 +1,92 @@
+"""Fakes for unit tests of logic. Integration tests never use these."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.types import Hit, IndexedChunk
+
+
+@dataclass
+class FakeMessage:
+    value: bytes | None
+    key: bytes | None = b"doc"
+    topic: str = "documents"
+    partition: int = 0
+    offset: int = 0
+    headers: Any = field(default_factory=list)
+
+
+@dataclass
+class FakeProducer:
+    sent: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]] = field(
+        default_factory=list
+    )
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
+        self.sent.append((topic, key, value, headers))
+
+    async def send_many(
+        self, topic: str, messages: Sequence[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]
+    ) -> None:
+        for key, value, headers in messages:
+            await self.send(topic, key, value, headers)
+
+    def on(self, topic: str) -> list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]:
+        return [m for m in self.sent if m[0] == topic]
+
+
+class FakeEmbedder:
+    model_name = "fake"
+    dimension = 3
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        self.calls.append(list(texts))
+        return [[float(len(t)), 1.0, 0.0] for t in texts]
+
+
+@dataclass
+class FakeStore:
+    """Refuses chunks whose text contains `poison`; `down` raises a transient error."""
+
+    written: list[IndexedChunk] = field(default_factory=list)
+    down_for: int = 0
+    hits: list[Hit] = field(default_factory=list)
+    fail: BaseException | None = None
+
+    async def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
+        if self.down_for > 0:
+            self.down_for -= 1
+            raise ConnectionError("store down")
+        if any("poison" in c.text for c in chunks):
+            raise ValueError("refused: poison")
+        self.written.extend(chunks)
+
+    async def search(self, vector: Sequence[float], limit: int) -> list[Hit]:
+        if self.fail:
+            raise self.fail
+        return self.hits[:limit]
+
+    async def neighbours(self, chunk_ids: Sequence[str], per_chunk: int) -> list[Hit]:
+        if self.fail:
+            raise self.fail
+        return self.hits
+
+    async def ensure_schema(self) -> None: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def hit(
+    chunk_id: str, doc_id: str = "d", index: int = 0, score: float = 0.9, retriever: str = "dense"
+) -> Hit:
+    return Hit(chunk_id, doc_id, index, f"text of {chunk_id}", score, "corr-1", retriever, "Title")

@@ -1,0 +1,146 @@
+"""Integration fixtures: the real Kafka and Neo4j of the local stack (started here
+when nothing answers at the configured addresses, and stopped after), a real
+embedded Qdrant, and the real worker process with the API beside it.
+
+Every run gets its own topic prefix, consumer group, Qdrant folder and doc-id
+prefix, so runs never see each other's data on a shared broker or graph."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from neo4j import Driver, GraphDatabase
+
+from core.settings import Settings
+from ops.stack.local import LocalStack
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def stack(base_settings: Settings) -> Iterator[LocalStack]:
+    """The local stack; services already answering are used as they are."""
+    local = LocalStack(base_settings)
+    started = local.up(log=True)
+    yield local
+    local.down(only=started)
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return f"it{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Pipeline:
+    """A worker process (with the API) on this run's topics, and its environment."""
+
+    env: dict[str, str]
+    settings: Settings
+    base_url: str
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    log_handle: object = field(default=None, repr=False)
+
+    def start(self, timeout_s: float = 300.0) -> None:
+        handle = self.log_path.open("ab")
+        self.log_handle = handle
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", "worker"],
+            cwd=REPO,
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"worker exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                if httpx.get(f"{self.base_url}/health/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        raise RuntimeError(f"worker not ready after {timeout_s}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def cli(self, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "ops.cli", *args],
+            cwd=REPO,
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            timeout=120,
+        )
+
+
+@pytest.fixture(scope="module")
+def pipeline(
+    stack: LocalStack, run_id: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pipeline]:
+    workdir = tmp_path_factory.mktemp("pipeline")
+    port = free_port()
+    env = {
+        **os.environ,
+        "DOCSTREAM_TOPIC_PREFIX": f"{run_id}.",
+        "DOCSTREAM_GROUP_ID": f"docstream-{run_id}",
+        "QDRANT_PATH": str(workdir / "qdrant"),
+        "DOCSTREAM_API_PORT": str(port),
+        "DOCSTREAM_CHUNK_MAX_WORDS": "40",
+        "DOCSTREAM_LOG_LEVEL": "INFO",
+    }
+    env.pop("QDRANT_URL", None)
+    pipeline = Pipeline(
+        env, Settings.from_env(env), f"http://127.0.0.1:{port}", workdir / "worker.log"
+    )
+    pipeline.start()
+    yield pipeline
+    pipeline.stop()
+
+
+@pytest.fixture(scope="session")
+def neo4j_driver(stack: LocalStack, base_settings: Settings, run_id: str) -> Iterator[Driver]:
+    driver = GraphDatabase.driver(base_settings.neo4j.uri, auth=base_settings.neo4j.auth)
+    yield driver
+    # Leave the shared graph as we found it.
+    driver.execute_query(
+        "MATCH (n) WHERE n.doc_id STARTS WITH $prefix DETACH DELETE n", prefix=run_id
+    )
+    driver.close()

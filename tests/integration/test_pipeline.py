@@ -1,0 +1,218 @@
+"""The vertical slice on real services: Kafka, Neo4j over Bolt, embedded Qdrant,
+the Faust worker and the SSE edge, driven the way a user drives them."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from confluent_kafka import Consumer, Producer
+from httpx_sse import connect_sse
+from neo4j import Driver
+from qdrant_client import QdrantClient
+
+from core.correlation import CORRELATION_HEADER, decode_headers
+from schemas.codec import codec_for
+from tests.integration.conftest import Pipeline
+
+pytestmark = pytest.mark.integration
+
+# Each document has a sentence no other has, so a query for it finds it first.
+DOCUMENTS = {
+    "alpha": "The zebrafinch observatory counts migrating songbirds at dawn every spring. "
+    "Volunteers log each sighting in a shared notebook.",
+    "beta": "A quasar lamp glows when cosmic rays strike its crystal core. "
+    "Museum visitors watch the flashes in a darkened hall.",
+    "gamma": " ".join(
+        f"Chapter {n} of the tundra piano manual explains how cold air tightens the strings "
+        f"and why tuners warm the hammers before concert number {n}."
+        for n in range(1, 7)
+    ),
+}
+
+
+def sse_query(pipeline: Pipeline, text: str, k: int = 5) -> list[tuple[str, dict[str, Any]]]:
+    with (
+        httpx.Client(base_url=pipeline.base_url, timeout=30) as client,
+        connect_sse(client, "GET", "/query", params={"q": text, "k": k}) as source,
+    ):
+        return [(event.event, json.loads(event.data)) for event in source.iter_sse()]
+
+
+def wait_for_doc(
+    pipeline: Pipeline, doc_id: str, text: str, timeout_s: float = 180
+) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        hits = [data for kind, data in sse_query(pipeline, text) if kind == "hit"]
+        if any(h["doc_id"] == doc_id for h in hits):
+            return hits
+        time.sleep(1)
+    raise AssertionError(f"{doc_id} not searchable after {timeout_s}s:\n{pipeline.log_tail()}")
+
+
+@pytest.fixture(scope="module")
+def published(
+    pipeline: Pipeline, run_id: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    correlation_id = f"corr-{uuid.uuid4().hex[:12]}"
+    corpus = tmp_path_factory.mktemp("corpus") / "docs.jsonl"
+    doc_ids = {name: f"{run_id}-{name}" for name in DOCUMENTS}
+    corpus.write_text(
+        "\n".join(
+            json.dumps({"doc_id": doc_ids[name], "title": name.title(), "text": text})
+            for name, text in DOCUMENTS.items()
+        )
+    )
+    result = pipeline.cli("publish", str(corpus), "--correlation-id", correlation_id)
+    assert result.returncode == 0, result.stderr.decode()
+    assert json.loads(result.stdout)["sent"] == 3
+    return {"correlation_id": correlation_id, "doc_ids": doc_ids}
+
+
+def test_an_sse_query_finds_each_published_document_with_its_correlation_id(
+    pipeline: Pipeline, published: dict[str, Any]
+) -> None:
+    for name, doc_id in published["doc_ids"].items():
+        hits = wait_for_doc(pipeline, doc_id, DOCUMENTS[name].split(".")[0])
+        mine = [h for h in hits if h["doc_id"] == doc_id]
+        assert mine[0]["correlation_id"] == published["correlation_id"]
+        assert {"rank", "doc_id", "chunk_id", "score", "text", "correlation_id"} <= set(mine[0])
+
+
+def test_the_sse_stream_is_meta_hits_then_done(
+    pipeline: Pipeline, published: dict[str, Any]
+) -> None:
+    wait_for_doc(pipeline, published["doc_ids"]["gamma"], "tundra piano manual")
+    events = sse_query(pipeline, "tundra piano manual", k=2)
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "meta" and kinds[-1] == "done"
+    assert set(kinds[1:-1]) == {"hit"}, kinds
+    assert "total_ms" in events[-1][1]["timings"]
+    # The graph step adds a neighbouring chunk of the best hit (a NEXT edge).
+    assert any(data.get("retriever") == "graph" for kind, data in events if kind == "hit")
+
+
+def graph_of(driver: Driver, doc_ids: list[str]) -> dict[str, dict[str, Any]]:
+    records, _, _ = driver.execute_query(
+        """
+        MATCH (d:Document) WHERE d.doc_id IN $ids
+        OPTIONAL MATCH (d)-[:HAS_CHUNK]->(c:Chunk)
+        OPTIONAL MATCH (c)-[n:NEXT]->(:Chunk)
+        RETURN d.doc_id AS doc_id, collect(DISTINCT c.chunk_id) AS chunks,
+               count(DISTINCT n) AS next_edges, collect(DISTINCT c.correlation_id) AS correlation_ids
+        """,
+        ids=doc_ids,
+    )
+    return {r["doc_id"]: dict(r) for r in records}
+
+
+def test_neo4j_holds_documents_chunks_and_next_edges(
+    pipeline: Pipeline, published: dict[str, Any], neo4j_driver: Driver
+) -> None:
+    doc_ids = published["doc_ids"]
+    wait_for_doc(pipeline, doc_ids["gamma"], "tundra piano manual")
+    graph = graph_of(neo4j_driver, list(doc_ids.values()))
+    assert set(graph) == set(doc_ids.values())
+    gamma = graph[doc_ids["gamma"]]
+    assert len(gamma["chunks"]) >= 3, "the long document should have several chunks"
+    assert gamma["next_edges"] == len(gamma["chunks"]) - 1
+    assert all(g["correlation_ids"] == [published["correlation_id"]] for g in graph.values())
+
+
+def read_topic(bootstrap: str, topic: str, expect: int, timeout_s: float = 30) -> list[Any]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    messages: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(messages) < expect and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                messages.append(message)
+    finally:
+        consumer.close()
+    return messages
+
+
+def test_bytes_on_the_documents_topic_decode_with_the_schema(
+    pipeline: Pipeline, published: dict[str, Any]
+) -> None:
+    topics = pipeline.settings.kafka.topics
+    messages = read_topic(pipeline.settings.kafka.bootstrap_servers, topics.documents, expect=3)
+    decoded = {codec_for("DocumentEvent").decode(m.value())["doc_id"]: m for m in messages}
+    assert set(published["doc_ids"].values()) <= set(decoded)
+    for doc_id in published["doc_ids"].values():
+        message = decoded[doc_id]
+        assert message.key() == doc_id.encode()
+        headers = decode_headers(message.headers())
+        assert headers[CORRELATION_HEADER] == published["correlation_id"]
+        assert headers["schema"] == codec_for("DocumentEvent").fingerprint_hex
+
+
+def test_a_malformed_message_is_dead_lettered_and_the_stream_goes_on(
+    pipeline: Pipeline, published: dict[str, Any], run_id: str
+) -> None:
+    topics = pipeline.settings.kafka.topics
+    bad_key, poison = f"{run_id}-poison".encode(), b'{"this is": "json, not avro"}'
+    producer = Producer({"bootstrap.servers": pipeline.settings.kafka.bootstrap_servers})
+    producer.produce(
+        topics.documents, key=bad_key, value=poison, headers=[(CORRELATION_HEADER, b"bad-1")]
+    )
+    assert producer.flush(15) == 0
+
+    after = f"{run_id}-after"
+    line = json.dumps(
+        {"doc_id": after, "text": "Glass harmonicas hum when wet fingers circle the rims."}
+    )
+    result = pipeline.cli("publish", "-", stdin=line.encode())
+    assert result.returncode == 0, result.stderr.decode()
+    wait_for_doc(pipeline, after, "glass harmonicas hum")
+
+    letters = read_topic(
+        pipeline.settings.kafka.bootstrap_servers, topics.dead_letter(topics.documents), 1
+    )
+    records = [codec_for("DeadLetter").decode(m.value()) for m in letters]
+    mine = [r for r in records if r["key"] == bad_key]
+    assert len(mine) == 1
+    assert mine[0]["value"] == poison
+    assert mine[0]["stage"] == "chunker" and mine[0]["error_class"] == "BadMarker"
+    assert mine[0]["correlation_id"] == "bad-1"
+    assert pipeline.process is not None and pipeline.process.poll() is None, (
+        "the worker must survive"
+    )
+
+
+def test_qdrant_holds_the_same_chunk_ids_as_neo4j(
+    pipeline: Pipeline, published: dict[str, Any], neo4j_driver: Driver
+) -> None:
+    doc_ids = list(published["doc_ids"].values())
+    wait_for_doc(pipeline, published["doc_ids"]["gamma"], "tundra piano manual")
+    graph = graph_of(neo4j_driver, doc_ids)
+    # The embedded Qdrant admits one process at a time: stop the worker to look.
+    pipeline.stop()
+    client = QdrantClient(path=str(pipeline.settings.qdrant.path))
+    try:
+        points, _ = client.scroll(
+            pipeline.settings.qdrant.collection, limit=10_000, with_payload=True
+        )
+    finally:
+        client.close()
+    by_doc: dict[str, set[str]] = {}
+    for point in points:
+        by_doc.setdefault(point.payload["doc_id"], set()).add(str(point.id))
+        if point.payload["doc_id"] in doc_ids:
+            assert point.payload["correlation_id"] == published["correlation_id"]
+    for doc_id in doc_ids:
+        assert by_doc[doc_id] == set(graph[doc_id]["chunks"])

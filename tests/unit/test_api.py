@@ -1,0 +1,72 @@
+from collections.abc import Awaitable, Callable
+
+from starlette.testclient import TestClient
+
+from api.app import create_api
+from api.health import Health
+from api.search import QueryLimits, SearchService
+from tests.fakes import FakeEmbedder, FakeStore, hit
+
+
+async def up() -> None:
+    return None
+
+
+async def down() -> None:
+    raise ConnectionError("refused")
+
+
+def client(checks: dict[str, Callable[[], Awaitable[None]]] | None = None) -> TestClient:
+    vectors, graph = FakeStore(hits=[hit("a"), hit("b")]), FakeStore()
+    search = SearchService(FakeEmbedder(), vectors, graph, QueryLimits())  # type: ignore[arg-type]
+    return TestClient(create_api(search, Health(checks or {"kafka": up})))
+
+
+def test_query_as_json() -> None:
+    response = client().get("/query", params={"q": "kafka", "k": 2})
+    assert response.status_code == 200
+    body = response.json()
+    assert [h["chunk_id"] for h in body["hits"]] == ["a", "b"]
+    assert body["correlation_id"] == response.headers["x-correlation-id"]
+    assert "total_ms" in body["timings"]
+
+
+def test_query_as_server_sent_events() -> None:
+    with client().stream(
+        "GET", "/query", params={"q": "kafka"}, headers={"Accept": "text/event-stream"}
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        body = "".join(response.iter_text())
+    events = [line.split(": ", 1)[1] for line in body.splitlines() if line.startswith("event: ")]
+    ids = [line.split(": ", 1)[1] for line in body.splitlines() if line.startswith("id: ")]
+    assert events == ["meta", "hit", "hit", "done"]
+    assert ids == ["0", "1", "2", "3"]
+
+
+def test_a_given_correlation_id_is_kept_and_echoed() -> None:
+    response = client().get("/query", params={"q": "x"}, headers={"X-Correlation-ID": "mine-1"})
+    assert response.headers["x-correlation-id"] == "mine-1"
+    assert response.json()["correlation_id"] == "mine-1"
+
+
+def test_bad_parameters_are_422_problems_naming_the_field() -> None:
+    for params, field in (({}, "q"), ({"q": "x", "k": "ten"}, "k"), ({"q": "x", "k": 0}, "k")):
+        response = client().get("/query", params=params)
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["field"] == field
+
+
+def test_ready_is_503_naming_the_dependency_that_is_down() -> None:
+    response = client({"kafka": up, "neo4j": down}).get("/health/ready")
+    assert response.status_code == 503
+    assert response.json()["down"] == ["neo4j"]
+    assert client({"kafka": up}).get("/health/ready").status_code == 200
+    assert client({"neo4j": down}).get("/health/live").status_code == 200
+
+
+def test_metrics_are_exposed() -> None:
+    api = client()
+    api.get("/query", params={"q": "x"})
+    text = api.get("/metrics").text
+    assert 'docstream_http_requests_total{method="GET",route="/query",status="200"}' in text

@@ -1,0 +1,127 @@
+import json
+from pathlib import Path
+
+import pytest
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from schemas.codec import AvroCodec, codec_for
+from schemas.errors import BadMarker, EncodeError, MalformedBody, UnknownSchema
+from schemas.registry import SCHEMA_DIR, SchemaRegistry
+
+EXAMPLES = {
+    "DocumentEvent": {
+        "doc_id": "d1",
+        "version": 3,
+        "text": "hello",
+        "occurred_at": 1_700_000_000_000,
+    },
+    "ChunkEvent": {
+        "chunk_id": "c",
+        "doc_id": "d1",
+        "version": 3,
+        "index": 0,
+        "chunk_count": 1,
+        "text": "hello",
+        "start": 0,
+        "end": 5,
+        "occurred_at": 1_700_000_000_000,
+    },
+    "EmbeddedChunk": {
+        "chunk_id": "c",
+        "doc_id": "d1",
+        "version": 3,
+        "index": 0,
+        "chunk_count": 1,
+        "text": "hello",
+        "start": 0,
+        "end": 5,
+        "occurred_at": 1_700_000_000_000,
+        "model": "m",
+        "vector": [0.5, -0.25],
+    },
+    "DeadLetter": {
+        "stage": "chunker",
+        "error_class": "BadMarker",
+        "error_message": "x",
+        "topic": "documents",
+        "partition": 0,
+        "offset": 7,
+        "value": b"\x00junk",
+        "failed_at": 1_700_000_000_000,
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_every_schema_round_trips(name: str) -> None:
+    codec = codec_for(name)
+    data = codec.encode(EXAMPLES[name])
+    assert data[:2] == b"\xc3\x01"
+    decoded = codec.decode(data)
+    for key, value in EXAMPLES[name].items():
+        got = decoded[key]
+        if key in ("occurred_at", "failed_at"):
+            got = int(got.timestamp() * 1000)
+        assert got == value
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_fingerprint_is_the_avro_specs_crc64(name: str) -> None:
+    raw = json.loads((SCHEMA_DIR / f"{name}.avsc").read_text())
+    expected = fingerprint(to_parsing_canonical_form(raw), "CRC-64-AVRO")
+    assert codec_for(name).fingerprint_hex == expected
+
+
+def test_defaults_fill_optional_fields() -> None:
+    decoded = codec_for("DocumentEvent").decode(
+        codec_for("DocumentEvent").encode(EXAMPLES["DocumentEvent"])
+    )
+    assert decoded["op"] == "UPSERT"
+    assert decoded["metadata"] == {} and decoded["links"] == []
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"", BadMarker),
+        (b'{"doc_id": "json, not avro"}', BadMarker),
+        (b"\xc3\x01" + b"\x00" * 8 + b"body", UnknownSchema),
+    ],
+)
+def test_unreadable_bytes_raise_typed_errors(data: bytes, error: type) -> None:
+    with pytest.raises(error):
+        codec_for("DocumentEvent").decode(data)
+
+
+def test_truncated_and_padded_bodies_are_malformed() -> None:
+    good = codec_for("DocumentEvent").encode(EXAMPLES["DocumentEvent"])
+    with pytest.raises(MalformedBody):
+        codec_for("DocumentEvent").decode(good[:-4])
+    with pytest.raises(MalformedBody):
+        codec_for("DocumentEvent").decode(good + b"\x00")
+
+
+def test_record_that_breaks_the_schema_is_an_encode_error() -> None:
+    with pytest.raises(EncodeError):
+        codec_for("DocumentEvent").encode({"doc_id": "d", "version": "three", "occurred_at": 0})
+
+
+def test_reads_events_written_with_an_older_schema(tmp_path: Path) -> None:
+    """A released older schema (kept in history/) stays readable: fields added
+    since then take their defaults."""
+    current = json.loads((SCHEMA_DIR / "DocumentEvent.avsc").read_text())
+    older = dict(current, fields=[f for f in current["fields"] if f["name"] != "content_type"])
+    old_dir, new_dir = tmp_path / "old", tmp_path / "new"
+    (new_dir / "history").mkdir(parents=True)
+    old_dir.mkdir()
+    (old_dir / "DocumentEvent.avsc").write_text(json.dumps(older))
+    (new_dir / "DocumentEvent.avsc").write_text(json.dumps(current))
+    (new_dir / "history" / "DocumentEvent.v0.avsc").write_text(json.dumps(older))
+
+    written = AvroCodec("DocumentEvent", SchemaRegistry(old_dir)).encode(EXAMPLES["DocumentEvent"])
+    decoded = AvroCodec("DocumentEvent", SchemaRegistry(new_dir)).decode(written)
+
+    assert decoded["content_type"] == "text/plain"
+    assert decoded["text"] == "hello"
+    with pytest.raises(UnknownSchema):  # without the history, the old writer is unknown
+        AvroCodec("DocumentEvent", SchemaRegistry(SCHEMA_DIR)).decode(written)

@@ -1,0 +1,124 @@
+from typing import Any
+
+from core.correlation import CORRELATION_HEADER, decode_headers
+from core.settings import ChunkerSettings, Topics
+from schemas.codec import codec_for
+from sinks.retry import Backoff
+from streams.chunker import SentenceChunker
+from streams.deadletter import DeadLetters
+from streams.records import embedded_record
+from streams.stages import ChunkStage, EmbedStage, SinkStage
+from tests.fakes import FakeEmbedder, FakeMessage, FakeProducer, FakeStore
+
+TOPICS = Topics()
+HEADERS = [(CORRELATION_HEADER, b"corr-42"), ("traceparent", b"00-abc-def-01")]
+
+
+def document(**overrides: Any) -> bytes:
+    record = {
+        "doc_id": "d1",
+        "version": 1,
+        "text": "One two. Three four. Five six.",
+        "occurred_at": 1,
+    } | overrides
+    return codec_for("DocumentEvent").encode(record)
+
+
+def chunk_stage(producer: FakeProducer) -> ChunkStage:
+    chunker = SentenceChunker(ChunkerSettings(max_words=2, overlap_sentences=0))
+    return ChunkStage(chunker, producer, DeadLetters(producer), TOPICS)  # type: ignore[arg-type]
+
+
+async def test_a_document_becomes_chunk_events_that_inherit_its_headers() -> None:
+    producer = FakeProducer()
+    await chunk_stage(producer).handle(FakeMessage(document(), headers=HEADERS))
+    sent = producer.on("chunks")
+    assert len(sent) == 3
+    records = [codec_for("ChunkEvent").decode(value) for _, _, value, _ in sent]
+    assert [r["index"] for r in records] == [0, 1, 2]
+    assert {r["chunk_count"] for r in records} == {3}
+    for _, key, _, headers in sent:
+        assert key == b"d1"
+        assert decode_headers(headers)[CORRELATION_HEADER] == "corr-42"
+        assert decode_headers(headers)["traceparent"] == "00-abc-def-01"
+
+
+async def test_bytes_that_are_not_avro_go_to_the_dead_letter_topic_untouched() -> None:
+    producer = FakeProducer()
+    await chunk_stage(producer).handle(FakeMessage(b"not avro at all", headers=HEADERS, offset=9))
+    assert producer.on("chunks") == []
+    [(topic, _, value, headers)] = producer.sent
+    assert topic == "documents.dlq"
+    letter = codec_for("DeadLetter").decode(value)
+    assert letter["value"] == b"not avro at all"
+    assert letter["error_class"] == "BadMarker"
+    assert letter["offset"] == 9 and letter["correlation_id"] == "corr-42"
+    assert "dlq_reason" in decode_headers(headers)
+
+
+async def test_empty_text_and_negative_versions_are_dead_letters() -> None:
+    producer = FakeProducer()
+    await chunk_stage(producer).handle(FakeMessage(document(text="  ")))
+    await chunk_stage(producer).handle(FakeMessage(document(version=-1)))
+    reasons = [codec_for("DeadLetter").decode(v)["error_message"] for _, _, v, _ in producer.sent]
+    assert len(reasons) == 2
+    assert "empty" in reasons[0] and "version" in reasons[1]
+
+
+def chunk_message(text: str, index: int = 0) -> FakeMessage:
+    record = {
+        "chunk_id": f"c{index}",
+        "doc_id": "d1",
+        "version": 1,
+        "index": index,
+        "chunk_count": 2,
+        "text": text,
+        "start": 0,
+        "end": len(text),
+        "occurred_at": 1,
+    }
+    return FakeMessage(codec_for("ChunkEvent").encode(record), topic="chunks", headers=HEADERS)
+
+
+async def test_the_embedder_embeds_a_batch_in_one_call() -> None:
+    producer, embedder = FakeProducer(), FakeEmbedder()
+    stage = EmbedStage(embedder, producer, DeadLetters(producer), TOPICS)  # type: ignore[arg-type]
+    await stage.handle(
+        [chunk_message("alpha", 0), FakeMessage(b"junk", topic="chunks"), chunk_message("be", 1)]
+    )
+    assert embedder.calls == [["alpha", "be"]]
+    embedded = [
+        codec_for("EmbeddedChunk").decode(v) for _, _, v, _ in producer.on("chunks.embedded")
+    ]
+    assert [e["vector"][0] for e in embedded] == [5.0, 2.0]
+    assert len(producer.on("chunks.dlq")) == 1
+
+
+def embedded_message(text: str, index: int) -> FakeMessage:
+    chunk = codec_for("ChunkEvent").decode(chunk_message(text, index).value or b"")
+    value = codec_for("EmbeddedChunk").encode(embedded_record(chunk, [0.1, 0.2], "fake"))
+    return FakeMessage(value, topic="chunks.embedded", headers=HEADERS, offset=index)
+
+
+async def test_a_refused_batch_is_retried_one_by_one_so_only_the_offender_is_dead_lettered() -> (
+    None
+):
+    producer, store = FakeProducer(), FakeStore()
+    stage = SinkStage(store, DeadLetters(producer), name="test-sink")  # type: ignore[arg-type]
+    await stage.handle(
+        [embedded_message("good", 0), embedded_message("poison", 1), embedded_message("fine", 2)]
+    )
+    assert [c.text for c in store.written] == ["good", "fine"]
+    assert all(c.correlation_id == "corr-42" for c in store.written)
+    [(topic, _, value, _)] = producer.sent
+    assert topic == "chunks.embedded.dlq"
+    assert codec_for("DeadLetter").decode(value)["offset"] == 1
+
+
+async def test_a_store_that_is_down_is_waited_for_not_dead_lettered(monkeypatch: Any) -> None:
+    monkeypatch.setattr("sinks.retry.Backoff", lambda: Backoff(initial_s=0.001, maximum_s=0.002))
+    producer, store = FakeProducer(), FakeStore(down_for=3)
+    stage = SinkStage(store, DeadLetters(producer), name="test-sink")  # type: ignore[arg-type]
+    await stage.handle([embedded_message("good", 0)])
+    assert [c.text for c in store.written] == ["good"]
+    assert producer.sent == []
