@@ -104,7 +104,8 @@ def graph_of(driver: Driver, doc_ids: list[str]) -> dict[str, dict[str, Any]]:
         OPTIONAL MATCH (d)-[:HAS_CHUNK]->(c:Chunk)
         OPTIONAL MATCH (c)-[n:NEXT]->(:Chunk)
         RETURN d.doc_id AS doc_id, collect(DISTINCT c.chunk_id) AS chunks,
-               count(DISTINCT n) AS next_edges, collect(DISTINCT c.correlation_id) AS correlation_ids
+               count(DISTINCT n) AS next_edges,
+               collect(DISTINCT c.correlation_id) AS correlation_ids
         """,
         ids=doc_ids,
     )
