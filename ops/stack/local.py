@@ -94,10 +94,11 @@ class LocalStack:
         raise StackError(f"{service.name} not ready after {timeout_s:.0f}s:\n{process.log_tail()}")
 
     def down(self, only: list[str] | None = None) -> list[str]:
-        """Stop the processes this stack started (all, or the named ones)."""
+        """Stop the processes this stack started: all of them (`only=None`) or
+        the named ones (an empty list stops nothing)."""
         stopped = []
         for service in reversed(self.services):
-            if only and service.name not in only:
+            if only is not None and service.name not in only:
                 continue
             if self._process(service).stop():
                 stopped.append(service.name)

@@ -37,11 +37,17 @@ class ManagedProcess:
         return None
 
     def _is_ours(self, pid: int) -> bool:
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return False
-        return self.marker.encode() in cmdline
+        # The kernel shows an empty command line while a process is between
+        # fork and exec (or exiting): look again for a moment before deciding.
+        for _ in range(20):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                return False
+            if cmdline or _is_zombie(pid):
+                return self.marker.encode() in cmdline
+            time.sleep(0.025)
+        return False
 
     def start(self, argv: list[str], cwd: Path | None = None) -> int:
         self.run_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,46 @@
+from pathlib import Path
+
+import pytest
+
+from core.settings import Settings, Topics
+
+
+def test_defaults_work_with_the_local_stack() -> None:
+    settings = Settings.from_env({})
+    assert settings.kafka.bootstrap_servers == "127.0.0.1:9092"
+    assert settings.neo4j.uri == "bolt://127.0.0.1:7687"
+    assert settings.neo4j.auth is None
+    assert settings.qdrant.embedded and settings.qdrant.path == Path(".stack/qdrant")
+
+
+def test_environment_overrides() -> None:
+    settings = Settings.from_env(
+        {
+            "QDRANT_URL": "http://qdrant:6333",
+            "NEO4J_USER": "neo4j",
+            "NEO4J_PASSWORD": "secret",
+            "DOCSTREAM_TOPIC_PREFIX": "t.",
+            "DOCSTREAM_API_PORT": "9000",
+        }
+    )
+    assert not settings.qdrant.embedded
+    assert settings.neo4j.auth == ("neo4j", "secret")
+    assert settings.kafka.topics.documents == "t.documents"
+    assert settings.api.port == 9000
+
+
+def test_a_bad_number_names_its_variable() -> None:
+    with pytest.raises(ValueError, match="DOCSTREAM_API_PORT"):
+        Settings.from_env({"DOCSTREAM_API_PORT": "eighty"})
+
+
+def test_every_stage_has_a_dead_letter_topic() -> None:
+    topics = Topics(prefix="p.")
+    assert topics.all() == [
+        "p.documents",
+        "p.chunks",
+        "p.chunks.embedded",
+        "p.documents.dlq",
+        "p.chunks.dlq",
+        "p.chunks.embedded.dlq",
+    ]
