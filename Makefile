@@ -39,6 +39,7 @@ test-integration: venv
 	$(BIN)/pytest tests/integration -ra $(PYTEST_ARGS)
 
 lint: venv
+	$(BIN)/docstream schemas check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

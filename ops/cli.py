@@ -91,6 +91,29 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+def _schemas(args: argparse.Namespace, settings: Settings) -> int:
+    from schemas.release import check, release
+
+    if args.action == "release":
+        for path in release():
+            print(f"released {path.name}")
+        return 0
+    failed = False
+    for result in check():
+        if result.problems:
+            failed = True
+            print(f"{result.name}: INCOMPATIBLE with v{result.released_version}")
+            for problem in result.problems:
+                print(f"  - {problem}")
+        elif result.released_version is None:
+            print(f"{result.name}: never released (run `docstream schemas release`)")
+            failed = True
+        else:
+            state = "changed, compatible" if result.changed else "unchanged"
+            print(f"{result.name}: {state} (last released v{result.released_version})")
+    return 1 if failed else 0
+
+
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from ops.serve import run_worker
 
@@ -132,6 +155,10 @@ def parser() -> argparse.ArgumentParser:
     publish.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for Kafka")
     publish.add_argument("--dry-run", action="store_true", help="read and validate, send nothing")
     publish.set_defaults(handler=_publish)
+
+    schemas = commands.add_parser("schemas", help="check or release the Avro schemas")
+    schemas.add_argument("action", choices=["check", "release"])
+    schemas.set_defaults(handler=_schemas)
 
     worker = commands.add_parser("worker", help="run the pipeline worker")
     worker.add_argument(

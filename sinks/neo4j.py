@@ -25,7 +25,8 @@ MERGE (d:Document {doc_id: row.doc_id})
   SET d.title = row.title, d.source = row.source, d.version = row.version,
       d.correlation_id = row.correlation_id
 MERGE (c:Chunk {chunk_id: row.chunk_id})
-  SET c.doc_id = row.doc_id, c.chunk_index = row.index, c.text = row.text,
+  SET c.doc_id = row.doc_id, c.chunk_index = row.index, c.chunk_count = row.chunk_count,
+      c.text = row.text,
       c.version = row.version, c.correlation_id = row.correlation_id
 MERGE (d)-[:HAS_CHUNK]->(c)
 WITH c, row
@@ -112,6 +113,7 @@ def _row(chunk: IndexedChunk) -> dict[str, Any]:
         "chunk_id": chunk.chunk_id,
         "doc_id": chunk.doc_id,
         "index": chunk.index,
+        "chunk_count": chunk.chunk_count,
         "version": chunk.version,
         "title": chunk.title,
         "text": chunk.text,
