@@ -51,6 +51,17 @@ def encode_headers(headers: Mapping[str, str]) -> HeaderList:
     return [(key, value.encode("utf-8")) for key, value in headers.items() if value]
 
 
+def event_headers(correlation_id: str, traceparent: str, schema_hex: str) -> HeaderList:
+    """The headers a producer puts on every event it publishes."""
+    return encode_headers(
+        {
+            CORRELATION_HEADER: correlation_id,
+            TRACEPARENT_HEADER: traceparent,
+            SCHEMA_HEADER: schema_hex,
+        }
+    )
+
+
 def propagated(headers: Mapping[str, str]) -> dict[str, str]:
     """The headers a derived event inherits from its parent."""
     keep = (CORRELATION_HEADER, TRACEPARENT_HEADER)

@@ -125,6 +125,8 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     stack_dir: Path = Path(".stack")
     log_level: str = "INFO"
+    # Set: events use the Confluent wire format with ids from this registry.
+    schema_registry_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -164,4 +166,5 @@ class Settings:
             ),
             stack_dir=stack_dir,
             log_level=env.get("DOCSTREAM_LOG_LEVEL", "INFO").upper(),
+            schema_registry_url=env.get("SCHEMA_REGISTRY_URL", ""),
         )

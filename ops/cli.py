@@ -10,6 +10,7 @@ docstream run                          everything, with the sample corpus (`make
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from dataclasses import asdict
@@ -50,12 +51,28 @@ def _services(args: argparse.Namespace, settings: Settings) -> int:
 
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
     from core.topics import ensure_topics
-    from ops.publish import DocumentPublisher
-    from ops.sources import read_path
+    from ops.publish import DocumentPublisher, Progress, PublishReport
+    from ops.sources import Rejected, Skipped, delete_events, read_path
+    from schemas.codec import Codecs
 
+    if not args.paths and not args.delete:
+        print("nothing to publish: give PATHs, - for stdin, or --delete DOC_ID…", file=sys.stderr)
+        return 2
     correlation_id = args.correlation_id or mint_correlation_id()
-    items = (item for path in args.paths for item in read_path(Path(path), args.glob))
-    if not args.dry_run:
+    items = itertools.chain(
+        (item for path in args.paths for item in read_path(Path(path), args.glob)),
+        delete_events(args.delete or []),
+    )
+    if args.dry_run:
+        report = PublishReport()
+        for item in items:
+            if isinstance(item, Rejected):
+                report.failed.append(item)
+            elif isinstance(item, Skipped):
+                report.skipped.append(item)
+            else:
+                report.sent += 1
+    else:
         try:
             ensure_topics(settings.kafka, [settings.kafka.topics.documents], timeout_s=args.timeout)
         except Exception as exc:
@@ -63,31 +80,20 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
                 f"cannot reach Kafka at {settings.kafka.bootstrap_servers}: {exc}", file=sys.stderr
             )
             return 1
+        codec = Codecs.create(settings.schema_registry_url).documents
         publisher = DocumentPublisher(
-            settings.kafka, correlation_id, mint_traceparent(), delivery_timeout_s=args.timeout
+            settings.kafka, codec, correlation_id, mint_traceparent(), args.timeout
         )
-        report = publisher.publish(items)
-    else:
-        from ops.publish import PublishReport
-        from ops.sources import Rejected
-
-        report = PublishReport()
-        for item in items:
-            if isinstance(item, Rejected):
-                report.failed.append(item)
-            else:
-                report.sent += 1
+        report = publisher.publish(items, Progress(enabled=args.progress))
     print(report.summary(), file=sys.stderr)
-    print(
-        json.dumps(
-            {
-                "correlation_id": correlation_id,
-                "sent": report.sent,
-                "failed": len(report.failed),
-                "dry_run": args.dry_run,
-            }
-        )
-    )
+    result = {
+        "correlation_id": correlation_id,
+        "sent": report.sent,
+        "skipped": len(report.skipped),
+        "failed": len(report.failed),
+        "dry_run": args.dry_run,
+    }
+    print(json.dumps(result))
     return 0 if report.ok else 1
 
 

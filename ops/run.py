@@ -19,6 +19,7 @@ from ops.publish import DocumentPublisher
 from ops.serve import run_worker
 from ops.sources import read_path
 from ops.stack.local import LocalStack
+from schemas.codec import Codecs
 
 SAMPLE_QUERY = "how does docstream rebuild an index"
 
@@ -52,9 +53,9 @@ def run_everything(settings: Settings, sample: Path) -> int:
     try:
         ensure_topics(settings.kafka)
         correlation_id = mint_correlation_id()
-        report = DocumentPublisher(settings.kafka, correlation_id, mint_traceparent()).publish(
-            read_path(sample)
-        )
+        codec = Codecs.create(settings.schema_registry_url).documents
+        publisher = DocumentPublisher(settings.kafka, codec, correlation_id, mint_traceparent())
+        report = publisher.publish(read_path(sample))
         print(f"[run] sample corpus: {report.summary()}", flush=True)
         threading.Thread(
             target=_announce_when_ready, args=(settings, correlation_id), daemon=True

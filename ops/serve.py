@@ -17,6 +17,7 @@ from core.embedding import SentenceTransformerEmbedder
 from core.logs import configure_logging, get_logger, logging_config
 from core.settings import Settings
 from core.topics import ensure_topics
+from schemas.codec import Codecs
 from sinks.neo4j import Neo4jGraphStore
 from sinks.qdrant import QdrantVectorStore
 from streams.app import DocstreamApp, Stages, create_faust_app, register_agents
@@ -34,15 +35,17 @@ def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
     graph = Neo4jGraphStore(settings.neo4j)
 
     app = create_faust_app(settings, web=with_api)
+    codecs = Codecs.create(settings.schema_registry_url)
     producer = FaustProducer(app)
-    dead_letters = DeadLetters(producer)
+    dead_letters = DeadLetters(producer, codecs.dead_letters)
     topics = settings.kafka.topics
+    chunker = SentenceChunker(settings.chunker)
     stages = Stages(
-        chunk=ChunkStage(SentenceChunker(settings.chunker), producer, dead_letters, topics),
-        embed=EmbedStage(embedder, producer, dead_letters, topics),
+        chunk=ChunkStage(chunker, codecs, producer, dead_letters, topics),
+        embed=EmbedStage(embedder, codecs, producer, dead_letters, topics),
         sinks=[
-            SinkStage(vectors, dead_letters, name="qdrant-sink"),
-            SinkStage(graph, dead_letters, name="neo4j-sink"),
+            SinkStage(vectors, codecs, dead_letters, name="qdrant-sink"),
+            SinkStage(graph, codecs, dead_letters, name="neo4j-sink"),
         ],
     )
     register_agents(app, settings, stages)

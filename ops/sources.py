@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,13 +20,21 @@ JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 
 @dataclass(frozen=True)
 class Rejected:
-    """An input that could not become a document, and why."""
+    """An input that could not become a document, and why (a failure)."""
 
     source: str
     reason: str
 
 
-Item = DocumentEvent | Rejected
+@dataclass(frozen=True)
+class Skipped:
+    """An input left out on purpose (a folder's image, say): not a failure."""
+
+    source: str
+    reason: str
+
+
+Item = DocumentEvent | Rejected | Skipped
 
 
 class _TextOfHtml(HTMLParser):
@@ -73,6 +81,9 @@ def _title_of(text: str, fallback: str) -> str:
 
 
 def document_from_file(path: Path, doc_id: str) -> DocumentEvent:
+    """One file, one document. Its version is the file's modification time, so
+    republishing an unchanged file repeats the same version (harmless: the
+    pipeline skips versions it has seen)."""
     raw = path.read_text(encoding="utf-8")
     if path.suffix.lower() in HTML_SUFFIXES:
         title, text = html_to_text(raw)
@@ -84,7 +95,7 @@ def document_from_file(path: Path, doc_id: str) -> DocumentEvent:
         )
     return DocumentEvent(
         doc_id=doc_id,
-        version=now_millis(),
+        version=path.stat().st_mtime_ns // 1_000_000,
         occurred_at=now_millis(),
         title=title or _title_of(text, path.stem),
         text=text,
@@ -122,10 +133,16 @@ def read_jsonl(stream: TextIO, name: str) -> Iterator[Item]:
             yield Rejected(where, str(exc))
 
 
-def _files(root: Path, pattern: str) -> Iterator[Path]:
-    for path in sorted(root.rglob(pattern)):
-        if path.is_file() and path.suffix.lower() in TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES:
-            yield path
+SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
+
+
+def delete_events(doc_ids: Iterable[str]) -> Iterator[Item]:
+    for doc_id in doc_ids:
+        try:
+            now = now_millis()
+            yield DocumentEvent(doc_id=doc_id, version=now, occurred_at=now, op="DELETE")
+        except InvalidEvent as exc:
+            yield Rejected(doc_id or "(empty id)", str(exc))
 
 
 def read_path(path: Path, pattern: str = "*") -> Iterator[Item]:
@@ -134,7 +151,12 @@ def read_path(path: Path, pattern: str = "*") -> Iterator[Item]:
         yield from read_jsonl(sys.stdin, "stdin")
         return
     if path.is_dir():
-        for file in _files(path, pattern):
+        for file in sorted(path.rglob(pattern)):
+            if not file.is_file():
+                continue
+            if file.suffix.lower() not in SUPPORTED:
+                yield Skipped(str(file), f"unsupported file type {file.suffix or '(none)'}")
+                continue
             yield from _read_file(file, file.relative_to(path).as_posix())
         return
     if not path.exists():

@@ -21,9 +21,10 @@ SCHEMA_DIR = Path(__file__).resolve().parent
 
 @dataclass(frozen=True)
 class Schema:
-    name: str
+    name: str  # full name, namespace included
     parsed: Any  # fastavro's parsed schema
     fingerprint: int
+    text: str  # the schema as JSON, for a schema registry
 
     @property
     def fingerprint_bytes(self) -> bytes:
@@ -39,7 +40,13 @@ def load_schema(path: Path) -> Schema:
     raw = json.loads(path.read_text(encoding="utf-8"))
     parsed = parse_schema(raw, _write_hint=False)
     canonical = to_parsing_canonical_form(raw)
-    return Schema(name=raw["name"], parsed=parsed, fingerprint=crc64_avro(canonical.encode()))
+    full_name = f"{raw['namespace']}.{raw['name']}" if raw.get("namespace") else raw["name"]
+    return Schema(
+        name=full_name,
+        parsed=parsed,
+        fingerprint=crc64_avro(canonical.encode()),
+        text=json.dumps(raw, separators=(",", ":")),
+    )
 
 
 class SchemaRegistry:
@@ -48,7 +55,7 @@ class SchemaRegistry:
         self._by_fingerprint: dict[int, Schema] = {}
         for path in sorted(directory.glob("*.avsc")):
             schema = load_schema(path)
-            self._current[schema.name] = schema
+            self._current[schema.name.rsplit(".", 1)[-1]] = schema
             self._by_fingerprint[schema.fingerprint] = schema
         for path in sorted((directory / "history").glob("*.avsc")):
             older = load_schema(path)

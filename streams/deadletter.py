@@ -9,7 +9,7 @@ from core.correlation import CORRELATION_HEADER, decode_headers
 from core.logs import get_logger
 from core.metrics import EVENTS
 from core.settings import Topics
-from schemas.codec import codec_for
+from schemas.codec import AvroCodec
 from schemas.events import now_millis
 
 log = get_logger(__name__)
@@ -55,9 +55,9 @@ def dead_letter_record(stage: str, message: RawMessage, error: BaseException) ->
 
 
 class DeadLetters:
-    def __init__(self, producer: Producer) -> None:
+    def __init__(self, producer: Producer, codec: AvroCodec) -> None:
         self.producer = producer
-        self.codec = codec_for("DeadLetter")
+        self.codec = codec
 
     async def send(self, stage: str, message: RawMessage, error: BaseException) -> None:
         record = dead_letter_record(stage, message, error)

@@ -25,7 +25,7 @@ from core.logs import get_logger
 from core.metrics import BATCH_SIZE, EVENTS, STAGE_SECONDS
 from core.settings import Topics
 from core.types import Chunker, Embedder, GraphStore, IndexedChunk, VectorStore
-from schemas.codec import codec_for
+from schemas.codec import Codecs
 from schemas.errors import CodecError
 from schemas.events import DocumentEvent, InvalidEvent
 from sinks.retry import until_written
@@ -34,10 +34,6 @@ from streams.producer import FaustProducer
 from streams.records import chunk_records, embedded_record, indexed_chunk
 
 log = get_logger(__name__)
-
-DOCUMENTS = codec_for("DocumentEvent")
-CHUNKS = codec_for("ChunkEvent")
-EMBEDDED = codec_for("EmbeddedChunk")
 
 
 def _headers(message: RawMessage) -> dict[str, str]:
@@ -53,6 +49,7 @@ class ChunkStage:
     """documents → chunks: validate, cut, and publish one ChunkEvent per chunk."""
 
     chunker: Chunker
+    codecs: Codecs
     producer: FaustProducer
     dead_letters: DeadLetters
     topics: Topics
@@ -64,7 +61,7 @@ class ChunkStage:
         started = time.perf_counter()
         try:
             try:
-                doc = DocumentEvent.from_record(DOCUMENTS.decode(message.value))
+                doc = DocumentEvent.from_record(self.codecs.documents.decode(message.value))
                 if doc.op == "UPSERT" and not doc.text.strip():
                     raise InvalidEvent("text is empty: nothing to index")
             except (CodecError, InvalidEvent, TypeError, KeyError) as exc:
@@ -76,10 +73,10 @@ class ChunkStage:
                 log.info("delete not applied yet", extra={"doc_id": doc.doc_id})
                 return
             records = chunk_records(doc, self.chunker.chunk(doc.doc_id, doc.text))
-            out = _derived_headers(headers, CHUNKS.fingerprint_hex)
+            out = _derived_headers(headers, self.codecs.chunks.fingerprint_hex)
             key = doc.doc_id.encode()
             await self.producer.send_many(
-                self.topics.chunks, [(key, CHUNKS.encode(r), out) for r in records]
+                self.topics.chunks, [(key, self.codecs.chunks.encode(r), out) for r in records]
             )
             EVENTS.labels(self.name, "ok").inc()
             log.info(
@@ -96,6 +93,7 @@ class EmbedStage:
     """chunks → chunks.embedded: embed a batch at once, off the event loop."""
 
     embedder: Embedder
+    codecs: Codecs
     producer: FaustProducer
     dead_letters: DeadLetters
     topics: Topics
@@ -107,7 +105,7 @@ class EmbedStage:
         decoded: list[tuple[RawMessage, dict[str, Any]]] = []
         for message in messages:
             try:
-                decoded.append((message, CHUNKS.decode(message.value)))
+                decoded.append((message, self.codecs.chunks.decode(message.value)))
             except CodecError as exc:
                 await self.dead_letters.send(self.name, message, exc)
         if decoded:
@@ -117,8 +115,10 @@ class EmbedStage:
             out = [
                 (
                     message.key,
-                    EMBEDDED.encode(embedded_record(record, vector, self.embedder.model_name)),
-                    _derived_headers(_headers(message), EMBEDDED.fingerprint_hex),
+                    self.codecs.embedded.encode(
+                        embedded_record(record, vector, self.embedder.model_name)
+                    ),
+                    _derived_headers(_headers(message), self.codecs.embedded.fingerprint_hex),
                 )
                 for (message, record), vector in zip(decoded, vectors, strict=True)
             ]
@@ -137,6 +137,7 @@ class SinkStage:
     offender is dead-lettered."""
 
     store: Store
+    codecs: Codecs
     dead_letters: DeadLetters
     name: str
 
@@ -146,7 +147,7 @@ class SinkStage:
         items: list[tuple[RawMessage, IndexedChunk]] = []
         for message in messages:
             try:
-                record = EMBEDDED.decode(message.value)
+                record = self.codecs.embedded.decode(message.value)
                 items.append(
                     (message, indexed_chunk(record, _headers(message).get(CORRELATION_HEADER, "")))
                 )

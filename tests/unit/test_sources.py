@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.sources import Rejected, html_to_text, read_jsonl, read_path
+from ops.sources import Rejected, Skipped, delete_events, html_to_text, read_jsonl, read_path
 from schemas.events import DocumentEvent
 
 
@@ -13,9 +13,24 @@ def test_a_folder_yields_its_text_files_with_stable_ids(tmp_path: Path) -> None:
     (tmp_path / "a.md").write_text("# Title A\n\nBody a.")
     (tmp_path / "sub" / "b.txt").write_text("Body b.")
     (tmp_path / "image.png").write_bytes(b"\x89PNG")
-    docs = list(read_path(tmp_path))
-    assert all(isinstance(d, DocumentEvent) for d in docs)
-    assert [(d.doc_id, d.title) for d in docs] == [("a.md", "Title A"), ("sub/b.txt", "Body b.")]  # type: ignore[union-attr]
+    items = list(read_path(tmp_path))
+    docs = [d for d in items if isinstance(d, DocumentEvent)]
+    assert [(d.doc_id, d.title) for d in docs] == [("a.md", "Title A"), ("sub/b.txt", "Body b.")]
+    assert [s.source for s in items if isinstance(s, Skipped)] == [str(tmp_path / "image.png")]
+
+
+def test_a_file_keeps_its_version_while_it_is_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "a.md"
+    path.write_text("same")
+    first, again = next(read_path(path)), next(read_path(path))
+    assert isinstance(first, DocumentEvent) and isinstance(again, DocumentEvent)
+    assert first.version == again.version
+
+
+def test_delete_events_are_deletes_with_fresh_versions() -> None:
+    events = list(delete_events(["a", " "]))
+    assert isinstance(events[0], DocumentEvent) and events[0].op == "DELETE"
+    assert isinstance(events[1], Rejected)
 
 
 def test_glob_filters_folder_files(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@ from typing import Any
 
 from core.correlation import CORRELATION_HEADER, decode_headers
 from core.settings import ChunkerSettings, Topics
-from schemas.codec import codec_for
+from schemas.codec import Codecs, codec_for
 from sinks.retry import Backoff
 from streams.chunker import SentenceChunker
 from streams.deadletter import DeadLetters
@@ -11,7 +11,12 @@ from streams.stages import ChunkStage, EmbedStage, SinkStage
 from tests.fakes import FakeEmbedder, FakeMessage, FakeProducer, FakeStore
 
 TOPICS = Topics()
+CODECS = Codecs.create()
 HEADERS = [(CORRELATION_HEADER, b"corr-42"), ("traceparent", b"00-abc-def-01")]
+
+
+def dead_letters(producer: FakeProducer) -> DeadLetters:
+    return DeadLetters(producer, CODECS.dead_letters)
 
 
 def document(**overrides: Any) -> bytes:
@@ -26,7 +31,7 @@ def document(**overrides: Any) -> bytes:
 
 def chunk_stage(producer: FakeProducer) -> ChunkStage:
     chunker = SentenceChunker(ChunkerSettings(max_words=2, overlap_sentences=0))
-    return ChunkStage(chunker, producer, DeadLetters(producer), TOPICS)  # type: ignore[arg-type]
+    return ChunkStage(chunker, CODECS, producer, dead_letters(producer), TOPICS)  # type: ignore[arg-type]
 
 
 async def test_a_document_becomes_chunk_events_that_inherit_its_headers() -> None:
@@ -82,7 +87,7 @@ def chunk_message(text: str, index: int = 0) -> FakeMessage:
 
 async def test_the_embedder_embeds_a_batch_in_one_call() -> None:
     producer, embedder = FakeProducer(), FakeEmbedder()
-    stage = EmbedStage(embedder, producer, DeadLetters(producer), TOPICS)  # type: ignore[arg-type]
+    stage = EmbedStage(embedder, CODECS, producer, dead_letters(producer), TOPICS)  # type: ignore[arg-type]
     await stage.handle(
         [chunk_message("alpha", 0), FakeMessage(b"junk", topic="chunks"), chunk_message("be", 1)]
     )
@@ -104,7 +109,7 @@ async def test_a_refused_batch_is_retried_one_by_one_so_only_the_offender_is_dea
     None
 ):
     producer, store = FakeProducer(), FakeStore()
-    stage = SinkStage(store, DeadLetters(producer), name="test-sink")  # type: ignore[arg-type]
+    stage = SinkStage(store, CODECS, dead_letters(producer), name="test-sink")  # type: ignore[arg-type]
     await stage.handle(
         [embedded_message("good", 0), embedded_message("poison", 1), embedded_message("fine", 2)]
     )
@@ -118,7 +123,7 @@ async def test_a_refused_batch_is_retried_one_by_one_so_only_the_offender_is_dea
 async def test_a_store_that_is_down_is_waited_for_not_dead_lettered(monkeypatch: Any) -> None:
     monkeypatch.setattr("sinks.retry.Backoff", lambda: Backoff(initial_s=0.001, maximum_s=0.002))
     producer, store = FakeProducer(), FakeStore(down_for=3)
-    stage = SinkStage(store, DeadLetters(producer), name="test-sink")  # type: ignore[arg-type]
+    stage = SinkStage(store, CODECS, dead_letters(producer), name="test-sink")  # type: ignore[arg-type]
     await stage.handle([embedded_message("good", 0)])
     assert [c.text for c in store.written] == ["good"]
     assert producer.sent == []
