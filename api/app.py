@@ -21,7 +21,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.health import Health
+from api.intake import Intake
 from api.middleware import CorrelationMiddleware, MetricsMiddleware
+from api.problems import problem
 from api.search import Query, QueryLimits, SearchService
 
 HEARTBEAT_S = 15
@@ -34,12 +36,6 @@ class BadRequest(ValueError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
-
-
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
-    """An RFC 9457 problem document."""
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -69,6 +65,7 @@ def parse_query(request: Request, limits: QueryLimits) -> Query:
 def create_api(
     search: SearchService,
     health: Health,
+    intake: Intake | None = None,
     lifespan: Any = None,
 ) -> Starlette:
     async def query(request: Request) -> Response:
@@ -108,6 +105,11 @@ def create_api(
         Route("/health/ready", ready, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
+    if intake is not None:
+        routes += [
+            Route("/documents", intake.post, methods=["POST"]),
+            Route("/documents/{doc_id:path}", intake.delete, methods=["DELETE"]),
+        ]
     middleware = [Middleware(MetricsMiddleware), Middleware(CorrelationMiddleware)]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 

@@ -113,6 +113,12 @@ class ChunkerSettings:
 class ApiSettings:
     host: str = "127.0.0.1"
     port: int = 8000
+    # Writes (POST/DELETE /documents) need one of these keys; none = writes refused.
+    api_keys: frozenset[str] = frozenset()
+    reads_need_key: bool = False
+    max_body_bytes: int = 5 * 1024 * 1024
+    max_batch: int = 1000
+    intake_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -163,6 +169,13 @@ class Settings:
             api=ApiSettings(
                 host=env.get("DOCSTREAM_API_HOST", "127.0.0.1"),
                 port=_int(env, "DOCSTREAM_API_PORT", 8000),
+                api_keys=frozenset(
+                    k.strip() for k in env.get("DOCSTREAM_API_KEYS", "").split(",") if k.strip()
+                ),
+                reads_need_key=env.get("DOCSTREAM_READS_NEED_KEY", "").lower() in ("1", "true"),
+                max_body_bytes=_int(env, "DOCSTREAM_MAX_BODY_BYTES", 5 * 1024 * 1024),
+                max_batch=_int(env, "DOCSTREAM_MAX_BATCH", 1000),
+                intake_timeout_s=_float(env, "DOCSTREAM_INTAKE_TIMEOUT_S", 10.0),
             ),
             stack_dir=stack_dir,
             log_level=env.get("DOCSTREAM_LOG_LEVEL", "INFO").upper(),

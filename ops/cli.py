@@ -152,7 +152,14 @@ def parser() -> argparse.ArgumentParser:
 
     publish = commands.add_parser("publish", help="publish documents to the documents topic")
     publish.add_argument(
-        "paths", nargs="+", help="files, folders, JSONL files, or - for stdin (JSONL)"
+        "paths", nargs="*", help="files, folders, JSONL files, or - for stdin (JSONL)"
+    )
+    publish.add_argument("--delete", nargs="+", metavar="DOC_ID", help="send DELETE events")
+    publish.add_argument(
+        "--progress",
+        action="store_true",
+        default=None,
+        help="show progress with the rate (default: when stderr is a terminal)",
     )
     publish.add_argument(
         "--correlation-id", help="one id for every event of this run (default: minted)"

@@ -5,6 +5,8 @@ event loop, then run them until SIGINT/SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import faust
 from faust.contrib.asgi import serve_asgi
@@ -12,9 +14,11 @@ from starlette.applications import Starlette
 
 from api.app import create_api
 from api.health import Check, Health, KafkaCheck
+from api.intake import Intake
 from api.search import QueryLimits, SearchService
 from core.embedding import SentenceTransformerEmbedder
 from core.logs import configure_logging, get_logger, logging_config
+from core.producer import AsyncProducer
 from core.settings import Settings
 from core.topics import ensure_topics
 from schemas.codec import Codecs
@@ -72,7 +76,16 @@ def build_api(
         "qdrant": vectors.ping,
     }
     search = SearchService(embedder, vectors, graph, QueryLimits())
-    return create_api(search, Health(checks))
+    producer = AsyncProducer(settings.kafka.bootstrap_servers, settings.api.intake_timeout_s)
+    codec = Codecs.create(settings.schema_registry_url).documents
+    intake = Intake(producer, codec, settings.kafka.topics.documents, settings.api)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        producer.close()
+
+    return create_api(search, Health(checks), intake, lifespan=lifespan)
 
 
 def run_worker(settings: Settings, *, with_api: bool) -> int:

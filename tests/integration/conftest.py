@@ -25,6 +25,7 @@ from core.settings import Settings
 from ops.stack.local import LocalStack
 
 REPO = Path(__file__).resolve().parents[2]
+TEST_API_KEY = "integration-test-key"
 
 
 def free_port() -> int:
@@ -125,6 +126,8 @@ def pipeline(
         "DOCSTREAM_API_PORT": str(port),
         "DOCSTREAM_CHUNK_MAX_WORDS": "40",
         "DOCSTREAM_LOG_LEVEL": "INFO",
+        "DOCSTREAM_API_KEYS": TEST_API_KEY,
+        "DOCSTREAM_INTAKE_TIMEOUT_S": "5",
     }
     env.pop("QDRANT_URL", None)
     pipeline = Pipeline(

@@ -4,24 +4,20 @@ the Faust worker and the SSE edge, driven the way a user drives them."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx
 import pytest
-from confluent_kafka import Consumer, Producer
-from httpx_sse import connect_sse
+from confluent_kafka import Producer
 from neo4j import Driver
 from qdrant_client import QdrantClient
 
 from core.correlation import CORRELATION_HEADER, decode_headers
 from schemas.codec import codec_for
 from tests.integration.conftest import Pipeline
+from tests.integration.helpers import eventually, read_topic, sse_query, wait_for_doc
 
 pytestmark = pytest.mark.integration
-T = TypeVar("T")
 
 # Each document has a sentence no other has, so a query for it finds it first.
 DOCUMENTS = {
@@ -35,26 +31,6 @@ DOCUMENTS = {
         for n in range(1, 7)
     ),
 }
-
-
-def sse_query(pipeline: Pipeline, text: str, k: int = 5) -> list[tuple[str, dict[str, Any]]]:
-    with (
-        httpx.Client(base_url=pipeline.base_url, timeout=30) as client,
-        connect_sse(client, "GET", "/query", params={"q": text, "k": k}) as source,
-    ):
-        return [(event.event, json.loads(event.data)) for event in source.iter_sse()]
-
-
-def wait_for_doc(
-    pipeline: Pipeline, doc_id: str, text: str, timeout_s: float = 180
-) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        hits = [data for kind, data in sse_query(pipeline, text) if kind == "hit"]
-        if any(h["doc_id"] == doc_id for h in hits):
-            return hits
-        time.sleep(1)
-    raise AssertionError(f"{doc_id} not searchable after {timeout_s}s:\n{pipeline.log_tail()}")
 
 
 @pytest.fixture(scope="module")
@@ -84,17 +60,6 @@ def test_an_sse_query_finds_each_published_document_with_its_correlation_id(
         mine = [h for h in hits if h["doc_id"] == doc_id]
         assert mine[0]["correlation_id"] == published["correlation_id"]
         assert {"rank", "doc_id", "chunk_id", "score", "text", "correlation_id"} <= set(mine[0])
-
-
-def eventually(check: Callable[[], T | None], what: str, timeout_s: float = 120) -> T:
-    """The two sinks are independent consumers: one store may lag the other."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(1)
-    raise AssertionError(f"not true after {timeout_s}s: {what}")
 
 
 def test_the_sse_stream_is_meta_hits_then_done(
@@ -155,28 +120,6 @@ def test_neo4j_holds_documents_chunks_and_next_edges(
     assert len(gamma["chunks"]) >= 3, "the long document should have several chunks"
     assert gamma["next_edges"] == len(gamma["chunks"]) - 1
     assert all(g["correlation_ids"] == [published["correlation_id"]] for g in graph.values())
-
-
-def read_topic(bootstrap: str, topic: str, expect: int, timeout_s: float = 30) -> list[Any]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"reader-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
-    messages: list[Any] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while len(messages) < expect and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                messages.append(message)
-    finally:
-        consumer.close()
-    return messages
 
 
 def test_bytes_on_the_documents_topic_decode_with_the_schema(

@@ -1,0 +1,95 @@
+"""Document intake over HTTP: the JSON a producer posts, checked field by field,
+becomes DocumentEvents. No I/O here, so every rule is unit-tested."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.events import DocumentEvent, InvalidEvent, now_millis
+
+STRING_FIELDS = ("title", "text", "source", "content_type")
+KNOWN_FIELDS = {"doc_id", "version", "op", "metadata", "links", "occurred_at", *STRING_FIELDS}
+MAX_DOC_ID = 512
+
+
+class FieldError(ValueError):
+    """A field of the posted JSON is missing or wrong; answered with 422."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def documents_of(payload: Any, max_batch: int) -> tuple[list[DocumentEvent], bool]:
+    """The documents in a posted body, and whether it was a batch.
+
+    A body is one document (an object), or a batch: a list of documents or
+    `{"documents": [...]}`."""
+    if isinstance(payload, dict) and set(payload) == {"documents"}:
+        payload = payload["documents"]
+        prefix = "documents"
+    else:
+        prefix = ""
+    if isinstance(payload, list):
+        if not payload:
+            raise FieldError(prefix or "body", "a batch needs at least one document")
+        if len(payload) > max_batch:
+            raise FieldError(prefix or "body", f"at most {max_batch} documents per request")
+        return [document_of(d, f"{prefix}[{i}]") for i, d in enumerate(payload)], True
+    return [document_of(payload, prefix)], False
+
+
+def _where(path: str, field: str) -> str:
+    return f"{path}.{field}" if path else field
+
+
+def document_of(raw: Any, path: str = "") -> DocumentEvent:
+    if not isinstance(raw, dict):
+        raise FieldError(path or "body", "must be a JSON object")
+    unknown = sorted(set(raw) - KNOWN_FIELDS)
+    if unknown:
+        raise FieldError(_where(path, unknown[0]), "unknown field")
+    doc_id = raw.get("doc_id")
+    if not isinstance(doc_id, str) or not doc_id.strip():
+        raise FieldError(_where(path, "doc_id"), "is required and must be a non-empty string")
+    if len(doc_id) > MAX_DOC_ID:
+        raise FieldError(_where(path, "doc_id"), f"must be at most {MAX_DOC_ID} characters")
+    values: dict[str, Any] = {"doc_id": doc_id}
+    for field in STRING_FIELDS:
+        if field in raw:
+            if not isinstance(raw[field], str):
+                raise FieldError(_where(path, field), "must be a string")
+            values[field] = raw[field]
+    values["version"] = _non_negative_int(raw, "version", path, default=now_millis())
+    values["occurred_at"] = _non_negative_int(raw, "occurred_at", path, default=now_millis())
+    values["op"] = raw.get("op", "UPSERT")
+    if values["op"] not in ("UPSERT", "DELETE"):
+        raise FieldError(_where(path, "op"), "must be UPSERT or DELETE")
+    values["metadata"] = _string_map(raw.get("metadata", {}), _where(path, "metadata"))
+    values["links"] = _string_list(raw.get("links", []), _where(path, "links"))
+    if values["op"] == "UPSERT" and not values.get("text", "").strip():
+        raise FieldError(_where(path, "text"), "is required (non-blank) for an UPSERT")
+    try:
+        return DocumentEvent(**values)
+    except InvalidEvent as exc:
+        raise FieldError(path or "body", str(exc)) from exc
+
+
+def _non_negative_int(raw: dict[str, Any], field: str, path: str, default: int) -> int:
+    value = raw.get(field, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise FieldError(_where(path, field), "must be a non-negative integer")
+    return value
+
+
+def _string_map(value: Any, where: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise FieldError(where, "must be an object whose values are strings")
+    return dict(value)
+
+
+def _string_list(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise FieldError(where, "must be a list of non-empty strings (doc_ids)")
+    return list(value)

@@ -1,0 +1,101 @@
+"""Helpers for integration tests: real clients reading real services."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+from confluent_kafka import Consumer, TopicPartition
+from httpx_sse import connect_sse
+
+from tests.integration.conftest import Pipeline
+
+T = TypeVar("T")
+
+
+def sse_query(pipeline: Pipeline, text: str, k: int = 5) -> list[tuple[str, dict[str, Any]]]:
+    with (
+        httpx.Client(base_url=pipeline.base_url, timeout=30) as client,
+        connect_sse(client, "GET", "/query", params={"q": text, "k": k}) as source,
+    ):
+        return [(event.event, json.loads(event.data)) for event in source.iter_sse()]
+
+
+def wait_for_doc(
+    pipeline: Pipeline, doc_id: str, text: str, timeout_s: float = 180
+) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        hits = [data for kind, data in sse_query(pipeline, text) if kind == "hit"]
+        if any(h["doc_id"] == doc_id for h in hits):
+            return hits
+        time.sleep(1)
+    raise AssertionError(f"{doc_id} not searchable after {timeout_s}s:\n{pipeline.log_tail()}")
+
+
+def eventually(check: Callable[[], T | None], what: str, timeout_s: float = 120) -> T:
+    """The two sinks are independent consumers: one store may lag the other."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(1)
+    raise AssertionError(f"not true after {timeout_s}s: {what}")
+
+
+def read_topic(bootstrap: str, topic: str, expect: int, timeout_s: float = 30) -> list[Any]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    messages: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(messages) < expect and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                messages.append(message)
+    finally:
+        consumer.close()
+    return messages
+
+
+def read_all(bootstrap: str, topic: str, timeout_s: float = 30) -> list[Any]:
+    """Every message on a topic now, up to each partition's high watermark."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in metadata.partitions
+        }
+        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+        remaining = {p for p, end in ends.items() if end > 0}
+        messages: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        while remaining and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error() is not None:
+                continue
+            messages.append(message)
+            if message.offset() + 1 >= ends[message.partition()]:
+                remaining.discard(message.partition())
+        return messages
+    finally:
+        consumer.close()
