@@ -39,6 +39,33 @@ class IndexedChunk:
     correlation_id: str
     source: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    links: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DocumentDeletion:
+    """A DELETE that reached the sinks: remove the document and all it produced."""
+
+    doc_id: str
+    version: int
+    correlation_id: str
+
+
+SinkEvent = IndexedChunk | DocumentDeletion
+
+
+@dataclass
+class WritePlan:
+    """What one batch of sink events does to a store, in order: delete these
+    documents, upsert these chunks, then drop each document's chunks at or past
+    its new chunk count (the orphans of a shorter new version)."""
+
+    deletions: list[DocumentDeletion] = field(default_factory=list)
+    upserts: list[IndexedChunk] = field(default_factory=list)
+    chunk_counts: dict[str, int] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.deletions or self.upserts)
 
 
 @dataclass(frozen=True)
@@ -69,7 +96,7 @@ class Embedder(Protocol):
 class VectorStore(Protocol):
     async def ensure_schema(self) -> None: ...
 
-    async def upsert(self, chunks: Sequence[IndexedChunk]) -> None: ...
+    async def write(self, plan: WritePlan) -> None: ...
 
     async def search(self, vector: Sequence[float], limit: int) -> list[Hit]: ...
 
@@ -81,7 +108,7 @@ class VectorStore(Protocol):
 class GraphStore(Protocol):
     async def ensure_schema(self) -> None: ...
 
-    async def upsert(self, chunks: Sequence[IndexedChunk]) -> None: ...
+    async def write(self, plan: WritePlan) -> None: ...
 
     async def neighbours(self, chunk_ids: Sequence[str], per_chunk: int) -> list[Hit]: ...
 

@@ -24,7 +24,13 @@ from core.topics import ensure_topics
 from schemas.codec import Codecs
 from sinks.neo4j import Neo4jGraphStore
 from sinks.qdrant import QdrantVectorStore
-from streams.app import DocstreamApp, Stages, create_faust_app, register_agents
+from streams.app import (
+    DocstreamApp,
+    Stages,
+    create_faust_app,
+    document_state_table,
+    register_agents,
+)
 from streams.chunker import SentenceChunker
 from streams.deadletter import DeadLetters
 from streams.producer import FaustProducer
@@ -44,8 +50,9 @@ def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
     dead_letters = DeadLetters(producer, codecs.dead_letters)
     topics = settings.kafka.topics
     chunker = SentenceChunker(settings.chunker)
+    states = document_state_table(app, settings.kafka.partitions)
     stages = Stages(
-        chunk=ChunkStage(chunker, codecs, producer, dead_letters, topics),
+        chunk=ChunkStage(chunker, codecs, producer, dead_letters, topics, states),
         embed=EmbedStage(embedder, codecs, producer, dead_letters, topics),
         sinks=[
             SinkStage(vectors, codecs, dead_letters, name="qdrant-sink"),

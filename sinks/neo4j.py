@@ -1,39 +1,98 @@
-"""Neo4j as the graph store: `(:Document)-[:HAS_CHUNK]->(:Chunk)` and
-`(:Chunk)-[:NEXT]->(:Chunk)` in reading order, written with idempotent MERGEs in
-one UNWIND per batch, so a replayed event changes nothing."""
+"""Neo4j as the graph store:
+
+    (:Document)-[:HAS_CHUNK]->(:Chunk)-[:NEXT]->(:Chunk)     reading order
+    (:Document)-[:LINKS_TO]->(:Document)                    citations (`links`)
+    (:Chunk)-[:MENTIONS]->(:Entity)                         rule-based entities
+
+Written with idempotent MERGEs, one UNWIND per statement and one transaction
+per batch, so a replayed event changes nothing."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from neo4j import AsyncDriver, AsyncGraphDatabase
+from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
 
 from core.settings import Neo4jSettings
-from core.types import Hit, IndexedChunk
+from core.types import Hit, IndexedChunk, WritePlan
+from sinks.entities import extract_entities
 
 SCHEMA = (
     "CREATE CONSTRAINT document_id IF NOT EXISTS FOR (d:Document) REQUIRE d.doc_id IS UNIQUE",
     "CREATE CONSTRAINT chunk_id IF NOT EXISTS FOR (c:Chunk) REQUIRE c.chunk_id IS UNIQUE",
+    "CREATE CONSTRAINT entity_key IF NOT EXISTS FOR (e:Entity) REQUIRE e.key IS UNIQUE",
+    "CREATE INDEX chunk_position IF NOT EXISTS FOR (c:Chunk) ON (c.doc_id, c.chunk_index)",
 )
+
+# A deleted document's chunks go, with every edge they had. The document node
+# goes too, unless another document still links to it: then it stays as a
+# placeholder, as if it had been linked before it existed.
+DELETE_DOCUMENTS = """
+UNWIND $doc_ids AS id
+MATCH (d:Document {doc_id: id})
+OPTIONAL MATCH (d)-[:HAS_CHUNK]->(c:Chunk)
+DETACH DELETE c
+WITH DISTINCT d
+OPTIONAL MATCH (d)-[out:LINKS_TO]->()
+DELETE out
+WITH DISTINCT d, EXISTS { ()-[:LINKS_TO]->(d) } AS linked
+FOREACH (_ IN CASE WHEN linked THEN [1] ELSE [] END |
+  SET d.placeholder = true
+  REMOVE d.title, d.source, d.version, d.correlation_id)
+WITH d, linked WHERE NOT linked
+DETACH DELETE d
+"""
 
 # NEXT edges are merged from both sides of a pair: whichever chunk of a pair
 # arrives second links them, so the order of arrival does not matter.
-UPSERT = """
+UPSERT_CHUNKS = """
 UNWIND $rows AS row
 MERGE (d:Document {doc_id: row.doc_id})
   SET d.title = row.title, d.source = row.source, d.version = row.version,
-      d.correlation_id = row.correlation_id
+      d.correlation_id = row.correlation_id, d.placeholder = false
 MERGE (c:Chunk {chunk_id: row.chunk_id})
   SET c.doc_id = row.doc_id, c.chunk_index = row.index, c.chunk_count = row.chunk_count,
-      c.text = row.text,
-      c.version = row.version, c.correlation_id = row.correlation_id
+      c.text = row.text, c.version = row.version, c.correlation_id = row.correlation_id
 MERGE (d)-[:HAS_CHUNK]->(c)
 WITH c, row
 OPTIONAL MATCH (prev:Chunk {doc_id: row.doc_id, chunk_index: row.index - 1})
 OPTIONAL MATCH (next:Chunk {doc_id: row.doc_id, chunk_index: row.index + 1})
 FOREACH (p IN CASE WHEN prev IS NULL THEN [] ELSE [prev] END | MERGE (p)-[:NEXT]->(c))
 FOREACH (n IN CASE WHEN next IS NULL THEN [] ELSE [next] END | MERGE (c)-[:NEXT]->(n))
+"""
+
+# A version's links replace the previous version's. A target that does not
+# exist yet becomes a placeholder that its own first event fills in.
+REPLACE_LINKS = """
+UNWIND $docs AS doc
+MATCH (d:Document {doc_id: doc.doc_id})
+OPTIONAL MATCH (d)-[old:LINKS_TO]->()
+DELETE old
+WITH DISTINCT d, doc
+UNWIND doc.links AS target
+MERGE (t:Document {doc_id: target})
+  ON CREATE SET t.placeholder = true
+MERGE (d)-[:LINKS_TO]->(t)
+"""
+
+REPLACE_MENTIONS = """
+UNWIND $chunks AS row
+MATCH (c:Chunk {chunk_id: row.chunk_id})
+OPTIONAL MATCH (c)-[old:MENTIONS]->()
+DELETE old
+WITH DISTINCT c, row
+UNWIND row.entities AS name
+MERGE (e:Entity {key: toLower(name)})
+  ON CREATE SET e.name = name
+MERGE (c)-[:MENTIONS]->(e)
+"""
+
+DROP_ORPHANS = """
+UNWIND $counts AS row
+MATCH (c:Chunk {doc_id: row.doc_id})
+WHERE c.chunk_index >= row.count
+DETACH DELETE c
 """
 
 NEIGHBOURS = """
@@ -69,15 +128,11 @@ class Neo4jGraphStore:
     async def ensure_schema(self) -> None:
         for statement in SCHEMA:
             await self.driver.execute_query(statement)
-        await self.driver.execute_query(
-            "CREATE INDEX chunk_position IF NOT EXISTS FOR (c:Chunk) ON (c.doc_id, c.chunk_index)"
-        )
 
-    async def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
-        if not chunks:
-            return
-        rows = [_row(c) for c in chunks]
-        await self.driver.execute_query(UPSERT, rows=rows)
+    async def write(self, plan: WritePlan) -> None:
+        """The whole plan in one transaction: a batch lands entirely or not at all."""
+        async with self.driver.session() as session:
+            await session.execute_write(_apply, plan)
 
     async def neighbours(self, chunk_ids: Sequence[str], per_chunk: int) -> list[Hit]:
         if not chunk_ids:
@@ -106,6 +161,22 @@ class Neo4jGraphStore:
         if self._driver is not None:
             await self._driver.close()
             self._driver = None
+
+
+async def _apply(tx: AsyncManagedTransaction, plan: WritePlan) -> None:
+    if plan.deletions:
+        await tx.run(DELETE_DOCUMENTS, doc_ids=[d.doc_id for d in plan.deletions])
+    if plan.upserts:
+        await tx.run(UPSERT_CHUNKS, rows=[_row(c) for c in plan.upserts])
+        links = {c.doc_id: c.links for c in plan.upserts}
+        await tx.run(REPLACE_LINKS, docs=[{"doc_id": d, "links": ls} for d, ls in links.items()])
+        mentions = [
+            {"chunk_id": c.chunk_id, "entities": extract_entities(c.text)} for c in plan.upserts
+        ]
+        await tx.run(REPLACE_MENTIONS, chunks=mentions)
+    if plan.chunk_counts:
+        counts = [{"doc_id": d, "count": n} for d, n in plan.chunk_counts.items()]
+        await tx.run(DROP_ORPHANS, counts=counts)
 
 
 def _row(chunk: IndexedChunk) -> dict[str, Any]:

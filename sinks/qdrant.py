@@ -13,7 +13,7 @@ from typing import Any
 from qdrant_client import AsyncQdrantClient, models
 
 from core.settings import QdrantSettings
-from core.types import Hit, IndexedChunk
+from core.types import Hit, IndexedChunk, WritePlan
 
 
 def _payload(chunk: IndexedChunk) -> dict[str, Any]:
@@ -27,7 +27,13 @@ def _payload(chunk: IndexedChunk) -> dict[str, Any]:
         "source": chunk.source,
         "metadata": chunk.metadata,
         "correlation_id": chunk.correlation_id,
+        "links": chunk.links,
     }
+
+
+def _of_doc(doc_id: str, *more: models.FieldCondition) -> models.Filter:
+    match = models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))
+    return models.Filter(must=[match, *more])
 
 
 def _hit(point: Any) -> Hit:
@@ -71,15 +77,26 @@ class QdrantVectorStore:
         await self.client.create_payload_index(
             self.collection, "doc_id", field_schema=models.PayloadSchemaType.KEYWORD
         )
+        await self.client.create_payload_index(
+            self.collection, "chunk_index", field_schema=models.PayloadSchemaType.INTEGER
+        )
 
-    async def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
-        if not chunks:
-            return
-        points = [
-            models.PointStruct(id=c.chunk_id, vector=list(c.vector), payload=_payload(c))
-            for c in chunks
-        ]
-        await self.client.upsert(self.collection, points=points, wait=True)
+    async def write(self, plan: WritePlan) -> None:
+        for deletion in plan.deletions:
+            await self._delete_where(_of_doc(deletion.doc_id))
+        if plan.upserts:
+            points = [
+                models.PointStruct(id=c.chunk_id, vector=list(c.vector), payload=_payload(c))
+                for c in plan.upserts
+            ]
+            await self.client.upsert(self.collection, points=points, wait=True)
+        for doc_id, count in plan.chunk_counts.items():
+            orphans = models.FieldCondition(key="chunk_index", range=models.Range(gte=count))
+            await self._delete_where(_of_doc(doc_id, orphans))
+
+    async def _delete_where(self, condition: models.Filter) -> None:
+        selector = models.FilterSelector(filter=condition)
+        await self.client.delete(self.collection, points_selector=selector, wait=True)
 
     async def search(self, vector: Sequence[float], limit: int) -> list[Hit]:
         response = await self.client.query_points(
@@ -87,13 +104,15 @@ class QdrantVectorStore:
         )
         return [_hit(point) for point in response.points]
 
-    async def chunk_ids(self, doc_id: str) -> set[str]:
-        """Every point id of one document (for tests and operators)."""
-        flt = models.Filter(
-            must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))]
-        )
-        points, _ = await self.client.scroll(self.collection, scroll_filter=flt, limit=10_000)
-        return {str(p.id) for p in points}
+    async def count(self, doc_id: str, version: int | None = None) -> int:
+        """Points of one document (of one version, if given)."""
+        conditions = []
+        if version is not None:
+            conditions.append(
+                models.FieldCondition(key="version", match=models.MatchValue(value=version))
+            )
+        result = await self.client.count(self.collection, count_filter=_of_doc(doc_id, *conditions))
+        return int(result.count)
 
     async def ping(self) -> None:
         await self.client.get_collections()

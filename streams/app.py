@@ -63,6 +63,18 @@ class Stages:
     sinks: list[SinkStage]
 
 
+def document_state_table(app: faust.App, partitions: int) -> Any:
+    """doc_id → DocumentState (as JSON), changelog-backed: survives restarts.
+    Partitioned like the documents topic, so the chunker owns its rows."""
+    return app.Table(
+        "document_state",
+        partitions=partitions,
+        key_type=str,
+        value_serializer="json",
+        help="Latest version, content hash and status of every document.",
+    )
+
+
 def raw_topic(app: faust.App, name: str) -> Any:
     return app.topic(
         name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"

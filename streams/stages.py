@@ -24,14 +24,22 @@ from core.correlation import (
 from core.logs import get_logger
 from core.metrics import BATCH_SIZE, EVENTS, STAGE_SECONDS
 from core.settings import Topics
-from core.types import Chunker, Embedder, GraphStore, IndexedChunk, VectorStore
+from core.types import Chunker, Embedder, GraphStore, SinkEvent, VectorStore
 from schemas.codec import Codecs
 from schemas.errors import CodecError
 from schemas.events import DocumentEvent, InvalidEvent
+from sinks.plan import plan_writes
 from sinks.retry import until_written
 from streams.deadletter import DeadLetters, RawMessage
 from streams.producer import FaustProducer
-from streams.records import chunk_records, embedded_record, indexed_chunk
+from streams.records import (
+    chunk_records,
+    content_hash,
+    deletion_record,
+    embedded_record,
+    sink_event,
+)
+from streams.state import Decision, StateTable, dead_lettered, decide, load, next_state
 
 log = get_logger(__name__)
 
@@ -46,46 +54,84 @@ def _derived_headers(parent: dict[str, str], schema_hex: str) -> list[tuple[str,
 
 @dataclass
 class ChunkStage:
-    """documents → chunks: validate, cut, and publish one ChunkEvent per chunk."""
+    """documents → chunks: validate, decide against the document's state, cut,
+    and publish one ChunkEvent per chunk (or one DELETE)."""
 
     chunker: Chunker
     codecs: Codecs
     producer: FaustProducer
     dead_letters: DeadLetters
     topics: Topics
+    states: StateTable
     name: str = "chunker"
 
     async def handle(self, message: RawMessage) -> None:
         headers = _headers(message)
-        token = current_correlation_id.set(headers.get(CORRELATION_HEADER, ""))
+        correlation_id = headers.get(CORRELATION_HEADER, "")
+        token = current_correlation_id.set(correlation_id)
         started = time.perf_counter()
         try:
-            try:
-                doc = DocumentEvent.from_record(self.codecs.documents.decode(message.value))
-                if doc.op == "UPSERT" and not doc.text.strip():
-                    raise InvalidEvent("text is empty: nothing to index")
-            except (CodecError, InvalidEvent, TypeError, KeyError) as exc:
-                await self.dead_letters.send(self.name, message, exc)
-                return
-            if doc.op == "DELETE":
-                # Removal from the stores arrives with the document-state table.
-                EVENTS.labels(self.name, "skipped").inc()
-                log.info("delete not applied yet", extra={"doc_id": doc.doc_id})
-                return
-            records = chunk_records(doc, self.chunker.chunk(doc.doc_id, doc.text))
-            out = _derived_headers(headers, self.codecs.chunks.fingerprint_hex)
-            key = doc.doc_id.encode()
-            await self.producer.send_many(
-                self.topics.chunks, [(key, self.codecs.chunks.encode(r), out) for r in records]
-            )
-            EVENTS.labels(self.name, "ok").inc()
-            log.info(
-                "document chunked",
-                extra={"doc_id": doc.doc_id, "version": doc.version, "chunks": len(records)},
-            )
+            await self._handle(message, headers, correlation_id)
         finally:
             STAGE_SECONDS.labels(self.name).observe(time.perf_counter() - started)
             current_correlation_id.reset(token)
+
+    async def _handle(
+        self, message: RawMessage, headers: dict[str, str], correlation_id: str
+    ) -> None:
+        try:
+            doc = DocumentEvent.from_record(self.codecs.documents.decode(message.value))
+            if doc.op == "UPSERT" and not doc.text.strip():
+                raise InvalidEvent("text is empty: nothing to index")
+        except (CodecError, InvalidEvent, TypeError, KeyError) as exc:
+            await self.dead_letters.send(self.name, message, exc)
+            self._record_failure(message, exc, correlation_id)
+            return
+        state = load(self.states, doc.doc_id)
+        digest = content_hash(doc)
+        decision = decide(state, doc, digest)
+        if decision in (Decision.STALE, Decision.UNCHANGED):
+            EVENTS.labels(self.name, decision.value).inc()
+            log.info(
+                f"document {decision.value}: skipped",
+                extra={"doc_id": doc.doc_id, "version": doc.version},
+            )
+            if decision is Decision.UNCHANGED:
+                self.states[doc.doc_id] = next_state(
+                    state, doc, decision, digest, 0, correlation_id
+                ).to_dict()
+            return
+        if decision is Decision.DELETE:
+            records = [deletion_record(doc)]
+        else:
+            records = chunk_records(doc, self.chunker.chunk(doc.doc_id, doc.text))
+        out = _derived_headers(headers, self.codecs.chunks.fingerprint_hex)
+        key = doc.doc_id.encode()
+        await self.producer.send_many(
+            self.topics.chunks, [(key, self.codecs.chunks.encode(r), out) for r in records]
+        )
+        # Only after Kafka has the chunks: a crash before this line replays the
+        # document, which re-sends the same chunk ids (harmless).
+        count = 0 if decision is Decision.DELETE else len(records)
+        self.states[doc.doc_id] = next_state(
+            state, doc, decision, digest, count, correlation_id
+        ).to_dict()
+        EVENTS.labels(self.name, decision.value).inc()
+        log.info(
+            "document chunked" if decision is Decision.INDEX else "document deleted",
+            extra={"doc_id": doc.doc_id, "version": doc.version, "chunks": count},
+        )
+
+    def _record_failure(self, message: RawMessage, exc: BaseException, correlation_id: str) -> None:
+        if not message.key:
+            return
+        try:
+            doc_id = message.key.decode("utf-8")
+        except UnicodeDecodeError:
+            return
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        failed = dead_lettered(load(self.states, doc_id), reason, correlation_id)
+        self.states[doc_id] = failed.to_dict()
 
 
 @dataclass
@@ -109,9 +155,14 @@ class EmbedStage:
             except CodecError as exc:
                 await self.dead_letters.send(self.name, message, exc)
         if decoded:
-            texts = [record["text"] for _, record in decoded]
+            upserts = [i for i, (_, r) in enumerate(decoded) if r["op"] == "UPSERT"]
             # The model runs in a thread: the loop keeps heartbeats and queries going.
-            vectors = await asyncio.to_thread(self.embedder.embed, texts)
+            embedded = await asyncio.to_thread(
+                self.embedder.embed, [decoded[i][1]["text"] for i in upserts]
+            )
+            vectors: list[list[float]] = [[] for _ in decoded]  # a DELETE has no vector
+            for i, vector in zip(upserts, embedded, strict=True):
+                vectors[i] = vector
             out = [
                 (
                     message.key,
@@ -144,25 +195,30 @@ class SinkStage:
     async def handle(self, messages: Sequence[RawMessage]) -> None:
         started = time.perf_counter()
         BATCH_SIZE.labels(self.name).observe(len(messages))
-        items: list[tuple[RawMessage, IndexedChunk]] = []
+        items: list[tuple[RawMessage, SinkEvent]] = []
         for message in messages:
             try:
                 record = self.codecs.embedded.decode(message.value)
-                items.append(
-                    (message, indexed_chunk(record, _headers(message).get(CORRELATION_HEADER, "")))
-                )
+                correlation_id = _headers(message).get(CORRELATION_HEADER, "")
+                items.append((message, sink_event(record, correlation_id)))
             except (CodecError, KeyError, TypeError, ValueError) as exc:
                 await self.dead_letters.send(self.name, message, exc)
+        plan = plan_writes(event for _, event in items)
         try:
-            await until_written(self.name, lambda: self.store.upsert([c for _, c in items]))
+            await until_written(self.name, lambda: self.store.write(plan))
+            written = len(items)
         except Exception:
-            await self._one_by_one(items)
-        EVENTS.labels(self.name, "ok").inc(len(items))
+            written = await self._one_by_one(items)
+        EVENTS.labels(self.name, "ok").inc(written)
         STAGE_SECONDS.labels(self.name).observe(time.perf_counter() - started)
 
-    async def _one_by_one(self, items: list[tuple[RawMessage, IndexedChunk]]) -> None:
-        for message, chunk in items:
+    async def _one_by_one(self, items: list[tuple[RawMessage, SinkEvent]]) -> int:
+        written = 0
+        for message, event in items:
+            plan = plan_writes([event])
             try:
-                await until_written(self.name, lambda c=chunk: self.store.upsert([c]))  # type: ignore[misc]
+                await until_written(self.name, lambda p=plan: self.store.write(p))  # type: ignore[misc]
+                written += 1
             except Exception as exc:
                 await self.dead_letters.send(self.name, message, exc)
+        return written

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.types import Hit, IndexedChunk
+from core.types import Hit, IndexedChunk, WritePlan
 
 
 @dataclass
@@ -57,17 +57,19 @@ class FakeStore:
     """Refuses chunks whose text contains `poison`; `down` raises a transient error."""
 
     written: list[IndexedChunk] = field(default_factory=list)
+    plans: list[WritePlan] = field(default_factory=list)
     down_for: int = 0
     hits: list[Hit] = field(default_factory=list)
     fail: BaseException | None = None
 
-    async def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
+    async def write(self, plan: WritePlan) -> None:
         if self.down_for > 0:
             self.down_for -= 1
             raise ConnectionError("store down")
-        if any("poison" in c.text for c in chunks):
+        if any("poison" in c.text for c in plan.upserts):
             raise ValueError("refused: poison")
-        self.written.extend(chunks)
+        self.plans.append(plan)
+        self.written.extend(plan.upserts)
 
     async def search(self, vector: Sequence[float], limit: int) -> list[Hit]:
         if self.fail:

@@ -29,9 +29,10 @@ def document(**overrides: Any) -> bytes:
     return codec_for("DocumentEvent").encode(record)
 
 
-def chunk_stage(producer: FakeProducer) -> ChunkStage:
+def chunk_stage(producer: FakeProducer, states: dict[str, Any] | None = None) -> ChunkStage:
     chunker = SentenceChunker(ChunkerSettings(max_words=2, overlap_sentences=0))
-    return ChunkStage(chunker, CODECS, producer, dead_letters(producer), TOPICS)  # type: ignore[arg-type]
+    table = {} if states is None else states
+    return ChunkStage(chunker, CODECS, producer, dead_letters(producer), TOPICS, table)  # type: ignore[arg-type]
 
 
 async def test_a_document_becomes_chunk_events_that_inherit_its_headers() -> None:
@@ -127,3 +128,60 @@ async def test_a_store_that_is_down_is_waited_for_not_dead_lettered(monkeypatch:
     await stage.handle([embedded_message("good", 0)])
     assert [c.text for c in store.written] == ["good"]
     assert producer.sent == []
+
+
+async def test_an_older_or_unchanged_version_sends_nothing() -> None:
+    producer, states = FakeProducer(), {}
+    stage = chunk_stage(producer, states)
+    await stage.handle(FakeMessage(document(version=5)))
+    sent = len(producer.sent)
+    await stage.handle(FakeMessage(document(version=4, text="Different now.")))
+    await stage.handle(FakeMessage(document(version=6)))  # same content, newer version
+    assert len(producer.sent) == sent
+    assert states["d1"]["version"] == 6 and states["d1"]["status"] == "unchanged"
+
+
+async def test_a_delete_sends_one_delete_chunk_event() -> None:
+    producer, states = FakeProducer(), {}
+    stage = chunk_stage(producer, states)
+    await stage.handle(FakeMessage(document(version=1)))
+    producer.sent.clear()
+    await stage.handle(FakeMessage(document(version=2, op="DELETE", text="")))
+    [(topic, _, value, _)] = producer.sent
+    record = codec_for("ChunkEvent").decode(value)
+    assert (topic, record["op"], record["doc_id"], record["chunk_count"]) == (
+        "chunks",
+        "DELETE",
+        "d1",
+        0,
+    )
+    assert states["d1"]["status"] == "deleted"
+
+
+async def test_a_poison_event_is_recorded_against_its_key() -> None:
+    producer, states = FakeProducer(), {}
+    await chunk_stage(producer, states).handle(FakeMessage(b"junk", key=b"d9"))
+    assert states["d9"]["status"] == "dead_lettered"
+    assert states["d9"]["reason"].startswith("BadMarker")
+
+
+async def test_a_delete_passes_the_embedder_without_being_embedded() -> None:
+    producer, embedder = FakeProducer(), FakeEmbedder()
+    stage = EmbedStage(embedder, CODECS, producer, dead_letters(producer), TOPICS)  # type: ignore[arg-type]
+    deletion = {
+        "chunk_id": "",
+        "doc_id": "d1",
+        "version": 2,
+        "index": -1,
+        "chunk_count": 0,
+        "text": "",
+        "start": 0,
+        "end": 0,
+        "occurred_at": 1,
+        "op": "DELETE",
+    }
+    message = FakeMessage(codec_for("ChunkEvent").encode(deletion), topic="chunks")
+    await stage.handle([chunk_message("alpha", 0), message])
+    assert embedder.calls == [["alpha"]]
+    out = [codec_for("EmbeddedChunk").decode(v) for _, _, v, _ in producer.on("chunks.embedded")]
+    assert [(r["op"], len(r["vector"])) for r in out] == [("UPSERT", 3), ("DELETE", 0)]
