@@ -25,6 +25,7 @@ from api.intake import Intake
 from api.middleware import CorrelationMiddleware, MetricsMiddleware
 from api.problems import problem
 from api.search import Query, QueryLimits, SearchService
+from api.status import DocumentStatus
 
 HEARTBEAT_S = 15
 
@@ -66,6 +67,7 @@ def create_api(
     search: SearchService,
     health: Health,
     intake: Intake | None = None,
+    status: DocumentStatus | None = None,
     lifespan: Any = None,
 ) -> Starlette:
     async def query(request: Request) -> Response:
@@ -105,6 +107,8 @@ def create_api(
         Route("/health/ready", ready, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
+    if status is not None:
+        routes.append(Route("/documents/{doc_id:path}", status.get, methods=["GET"]))
     if intake is not None:
         routes += [
             Route("/documents", intake.post, methods=["POST"]),

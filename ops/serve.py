@@ -5,8 +5,9 @@ event loop, then run them until SIGINT/SIGTERM."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 import faust
 from faust.contrib.asgi import serve_asgi
@@ -16,6 +17,7 @@ from api.app import create_api
 from api.health import Check, Health, KafkaCheck
 from api.intake import Intake
 from api.search import QueryLimits, SearchService
+from api.status import DocumentStatus
 from core.embedding import SentenceTransformerEmbedder
 from core.logs import configure_logging, get_logger, logging_config
 from core.producer import AsyncProducer
@@ -66,7 +68,7 @@ def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
         ("neo4j-schema", graph.ensure_schema),
     ]
     if with_api:
-        api = build_api(settings, embedder, vectors, graph)
+        api = build_api(settings, embedder, vectors, graph, states)
         serve_asgi(app, api, host=settings.api.host, port=settings.api.port)
     return app
 
@@ -76,6 +78,7 @@ def build_api(
     embedder: SentenceTransformerEmbedder,
     vectors: QdrantVectorStore,
     graph: Neo4jGraphStore,
+    states: Mapping[str, Any] | None = None,
 ) -> Starlette:
     checks: dict[str, Check] = {
         "kafka": KafkaCheck(settings.kafka.bootstrap_servers),
@@ -92,7 +95,8 @@ def build_api(
         yield
         producer.close()
 
-    return create_api(search, Health(checks), intake, lifespan=lifespan)
+    status = DocumentStatus(states, vectors, graph)
+    return create_api(search, Health(checks), intake, status, lifespan=lifespan)
 
 
 def run_worker(settings: Settings, *, with_api: bool) -> int:

@@ -154,6 +154,16 @@ class Neo4jGraphStore:
             for r in result.records
         ]
 
+    async def count(self, doc_id: str, version: int | None = None) -> int:
+        """Chunks of one document (of one version, if given)."""
+        result = await self.driver.execute_query(
+            "MATCH (c:Chunk {doc_id: $doc_id}) WHERE $version IS NULL OR c.version = $version "
+            "RETURN count(c) AS n",
+            doc_id=doc_id,
+            version=version,
+        )
+        return int(result.records[0]["n"])
+
     async def ping(self) -> None:
         await self.driver.execute_query("RETURN 1")
 

@@ -64,13 +64,12 @@ class Stages:
 
 
 def document_state_table(app: faust.App, partitions: int) -> Any:
-    """doc_id → DocumentState (as JSON), changelog-backed: survives restarts.
+    """doc_id → DocumentState (JSON, the app default), changelog-backed: survives restarts.
     Partitioned like the documents topic, so the chunker owns its rows."""
     return app.Table(
         "document_state",
         partitions=partitions,
         key_type=str,
-        value_serializer="json",
         help="Latest version, content hash and status of every document.",
     )
 

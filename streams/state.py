@@ -21,13 +21,14 @@ class Decision(Enum):
 
 @dataclass(frozen=True)
 class DocumentState:
-    version: int
+    version: int  # the latest version seen
     content_hash: str
     chunk_count: int
     status: str  # chunked | deleted | unchanged | dead_lettered
     correlation_id: str = ""
     reason: str = ""  # why it was dead-lettered
     updated_at: int = 0
+    indexed_version: int = -1  # the version whose chunks the stores hold
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> DocumentState:
@@ -63,8 +64,10 @@ def next_state(
     if decision is Decision.UNCHANGED and state is not None:
         return replace(state, version=doc.version, status="unchanged", updated_at=now)
     if decision is Decision.DELETE:
-        return DocumentState(doc.version, "", 0, "deleted", correlation_id, "", now)
-    return DocumentState(doc.version, content_hash, chunk_count, "chunked", correlation_id, "", now)
+        return DocumentState(doc.version, "", 0, "deleted", correlation_id, "", now, doc.version)
+    return DocumentState(
+        doc.version, content_hash, chunk_count, "chunked", correlation_id, "", now, doc.version
+    )
 
 
 def load(table: StateTable, doc_id: str) -> DocumentState | None:

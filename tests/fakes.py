@@ -76,6 +76,9 @@ class FakeStore:
             raise self.fail
         return self.hits[:limit]
 
+    async def count(self, doc_id: str, version: int | None = None) -> int:
+        return sum(1 for c in self.written if c.doc_id == doc_id and version in (None, c.version))
+
     async def neighbours(self, chunk_ids: Sequence[str], per_chunk: int) -> list[Hit]:
         if self.fail:
             raise self.fail

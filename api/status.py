@@ -1,0 +1,88 @@
+"""`GET /documents/{doc_id}`: where a document stands, from the state the
+pipeline keeps (the chunker's document-state table) and the two stores
+themselves (how many chunks of the indexed version each one holds)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from api.problems import problem
+from core.types import GraphStore, VectorStore
+
+Counts = tuple[int, int]  # (all chunks of the document, chunks of its indexed version)
+
+
+def overall(state: Mapping[str, Any], qdrant: Counts, neo4j: Counts) -> str:
+    """indexed | indexing | deleted | deleting | dead_lettered."""
+    if state["status"] == "dead_lettered":
+        return "dead_lettered"
+    if state["status"] == "deleted":
+        return "deleted" if qdrant[0] == 0 and neo4j[0] == 0 else "deleting"
+    # Indexed: each store holds exactly the indexed version's chunks, no orphans.
+    want = (state["chunk_count"], state["chunk_count"])
+    return "indexed" if qdrant == want and neo4j == want else "indexing"
+
+
+class DocumentStatus:
+    def __init__(
+        self,
+        states: Mapping[str, Any] | None,
+        vectors: VectorStore,
+        graph: GraphStore,
+        timeout_s: float = 2.0,
+    ) -> None:
+        self.states = states
+        self.vectors = vectors
+        self.graph = graph
+        self.timeout_s = timeout_s
+
+    async def get(self, request: Request) -> Response:
+        doc_id = request.path_params["doc_id"]
+        if self.states is None:
+            return problem(
+                503,
+                "Status unavailable",
+                "document state lives in the worker; ask the API the worker serves",
+            )
+        state = self.states.get(doc_id)
+        if not state:
+            return problem(
+                404,
+                "Unknown document",
+                f"the pipeline has not seen {doc_id!r} (yet: a document just accepted "
+                "is on its way)",
+            )
+        indexed = state.get("indexed_version", -1)
+        try:
+            qdrant, neo4j = await asyncio.wait_for(
+                asyncio.gather(
+                    self._counts(self.vectors, doc_id, indexed),
+                    self._counts(self.graph, doc_id, indexed),
+                ),
+                self.timeout_s,
+            )
+        except Exception:
+            return problem(503, "Stores unavailable", "Qdrant or Neo4j did not answer in time")
+        body = {
+            "doc_id": doc_id,
+            "status": overall(state, qdrant, neo4j),
+            "version": state["version"],
+            "indexed_version": indexed,
+            "chunk_count": state["chunk_count"],
+            "correlation_id": state.get("correlation_id", ""),
+            "qdrant": {"points": qdrant[0], "of_indexed_version": qdrant[1]},
+            "neo4j": {"chunks": neo4j[0], "of_indexed_version": neo4j[1]},
+        }
+        if state["status"] == "dead_lettered":
+            body["dead_letter"] = {"reason": state.get("reason", "")}
+        return JSONResponse(body)
+
+    @staticmethod
+    async def _counts(store: VectorStore | GraphStore, doc_id: str, version: int) -> Counts:
+        total, current = await asyncio.gather(store.count(doc_id), store.count(doc_id, version))
+        return total, current
