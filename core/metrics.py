@@ -27,6 +27,27 @@ SINK_UP = Gauge(
     "1 while the last write to a sink succeeded, 0 while it is failing.",
     ["sink"],
 )
+BREAKER_OPEN = Gauge(
+    "docstream_breaker_open",
+    "1 while a sink's circuit breaker is open (its store is considered down).",
+    ["sink"],
+)
+BREAKER_TRANSITIONS = Counter(
+    "docstream_breaker_transitions_total",
+    "Circuit breaker state changes, by the state entered.",
+    ["sink", "state"],
+)
+CONSUMER_PAUSED = Gauge(
+    "docstream_consumer_paused",
+    "1 while a stage's consumer is paused waiting for its handler (back-pressure).",
+    ["stage"],
+)
+FRESHNESS_SECONDS = Histogram(
+    "docstream_freshness_seconds",
+    "From a document's occurred_at to the moment a sink holds its chunk.",
+    ["sink"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900),
+)
 QUERY_SECONDS = Histogram(
     "docstream_query_stage_seconds",
     "Time per query stage (embed, dense, graph, total).",

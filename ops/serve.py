@@ -24,6 +24,7 @@ from core.producer import AsyncProducer
 from core.settings import Settings
 from core.topics import ensure_topics
 from schemas.codec import Codecs
+from sinks.breaker import sink_breaker
 from sinks.neo4j import Neo4jGraphStore
 from sinks.qdrant import QdrantVectorStore
 from streams.app import (
@@ -57,8 +58,8 @@ def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
         chunk=ChunkStage(chunker, codecs, producer, dead_letters, topics, states),
         embed=EmbedStage(embedder, codecs, producer, dead_letters, topics),
         sinks=[
-            SinkStage(vectors, codecs, dead_letters, name="qdrant-sink"),
-            SinkStage(graph, codecs, dead_letters, name="neo4j-sink"),
+            SinkStage(vectors, codecs, dead_letters, "qdrant-sink", sink_breaker("qdrant-sink")),
+            SinkStage(graph, codecs, dead_letters, "neo4j-sink", sink_breaker("neo4j-sink")),
         ],
     )
     register_agents(app, settings, stages)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import httpx
+import pybreaker
 from neo4j.exceptions import DriverError, ServiceUnavailable, SessionExpired, TransientError
 
 from core.logs import get_logger
@@ -53,21 +54,29 @@ class Backoff:
 
 
 async def until_written(
-    sink: str, write: Callable[[], Awaitable[T]], backoff: Backoff | None = None
+    sink: str,
+    write: Callable[[], Awaitable[T]],
+    backoff: Backoff | None = None,
+    breaker: pybreaker.CircuitBreaker | None = None,
 ) -> T:
     """Run `write` until it succeeds, waiting out transient failures.
 
     The caller's stream does not move on meanwhile, so a store that is down holds
     its consumer (back-pressure) instead of losing or dead-lettering events.
+    Behind an open breaker the write is not even tried until its timeout passes.
     Non-transient errors are raised for the caller to isolate the bad event.
     """
     backoff = backoff or Backoff()
     attempt = 0
     while True:
         try:
-            result = await write()
+            if breaker is None:
+                result = await write()
+            else:
+                with breaker.calling():
+                    result = await write()
         except Exception as exc:
-            if not is_transient(exc):
+            if not (is_transient(exc) or isinstance(exc, pybreaker.CircuitBreakerError)):
                 raise
             SINK_UP.labels(sink).set(0)
             delay = backoff.delay(attempt)

@@ -14,6 +14,7 @@ import faust
 
 from core.settings import Settings
 from sinks.retry import until_written
+from streams.batches import BatchConsumer
 from streams.stages import ChunkStage, EmbedStage, SinkStage
 
 StartupHook = Callable[[], Awaitable[object]]
@@ -81,25 +82,28 @@ def raw_topic(app: faust.App, name: str) -> Any:
 
 
 def register_agents(app: faust.App, settings: Settings, stages: Stages) -> None:
+    """The chunker is a Faust agent (it owns the document-state table); the
+    embedder and each sink are batch consumers with groups of their own."""
     topics = settings.kafka.topics
-    batch, within = settings.embedder.batch_size, settings.embedder.batch_within_s
 
     @app.agent(raw_topic(app, topics.documents), name="chunker")
     async def chunker(stream: Any) -> None:
-        async for event in stream.events():
+        # Manual acks: a document is acknowledged only once it is handled, so a
+        # stop in the middle leaves it to be read again.
+        async for event in stream.noack().events():
             await stages.chunk.handle(event.message)
+            event.ack()
 
-    @app.agent(raw_topic(app, topics.chunks), name="embedder")
-    async def embedder(stream: Any) -> None:
-        async for events in stream.take_events(batch, within=within):
-            await stages.embed.handle([e.message for e in events])
-
-    for sink in stages.sinks:
-        _register_sink(app, raw_topic(app, topics.chunks_embedded), sink, batch, within)
-
-
-def _register_sink(app: faust.App, topic: Any, sink: SinkStage, batch: int, within: float) -> None:
-    @app.agent(topic, name=sink.name)
-    async def write(stream: Any) -> None:
-        async for events in stream.take_events(batch, within=within):
-            await sink.handle([e.message for e in events])
+    consumers = [(topics.chunks, "embedder", stages.embed.handle)]
+    consumers += [(topics.chunks_embedded, sink.name, sink.handle) for sink in stages.sinks]
+    for topic, name, handle in consumers:
+        consumer = BatchConsumer(
+            name=name,
+            topic=topic,
+            group_id=f"{settings.kafka.group_id}.{name}",
+            bootstrap_servers=settings.kafka.bootstrap_servers,
+            handle=handle,
+            max_records=settings.embedder.batch_size,
+            within_s=settings.embedder.batch_within_s,
+        )
+        app.task(consumer.run)

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pybreaker
+
 from core.correlation import (
     CORRELATION_HEADER,
     SCHEMA_HEADER,
@@ -22,7 +24,7 @@ from core.correlation import (
     propagated,
 )
 from core.logs import get_logger
-from core.metrics import BATCH_SIZE, EVENTS, STAGE_SECONDS
+from core.metrics import BATCH_SIZE, EVENTS, FRESHNESS_SECONDS, STAGE_SECONDS
 from core.settings import Topics
 from core.types import Chunker, Embedder, GraphStore, SinkEvent, VectorStore
 from schemas.codec import Codecs
@@ -191,24 +193,30 @@ class SinkStage:
     codecs: Codecs
     dead_letters: DeadLetters
     name: str
+    breaker: pybreaker.CircuitBreaker | None = None
 
     async def handle(self, messages: Sequence[RawMessage]) -> None:
         started = time.perf_counter()
         BATCH_SIZE.labels(self.name).observe(len(messages))
         items: list[tuple[RawMessage, SinkEvent]] = []
+        occurred: list[float] = []
         for message in messages:
             try:
                 record = self.codecs.embedded.decode(message.value)
                 correlation_id = _headers(message).get(CORRELATION_HEADER, "")
                 items.append((message, sink_event(record, correlation_id)))
-            except (CodecError, KeyError, TypeError, ValueError) as exc:
+                occurred.append(record["occurred_at"].timestamp())
+            except (CodecError, KeyError, TypeError, ValueError, AttributeError) as exc:
                 await self.dead_letters.send(self.name, message, exc)
         plan = plan_writes(event for _, event in items)
         try:
-            await until_written(self.name, lambda: self.store.write(plan))
+            await until_written(self.name, lambda: self.store.write(plan), breaker=self.breaker)
             written = len(items)
         except Exception:
             written = await self._one_by_one(items)
+        now = time.time()
+        for at in occurred:
+            FRESHNESS_SECONDS.labels(self.name).observe(max(0.0, now - at))
         EVENTS.labels(self.name, "ok").inc(written)
         STAGE_SECONDS.labels(self.name).observe(time.perf_counter() - started)
 
@@ -217,7 +225,11 @@ class SinkStage:
         for message, event in items:
             plan = plan_writes([event])
             try:
-                await until_written(self.name, lambda p=plan: self.store.write(p))  # type: ignore[misc]
+                await until_written(
+                    self.name,
+                    lambda p=plan: self.store.write(p),  # type: ignore[misc]
+                    breaker=self.breaker,
+                )
                 written += 1
             except Exception as exc:
                 await self.dead_letters.send(self.name, message, exc)
