@@ -58,31 +58,37 @@ class DocumentStatus:
                 "is on its way)",
             )
         indexed = state.get("indexed_version", -1)
-        try:
-            qdrant, neo4j = await asyncio.wait_for(
-                asyncio.gather(
-                    self._counts(self.vectors, doc_id, indexed),
-                    self._counts(self.graph, doc_id, indexed),
-                ),
-                self.timeout_s,
-            )
-        except Exception:
-            return problem(503, "Stores unavailable", "Qdrant or Neo4j did not answer in time")
+        qdrant, neo4j = await asyncio.gather(
+            self._counts(self.vectors, doc_id, indexed), self._counts(self.graph, doc_id, indexed)
+        )
         body = {
             "doc_id": doc_id,
-            "status": overall(state, qdrant, neo4j),
+            "status": overall(state, qdrant, neo4j) if qdrant and neo4j else "unknown",
             "version": state["version"],
             "indexed_version": indexed,
             "chunk_count": state["chunk_count"],
             "correlation_id": state.get("correlation_id", ""),
-            "qdrant": {"points": qdrant[0], "of_indexed_version": qdrant[1]},
-            "neo4j": {"chunks": neo4j[0], "of_indexed_version": neo4j[1]},
+            "qdrant": _describe(qdrant, "points"),
+            "neo4j": _describe(neo4j, "chunks"),
         }
         if state["status"] == "dead_lettered":
             body["dead_letter"] = {"reason": state.get("reason", "")}
         return JSONResponse(body)
 
-    @staticmethod
-    async def _counts(store: VectorStore | GraphStore, doc_id: str, version: int) -> Counts:
-        total, current = await asyncio.gather(store.count(doc_id), store.count(doc_id, version))
+    async def _counts(
+        self, store: VectorStore | GraphStore, doc_id: str, version: int
+    ) -> Counts | None:
+        """None when the store does not answer in time: the other one still reports."""
+        try:
+            total, current = await asyncio.wait_for(
+                asyncio.gather(store.count(doc_id), store.count(doc_id, version)), self.timeout_s
+            )
+        except Exception:
+            return None
         return total, current
+
+
+def _describe(counts: Counts | None, unit: str) -> dict[str, Any]:
+    if counts is None:
+        return {"error": "unavailable"}
+    return {unit: counts[0], "of_indexed_version": counts[1]}
