@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api.auth import ReadKeyMiddleware
 from api.health import Health
 from api.intake import Intake
 from api.middleware import CorrelationMiddleware, MetricsMiddleware
@@ -69,7 +70,10 @@ def create_api(
     intake: Intake | None = None,
     status: DocumentStatus | None = None,
     lifespan: Any = None,
+    read_keys: frozenset[str] | None = None,
 ) -> Starlette:
+    """`read_keys` set: queries and status need one of them (health and metrics stay open)."""
+
     async def query(request: Request) -> Response:
         try:
             parsed = parse_query(request, search.limits)
@@ -115,6 +119,8 @@ def create_api(
             Route("/documents/{doc_id:path}", intake.delete, methods=["DELETE"]),
         ]
     middleware = [Middleware(MetricsMiddleware), Middleware(CorrelationMiddleware)]
+    if read_keys is not None:
+        middleware.append(Middleware(ReadKeyMiddleware, keys=read_keys))
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 

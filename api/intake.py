@@ -14,7 +14,7 @@ from typing import Protocol
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from api.auth import key_is_valid, presented_key
+from api.auth import key_is_valid, presented_key, unauthorized
 from api.documents import FieldError, documents_of
 from api.problems import problem
 from core.correlation import event_headers, mint_traceparent
@@ -50,12 +50,6 @@ async def read_limited(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise BodyTooLarge
     return bytes(body)
-
-
-def unauthorized(detail: str) -> Response:
-    return problem(
-        401, "Unauthorized", detail, headers={"WWW-Authenticate": 'Bearer realm="docstream"'}
-    )
 
 
 class Intake:

@@ -97,7 +97,10 @@ def build_api(
         producer.close()
 
     status = DocumentStatus(states, vectors, graph)
-    return create_api(search, Health(checks), intake, status, lifespan=lifespan)
+    read_keys = settings.api.api_keys if settings.api.reads_need_key else None
+    return create_api(
+        search, Health(checks), intake, status, lifespan=lifespan, read_keys=read_keys
+    )
 
 
 def run_worker(settings: Settings, *, with_api: bool) -> int:

@@ -97,3 +97,16 @@ def test_delete_sends_a_delete_event() -> None:
     response = client(sender).delete("/documents/a/b.md", headers={"X-API-Key": KEY})
     assert response.status_code == 202 and response.json()["doc_id"] == "a/b.md"
     assert codec_for("DocumentEvent").decode(sender.sent[0][2])["op"] == "DELETE"
+
+
+def test_reads_can_be_made_to_need_a_key() -> None:
+    search = SearchService(FakeEmbedder(), FakeStore(), FakeStore(), QueryLimits())  # type: ignore[arg-type]
+    api = TestClient(create_api(search, Health({}), read_keys=frozenset({KEY})))
+    assert api.get("/query", params={"q": "x"}).status_code == 401
+    assert api.get("/query", params={"q": "x"}, headers={"X-API-Key": KEY}).status_code == 200
+    assert api.get("/health/live").status_code == 200
+    assert api.get("/metrics").status_code == 200
+    assert (
+        TestClient(create_api(search, Health({}))).get("/query", params={"q": "x"}).status_code
+        == 200
+    )
