@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from core.correlation import CORRELATION_HEADER, decode_headers
+from core.correlation import (
+    CORRELATION_HEADER,
+    SCHEMA_HEADER,
+    decode_headers,
+    encode_headers,
+    propagated,
+)
 from core.logs import get_logger
 from core.metrics import EVENTS
 from core.settings import Topics
@@ -61,11 +67,18 @@ class DeadLetters:
 
     async def send(self, stage: str, message: RawMessage, error: BaseException) -> None:
         record = dead_letter_record(stage, message, error)
-        headers = [
-            (CORRELATION_HEADER, record["correlation_id"].encode()),
-            (STAGE_HEADER, stage.encode()),
-            (REASON_HEADER, f"{record['error_class']}: {record['error_message']}"[:500].encode()),
-        ]
+        reason = f"{record['error_class']}: {record['error_message']}"[:500]
+        # The dead letter continues the original trace; its own schema is DeadLetter.
+        inherited = propagated(decode_headers(record["headers"]))
+        headers = encode_headers(
+            {
+                **inherited,
+                CORRELATION_HEADER: record["correlation_id"],
+                SCHEMA_HEADER: self.codec.fingerprint_hex,
+                STAGE_HEADER: stage,
+                REASON_HEADER: reason,
+            }
+        )
         topic = Topics.dead_letter(message.topic)
         await self.producer.send(topic, message.key, self.codec.encode(record), headers)
         EVENTS.labels(stage, "dead_lettered").inc()
