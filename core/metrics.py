@@ -42,6 +42,11 @@ CONSUMER_PAUSED = Gauge(
     "1 while a stage's consumer is paused waiting for its handler (back-pressure).",
     ["stage"],
 )
+CONSUMER_LAG = Gauge(
+    "docstream_consumer_lag",
+    "Records behind the end of the partition, per stage and topic-partition.",
+    ["stage", "topic", "partition"],
+)
 FRESHNESS_SECONDS = Histogram(
     "docstream_freshness_seconds",
     "From a document's occurred_at to the moment a sink holds its chunk.",

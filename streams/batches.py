@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from core.logs import get_logger
-from core.metrics import CONSUMER_PAUSED
+from core.metrics import CONSUMER_LAG, CONSUMER_PAUSED
 
 log = get_logger(__name__)
 Handler = Callable[[Sequence[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
@@ -81,6 +81,7 @@ class BatchConsumer:
             await asyncio.sleep(5)
             return
         offsets = {tp: batch[-1].offset + 1 for tp, batch in fetched.items()}
+        self._record_lag(consumer, offsets)
         try:
             await consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError, KafkaError) as exc:
@@ -110,6 +111,14 @@ class BatchConsumer:
         finally:
             consumer.resume(*(tp for tp in paused if tp in consumer.assignment()))
             CONSUMER_PAUSED.labels(self.name).set(0)
+
+    def _record_lag(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        for tp, next_offset in offsets.items():
+            end = consumer.highwater(tp)
+            if end is not None:
+                CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(
+                    max(0, end - next_offset)
+                )
 
     @staticmethod
     def _rewind(consumer: AIOKafkaConsumer, fetched: dict[TopicPartition, list[Any]]) -> None:
