@@ -1,6 +1,9 @@
 """The Starlette edge. Routes:
 
-GET /query?q=…&k=…&expand=…   SSE (`Accept: text/event-stream`) or JSON
+GET|POST /query                hybrid search: SSE (`Accept: text/event-stream`) or JSON
+POST /documents                one document or a batch (API key)
+DELETE /documents/{doc_id}     a DELETE event (API key)
+GET /documents/{doc_id}        where a document stands in the pipeline
 GET /health/live               the process answers
 GET /health/ready              every dependency answers, else 503 naming them
 GET /metrics                   Prometheus text format
@@ -25,43 +28,27 @@ from api.health import Health
 from api.intake import Intake
 from api.middleware import CorrelationMiddleware, MetricsMiddleware
 from api.problems import problem
-from api.search import Query, QueryLimits, SearchService
+from api.queries import BadRequest, params_to_dict, query_from_dict
+from api.search import Query, SearchService
 from api.status import DocumentStatus
 
 HEARTBEAT_S = 15
+MAX_QUERY_BODY = 64 * 1024
 
 
-class BadRequest(ValueError):
-    """A query parameter is missing or out of range (answered with 422)."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-
-
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
+async def read_json(request: Request, limit: int) -> Any:
+    body = await request.body()
+    if len(body) > limit:
+        raise BadRequest("body", f"must be at most {limit} bytes")
     try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(name, f"must be an integer, got {raw!r}") from None
-    if not low <= value <= high:
-        raise BadRequest(name, f"must be between {low} and {high}, got {value}")
-    return value
+        return json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise BadRequest("body", f"is not valid JSON: {exc}") from None
 
 
-def parse_query(request: Request, limits: QueryLimits) -> Query:
-    text = request.query_params.get("q", "").strip()
-    if not text:
-        raise BadRequest("q", "is required and must not be blank")
-    return Query(
-        text=text,
-        k=_int_param(request, "k", 10, 1, limits.max_k),
-        expand=_int_param(request, "expand", 3, 0, limits.max_expand),
-    )
+def plan_of(query: Query) -> list[str]:
+    steps = {"hybrid": ["embed", "dense", "lexical", "fusion"], "dense": ["embed", "dense"]}
+    return [*steps.get(query.mode, ["lexical"]), *(["graph"] if query.expand else [])]
 
 
 def create_api(
@@ -76,7 +63,11 @@ def create_api(
 
     async def query(request: Request) -> Response:
         try:
-            parsed = parse_query(request, search.limits)
+            if request.method == "POST":
+                body = await read_json(request, MAX_QUERY_BODY)
+            else:
+                body = params_to_dict(request.query_params)
+            parsed = query_from_dict(body, search.limits)
         except BadRequest as exc:
             return problem(422, "Invalid query", str(exc), field=exc.field)
         correlation_id = request.scope["state"]["correlation_id"]
@@ -84,7 +75,9 @@ def create_api(
             "correlation_id": correlation_id,
             "query": parsed.text,
             "k": parsed.k,
-            "plan": ["embed", "dense", "graph"],
+            "mode": parsed.mode,
+            "fusion": parsed.fusion,
+            "plan": plan_of(parsed),
         }
         if "text/event-stream" in request.headers.get("accept", ""):
             return EventSourceResponse(_sse(search, parsed, meta), ping=HEARTBEAT_S)
@@ -106,7 +99,7 @@ def create_api(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     routes = [
-        Route("/query", query, methods=["GET"]),
+        Route("/query", query, methods=["GET", "POST"]),
         Route("/health/live", live, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

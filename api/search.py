@@ -1,26 +1,30 @@
-"""The query path: embed the question, nearest chunks from Qdrant, then one graph
-step in Neo4j (the chunks next to the best hits), each stage under its own
-timeout. A store that fails or is slow is reported as `degraded`; the others
-still answer. Results come out as a stream of events as soon as each stage has
-them, so the SSE edge can send dense hits before the graph step finishes."""
+"""The query path. Plan: embed the question (cached), then dense (Qdrant
+vectors) and lexical (Qdrant BM25 sparse vectors) retrieval side by side, fuse
+them (RRF or weighted), stream the fused hits, then one graph step in Neo4j
+(the `NEXT` neighbours of the best hits). Every store call runs under its own
+timeout; a store that fails or is slow is reported as `degraded` and the rest
+still answers. Filters apply to every retriever."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar
 
+from api.fusion import FusedHit, fuse
 from core.logs import get_logger
 from core.metrics import QUERY_DEGRADED, QUERY_SECONDS
-from core.types import Embedder, GraphStore, Hit, VectorStore
+from core.types import Embedder, GraphStore, Hit, SearchFilter, VectorStore
 
 log = get_logger(__name__)
 T = TypeVar("T")
 
 # A graph neighbour ranks below the hit it was reached from.
 GRAPH_DECAY = 0.5
+MODES = ("hybrid", "dense", "lexical")
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,8 @@ class QueryLimits:
     max_expand: int = 20
     embed_timeout_s: float = 5.0
     store_timeout_s: float = 2.0
+    candidates_per_k: int = 3  # each retriever fetches k times this before fusion
+    max_candidates: int = 200
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,10 @@ class Query:
     text: str
     k: int = 10
     expand: int = 3  # how many of the best hits get their neighbours added
+    mode: str = "hybrid"
+    fusion: str = "rrf"
+    weights: dict[str, float] = field(default_factory=dict)
+    where: SearchFilter = field(default_factory=SearchFilter)
 
 
 @dataclass
@@ -44,9 +54,12 @@ class SearchEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def hit_payload(rank: int, hit: Hit, via: str | None = None) -> dict[str, Any]:
+def hit_payload(
+    rank: int, hit: Hit, ranks: dict[str, int], via: str | None = None
+) -> dict[str, Any]:
     payload = {"rank": rank, **asdict(hit)}
     payload["chunk_index"] = payload.pop("index")
+    payload["retrievers"] = ranks
     if via:
         payload["via"] = via
     return payload
@@ -56,11 +69,31 @@ class StoreTimeout(Exception):
     pass
 
 
+class QueryEmbeddings:
+    """An LRU of query vectors. A text's vector depends only on the model, so a
+    cached one can never be stale, whatever the indexes do."""
+
+    def __init__(self, embedder: Embedder, size: int = 2048) -> None:
+        self.embedder = embedder
+        self.size = size
+        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+
+    async def vector(self, text: str) -> list[float]:
+        if text in self._cache:
+            self._cache.move_to_end(text)
+            return self._cache[text]
+        [vector] = await asyncio.to_thread(self.embedder.embed, [text])
+        self._cache[text] = vector
+        if len(self._cache) > self.size:
+            self._cache.popitem(last=False)
+        return vector
+
+
 class SearchService:
     def __init__(
         self, embedder: Embedder, vectors: VectorStore, graph: GraphStore, limits: QueryLimits
     ) -> None:
-        self.embedder = embedder
+        self.embeddings = QueryEmbeddings(embedder)
         self.vectors = vectors
         self.graph = graph
         self.limits = limits
@@ -68,50 +101,70 @@ class SearchService:
     async def run(self, query: Query) -> AsyncIterator[SearchEvent]:
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        vector = await self._timed(
-            "embed",
-            timings,
-            asyncio.to_thread(self.embedder.embed, [query.text]),
-            self.limits.embed_timeout_s,
-        )
-        dense: list[Hit] = []
-        try:
-            dense = await self._timed(
-                "dense",
-                timings,
-                self.vectors.search(vector[0], query.k),
-                self.limits.store_timeout_s,
-            )
-        except Exception as exc:
-            yield self._degraded("qdrant", exc)
-        for rank, hit in enumerate(dense, start=1):
-            yield SearchEvent("hit", hit_payload(rank, hit))
-        hits = len(dense)
-        async for event in self._expand(query, dense, timings):
+        degraded: dict[str, str] = {}  # store → reason, for this query only
+        ranked = await self._retrieve(query, timings, degraded)
+        for store, reason in sorted(degraded.items()):
+            yield SearchEvent("degraded", {"store": store, "reason": reason})
+        fusion_started = time.perf_counter()
+        fused = fuse(ranked, query.fusion, query.weights)[: query.k]
+        timings["fusion_ms"] = _ms(fusion_started)
+        for rank, item in enumerate(fused, start=1):
+            hit = replace(item.hit, score=round(item.score, 6))
+            yield SearchEvent("hit", hit_payload(rank, hit, item.ranks))
+        hits = len(fused)
+        async for event in self._expand(query, fused, timings, degraded):
             hits += event.kind == "hit"
             yield event
         timings["total_ms"] = _ms(started)
         QUERY_SECONDS.labels("total").observe(timings["total_ms"] / 1000)
-        yield SearchEvent("done", {"hits": hits, "timings": timings})
+        yield SearchEvent("done", {"hits": hits, "mode": query.mode, "timings": timings})
+
+    async def _retrieve(
+        self, query: Query, timings: dict[str, float], degraded: dict[str, str]
+    ) -> dict[str, list[Hit]]:
+        depth = min(query.k * self.limits.candidates_per_k, self.limits.max_candidates)
+        jobs: dict[str, Awaitable[list[Hit]]] = {}
+        if query.mode in ("hybrid", "dense"):
+            jobs["dense"] = self._dense(query, depth, timings)
+        if query.mode in ("hybrid", "lexical"):
+            jobs["lexical"] = self._timed(
+                "lexical", timings, self.vectors.search_lexical(query.text, depth, query.where)
+            )
+        results = await asyncio.gather(*jobs.values(), return_exceptions=True)
+        ranked: dict[str, list[Hit]] = {}
+        for name, result in zip(jobs, results, strict=True):
+            if isinstance(result, BaseException):
+                self._degrade("qdrant", result, degraded)
+            else:
+                ranked[name] = result
+        return ranked
+
+    async def _dense(self, query: Query, depth: int, timings: dict[str, float]) -> list[Hit]:
+        vector = await self._timed(
+            "embed", timings, self.embeddings.vector(query.text), self.limits.embed_timeout_s
+        )
+        return await self._timed("dense", timings, self.vectors.search(vector, depth, query.where))
 
     async def _expand(
-        self, query: Query, dense: list[Hit], timings: dict[str, float]
+        self,
+        query: Query,
+        fused: list[FusedHit],
+        timings: dict[str, float],
+        degraded: dict[str, str],
     ) -> AsyncIterator[SearchEvent]:
-        seeds = {h.chunk_id: h for h in dense[: query.expand]}
+        seeds = {f.hit.chunk_id: f for f in fused[: query.expand]}
         if not seeds:
             return
         try:
             found = await self._timed(
-                "graph",
-                timings,
-                self.graph.neighbours(list(seeds), per_chunk=2),
-                self.limits.store_timeout_s,
+                "graph", timings, self.graph.neighbours(list(seeds), per_chunk=2)
             )
         except Exception as exc:
-            yield self._degraded("neo4j", exc)
+            self._degrade("neo4j", exc, degraded)
+            yield SearchEvent("degraded", {"store": "neo4j", "reason": degraded["neo4j"]})
             return
-        seen = {h.chunk_id for h in dense}
-        rank = len(dense)
+        seen = {f.hit.chunk_id for f in fused}
+        rank = len(fused)
         for hit in found:
             if hit.chunk_id in seen:
                 continue
@@ -119,11 +172,17 @@ class SearchService:
             rank += 1
             seed = _seed_of(hit, seeds)
             score = seeds[seed].score * GRAPH_DECAY if seed else 0.0
-            yield SearchEvent("hit", hit_payload(rank, replace(hit, score=score), via=seed))
+            scored = replace(hit, score=round(score, 6))
+            yield SearchEvent("hit", hit_payload(rank, scored, {"graph": 1}, via=seed))
 
     async def _timed(
-        self, stage: str, timings: dict[str, float], work: Awaitable[T], timeout: float
+        self,
+        stage: str,
+        timings: dict[str, float],
+        work: Awaitable[T],
+        timeout: float | None = None,
     ) -> T:
+        timeout = self.limits.store_timeout_s if timeout is None else timeout
         started = time.perf_counter()
         try:
             return await asyncio.wait_for(work, timeout)
@@ -134,18 +193,19 @@ class SearchService:
             QUERY_SECONDS.labels(stage).observe(timings[f"{stage}_ms"] / 1000)
 
     @staticmethod
-    def _degraded(store: str, exc: Exception) -> SearchEvent:
+    def _degrade(store: str, exc: BaseException, degraded: dict[str, str]) -> None:
+        if store in degraded:
+            return
+        degraded[store] = "timeout" if isinstance(exc, StoreTimeout) else "unavailable"
         QUERY_DEGRADED.labels(store).inc()
         log.warning("query degraded", extra={"store": store, "error": repr(exc)})
-        reason = "timeout" if isinstance(exc, StoreTimeout) else "unavailable"
-        return SearchEvent("degraded", {"store": store, "reason": reason})
 
 
-def _seed_of(hit: Hit, seeds: dict[str, Hit]) -> str | None:
+def _seed_of(hit: Hit, seeds: dict[str, FusedHit]) -> str | None:
     # Neighbours are in the same document at index ± 1 of a seed.
     for seed in seeds.values():
-        if seed.doc_id == hit.doc_id and abs(seed.index - hit.index) == 1:
-            return seed.chunk_id
+        if seed.hit.doc_id == hit.doc_id and abs(seed.hit.index - hit.index) == 1:
+            return seed.hit.chunk_id
     return None
 
 

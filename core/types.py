@@ -69,6 +69,19 @@ class WritePlan:
 
 
 @dataclass(frozen=True)
+class SearchFilter:
+    """Restricts every retriever to matching chunks: all metadata pairs must
+    match, and the source and doc_id must be among the given ones (if any)."""
+
+    metadata: tuple[tuple[str, str], ...] = ()
+    sources: tuple[str, ...] = ()
+    doc_ids: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.metadata or self.sources or self.doc_ids)
+
+
+@dataclass(frozen=True)
 class Hit:
     """One search result from one retriever."""
 
@@ -78,7 +91,7 @@ class Hit:
     text: str
     score: float
     correlation_id: str
-    retriever: str  # "dense" | "graph"
+    retriever: str  # "dense" | "lexical" | "graph"
     title: str = ""
 
 
@@ -98,7 +111,13 @@ class VectorStore(Protocol):
 
     async def write(self, plan: WritePlan) -> None: ...
 
-    async def search(self, vector: Sequence[float], limit: int) -> list[Hit]: ...
+    async def search(
+        self, vector: Sequence[float], limit: int, where: SearchFilter | None = None
+    ) -> list[Hit]: ...
+
+    async def search_lexical(
+        self, text: str, limit: int, where: SearchFilter | None = None
+    ) -> list[Hit]: ...
 
     async def count(self, doc_id: str, version: int | None = None) -> int: ...
 

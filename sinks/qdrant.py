@@ -13,7 +13,17 @@ from typing import Any
 from qdrant_client import AsyncQdrantClient, models
 
 from core.settings import QdrantSettings
-from core.types import Hit, IndexedChunk, WritePlan
+from core.types import Hit, IndexedChunk, SearchFilter, WritePlan
+from sinks.lexical import Bm25
+
+DENSE = "dense"
+LEXICAL = "lexical"
+PAYLOAD_INDEXES = {
+    "doc_id": models.PayloadSchemaType.KEYWORD,
+    "chunk_index": models.PayloadSchemaType.INTEGER,
+    "source": models.PayloadSchemaType.KEYWORD,
+    "version": models.PayloadSchemaType.INTEGER,
+}
 
 
 def _payload(chunk: IndexedChunk) -> dict[str, Any]:
@@ -36,7 +46,25 @@ def _of_doc(doc_id: str, *more: models.FieldCondition) -> models.Filter:
     return models.Filter(must=[match, *more])
 
 
-def _hit(point: Any) -> Hit:
+def _filter(where: SearchFilter | None) -> models.Filter | None:
+    if not where:
+        return None
+    must: list[models.Condition] = [
+        models.FieldCondition(key=f"metadata.{key}", match=models.MatchValue(value=value))
+        for key, value in where.metadata
+    ]
+    if where.sources:
+        must.append(
+            models.FieldCondition(key="source", match=models.MatchAny(any=list(where.sources)))
+        )
+    if where.doc_ids:
+        must.append(
+            models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(where.doc_ids)))
+        )
+    return models.Filter(must=must)
+
+
+def _hit(point: Any, retriever: str) -> Hit:
     payload = point.payload or {}
     return Hit(
         chunk_id=str(point.id),
@@ -45,15 +73,16 @@ def _hit(point: Any) -> Hit:
         text=payload.get("text", ""),
         score=float(point.score),
         correlation_id=payload.get("correlation_id", ""),
-        retriever="dense",
+        retriever=retriever,
         title=payload.get("title", ""),
     )
 
 
 class QdrantVectorStore:
-    def __init__(self, settings: QdrantSettings, dimension: int) -> None:
+    def __init__(self, settings: QdrantSettings, dimension: int, bm25: Bm25 | None = None) -> None:
         self.settings = settings
         self.dimension = dimension
+        self.bm25 = bm25 or Bm25()
         self.collection = settings.collection
         if settings.embedded:
             settings.path.mkdir(parents=True, exist_ok=True)
@@ -67,26 +96,40 @@ class QdrantVectorStore:
 
     async def ensure_schema(self) -> None:
         if await self.client.collection_exists(self.collection):
+            await self._check_layout()
             return
         await self.client.create_collection(
             self.collection,
-            vectors_config=models.VectorParams(
-                size=self.dimension, distance=models.Distance.COSINE
-            ),
+            vectors_config={
+                DENSE: models.VectorParams(size=self.dimension, distance=models.Distance.COSINE)
+            },
+            # Qdrant applies IDF at query time from live statistics: BM25 that
+            # stays correct as chunks stream in.
+            sparse_vectors_config={
+                LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)
+            },
         )
-        await self.client.create_payload_index(
-            self.collection, "doc_id", field_schema=models.PayloadSchemaType.KEYWORD
-        )
-        await self.client.create_payload_index(
-            self.collection, "chunk_index", field_schema=models.PayloadSchemaType.INTEGER
-        )
+        if not self.settings.embedded:  # local mode scans; payload indexes do nothing there
+            for field, kind in PAYLOAD_INDEXES.items():
+                await self.client.create_payload_index(self.collection, field, field_schema=kind)
+
+    async def _check_layout(self) -> None:
+        info = await self.client.get_collection(self.collection)
+        vectors = info.config.params.vectors
+        sparse = info.config.params.sparse_vectors or {}
+        if not isinstance(vectors, dict) or DENSE not in vectors or LEXICAL not in sparse:
+            raise RuntimeError(
+                f"Qdrant collection {self.collection!r} has an older layout (no named "
+                f"{DENSE!r}/{LEXICAL!r} vectors): remove it (locally: the {self.settings.path} "
+                "folder) and replay the topics into a new one"
+            )
 
     async def write(self, plan: WritePlan) -> None:
         for deletion in plan.deletions:
             await self._delete_where(_of_doc(deletion.doc_id))
         if plan.upserts:
             points = [
-                models.PointStruct(id=c.chunk_id, vector=list(c.vector), payload=_payload(c))
+                models.PointStruct(id=c.chunk_id, vector=self._vectors(c), payload=_payload(c))
                 for c in plan.upserts
             ]
             await self.client.upsert(self.collection, points=points, wait=True)
@@ -98,11 +141,39 @@ class QdrantVectorStore:
         selector = models.FilterSelector(filter=condition)
         await self.client.delete(self.collection, points_selector=selector, wait=True)
 
-    async def search(self, vector: Sequence[float], limit: int) -> list[Hit]:
+    def _vectors(self, chunk: IndexedChunk) -> dict[str, Any]:
+        lexical = self.bm25.document(f"{chunk.title}\n{chunk.text}")
+        sparse = models.SparseVector(indices=lexical.indices, values=lexical.values)
+        return {DENSE: list(chunk.vector), LEXICAL: sparse}
+
+    async def search(
+        self, vector: Sequence[float], limit: int, where: SearchFilter | None = None
+    ) -> list[Hit]:
         response = await self.client.query_points(
-            self.collection, query=list(vector), limit=limit, with_payload=True
+            self.collection,
+            query=list(vector),
+            using=DENSE,
+            query_filter=_filter(where),
+            limit=limit,
+            with_payload=True,
         )
-        return [_hit(point) for point in response.points]
+        return [_hit(point, "dense") for point in response.points]
+
+    async def search_lexical(
+        self, text: str, limit: int, where: SearchFilter | None = None
+    ) -> list[Hit]:
+        terms = self.bm25.query(text)
+        if not terms.indices:
+            return []
+        response = await self.client.query_points(
+            self.collection,
+            query=models.SparseVector(indices=terms.indices, values=terms.values),
+            using=LEXICAL,
+            query_filter=_filter(where),
+            limit=limit,
+            with_payload=True,
+        )
+        return [_hit(point, "lexical") for point in response.points]
 
     async def count(self, doc_id: str, version: int | None = None) -> int:
         """Points of one document (of one version, if given)."""

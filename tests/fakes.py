@@ -60,7 +60,9 @@ class FakeStore:
     plans: list[WritePlan] = field(default_factory=list)
     down_for: int = 0
     hits: list[Hit] = field(default_factory=list)
+    lexical_hits: list[Hit] = field(default_factory=list)
     fail: BaseException | None = None
+    filters: list[Any] = field(default_factory=list)
 
     async def write(self, plan: WritePlan) -> None:
         if self.down_for > 0:
@@ -71,10 +73,17 @@ class FakeStore:
         self.plans.append(plan)
         self.written.extend(plan.upserts)
 
-    async def search(self, vector: Sequence[float], limit: int) -> list[Hit]:
+    async def search(self, vector: Sequence[float], limit: int, where: Any = None) -> list[Hit]:
         if self.fail:
             raise self.fail
+        self.filters.append(where)
         return self.hits[:limit]
+
+    async def search_lexical(self, text: str, limit: int, where: Any = None) -> list[Hit]:
+        if self.fail:
+            raise self.fail
+        self.filters.append(where)
+        return self.lexical_hits[:limit]
 
     async def count(self, doc_id: str, version: int | None = None) -> int:
         return sum(1 for c in self.written if c.doc_id == doc_id and version in (None, c.version))

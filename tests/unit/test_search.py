@@ -1,8 +1,9 @@
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from api.search import Query, QueryLimits, SearchEvent, SearchService
-from core.types import Hit
+from core.types import Hit, SearchFilter
 from tests.fakes import FakeEmbedder, FakeStore, hit
 
 
@@ -15,41 +16,83 @@ def service(vectors: FakeStore, graph: FakeStore, timeout: float = 1.0) -> Searc
     return SearchService(FakeEmbedder(), vectors, graph, limits)  # type: ignore[arg-type]
 
 
-async def test_dense_hits_come_first_then_graph_neighbours_then_done() -> None:
+async def test_fused_hits_come_first_then_graph_neighbours_then_done() -> None:
     vectors = FakeStore(hits=[hit("a", index=0), hit("b", doc_id="other", score=0.5)])
     graph = FakeStore(hits=[hit("a1", index=1, retriever="graph")])
-    events = await run(service(vectors, graph), Query("q", k=2))
+    events = await run(service(vectors, graph), Query("q", k=2, mode="dense"))
     assert [e.kind for e in events] == ["hit", "hit", "hit", "done"]
     assert [e.data["chunk_id"] for e in events[:3]] == ["a", "b", "a1"]
     assert [e.data["rank"] for e in events[:3]] == [1, 2, 3]
-    assert events[2].data["via"] == "a" and events[2].data["retriever"] == "graph"
+    assert events[0].data["retrievers"] == {"dense": 1}
+    assert events[2].data["via"] == "a" and events[2].data["retrievers"] == {"graph": 1}
     assert events[2].data["score"] < events[1].data["score"]
     assert events[-1].data["hits"] == 3
-    assert {"embed_ms", "dense_ms", "graph_ms", "total_ms"} <= set(events[-1].data["timings"])
+    timings = events[-1].data["timings"]
+    assert {"embed_ms", "dense_ms", "fusion_ms", "graph_ms", "total_ms"} <= set(timings)
 
 
-async def test_graph_hits_already_found_by_dense_are_not_repeated() -> None:
+async def test_hybrid_fuses_both_retrievers_and_says_who_found_what() -> None:
+    vectors = FakeStore(
+        hits=[hit("both", score=0.9), hit("dense-only", score=0.8)],
+        lexical_hits=[hit("lexical-only", score=12.0), hit("both", score=7.0)],
+    )
+    events = await run(service(vectors, FakeStore()), Query("q", k=3, expand=0))
+    hits = [e.data for e in events if e.kind == "hit"]
+    assert hits[0]["chunk_id"] == "both" and hits[0]["retrievers"] == {"dense": 1, "lexical": 2}
+    assert {h["chunk_id"] for h in hits} == {"both", "dense-only", "lexical-only"}
+    assert "lexical_ms" in events[-1].data["timings"]
+
+
+async def test_lexical_mode_needs_no_embedding() -> None:
+    embedder = FakeEmbedder()
+    vectors = FakeStore(hits=[hit("d")], lexical_hits=[hit("l")])
+    search = SearchService(embedder, vectors, FakeStore(), QueryLimits())  # type: ignore[arg-type]
+    events = await run(search, Query("q", mode="lexical", expand=0))
+    assert [e.data["chunk_id"] for e in events if e.kind == "hit"] == ["l"]
+    assert embedder.calls == []
+
+
+async def test_filters_reach_every_retriever() -> None:
+    vectors = FakeStore(hits=[hit("a")], lexical_hits=[hit("a")])
+    where = SearchFilter(metadata=(("lang", "en"),), doc_ids=("a",))
+    await run(service(vectors, FakeStore()), Query("q", where=where, expand=0))
+    assert vectors.filters == [where, where]
+
+
+async def test_query_vectors_are_cached() -> None:
+    embedder = FakeEmbedder()
+    search = SearchService(embedder, FakeStore(), FakeStore(), QueryLimits())  # type: ignore[arg-type]
+    for _ in range(3):
+        await run(search, Query("same question", mode="dense"))
+    assert embedder.calls == [["same question"]]
+
+
+async def test_graph_hits_already_found_are_not_repeated() -> None:
     vectors = FakeStore(hits=[hit("a"), hit("b", index=1)])
     graph = FakeStore(hits=[hit("b", index=1, retriever="graph")])
-    events = await run(service(vectors, graph), Query("q", k=2))
+    events = await run(service(vectors, graph), Query("q", k=2, mode="dense"))
     assert [e.data.get("chunk_id") for e in events if e.kind == "hit"] == ["a", "b"]
 
 
-async def test_a_failing_graph_store_degrades_but_dense_hits_still_arrive() -> None:
+async def test_a_failing_graph_store_degrades_but_hits_still_arrive() -> None:
     vectors = FakeStore(hits=[hit("a")])
     graph = FakeStore(fail=ConnectionError("neo4j gone"))
-    events = await run(service(vectors, graph), Query("q"))
+    events = await run(service(vectors, graph), Query("q", mode="dense"))
     assert [e.kind for e in events] == ["hit", "degraded", "done"]
     assert events[1].data == {"store": "neo4j", "reason": "unavailable"}
 
 
 class SlowStore(FakeStore):
-    async def search(self, vector: Sequence[float], limit: int) -> list[Hit]:
+    async def search(self, vector: Sequence[float], limit: int, where: Any = None) -> list[Hit]:
+        await asyncio.sleep(5)
+        return []
+
+    async def search_lexical(self, text: str, limit: int, where: Any = None) -> list[Hit]:
         await asyncio.sleep(5)
         return []
 
 
-async def test_a_slow_vector_store_times_out_instead_of_hanging() -> None:
+async def test_a_slow_vector_store_times_out_once_instead_of_hanging() -> None:
     events = await run(service(SlowStore(), FakeStore(), timeout=0.05), Query("q"))
     assert [e.kind for e in events] == ["degraded", "done"]
     assert events[0].data == {"store": "qdrant", "reason": "timeout"}

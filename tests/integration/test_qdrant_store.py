@@ -1,0 +1,91 @@
+"""The Qdrant store against a real (embedded) Qdrant: write plans, orphans,
+deletes, dense and BM25 search, filters, and the collection layout check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.settings import QdrantSettings
+from core.types import DocumentDeletion, IndexedChunk, SearchFilter, WritePlan
+from sinks.qdrant import QdrantVectorStore
+
+pytestmark = pytest.mark.integration
+
+
+def chunk(
+    doc: str, index: int, text: str, version: int = 1, count: int = 2, team: str = "a"
+) -> IndexedChunk:
+    vector = [1.0, 0.0, 0.0] if "alpha" in text else [0.0, 1.0, 0.0]
+    chunk_id = f"00000000-0000-5000-8000-{abs(hash((doc, index))) % 10**12:012d}"
+    return IndexedChunk(
+        chunk_id, doc, version, index, count, "T", text, vector, "corr", metadata={"team": team}
+    )
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> QdrantVectorStore:
+    store = QdrantVectorStore(QdrantSettings(path=tmp_path / "q"), dimension=3)
+    await store.ensure_schema()
+    return store
+
+
+async def test_a_shorter_version_drops_its_orphans_and_a_delete_drops_all(
+    store: QdrantVectorStore,
+) -> None:
+    await store.write(
+        WritePlan(
+            upserts=[
+                chunk("d", 0, "alpha one", count=3),
+                chunk("d", 1, "beta", count=3),
+                chunk("d", 2, "gamma", count=3),
+            ],
+            chunk_counts={"d": 3},
+        )
+    )
+    assert await store.count("d") == 3
+    await store.write(
+        WritePlan(upserts=[chunk("d", 0, "alpha two", version=2, count=1)], chunk_counts={"d": 1})
+    )
+    assert (await store.count("d"), await store.count("d", version=2)) == (1, 1)
+    await store.write(WritePlan(deletions=[DocumentDeletion("d", 3, "corr")]))
+    assert await store.count("d") == 0
+
+
+async def test_dense_and_lexical_search_honour_filters(store: QdrantVectorStore) -> None:
+    await store.write(
+        WritePlan(
+            upserts=[
+                chunk("x", 0, "alpha kettles whistle", team="a", count=1),
+                chunk("y", 0, "beta kettles hum", team="b", count=1),
+            ],
+            chunk_counts={"x": 1, "y": 1},
+        )
+    )
+    dense = await store.search([1.0, 0.0, 0.0], 2)
+    assert [h.doc_id for h in dense] == ["x", "y"]
+    lexical = await store.search_lexical("humming kettle", 5)
+    assert lexical[0].doc_id == "y" and lexical[0].retriever == "lexical"
+    team_b = SearchFilter(metadata=(("team", "b"),))
+    assert [h.doc_id for h in await store.search([1.0, 0.0, 0.0], 5, team_b)] == ["y"]
+    assert [h.doc_id for h in await store.search_lexical("kettles", 5, team_b)] == ["y"]
+    assert [
+        h.doc_id for h in await store.search_lexical("kettles", 5, SearchFilter(doc_ids=("x",)))
+    ] == ["x"]
+    assert await store.search_lexical("the of and", 5) == [], "stop words alone match nothing"
+
+
+async def test_a_collection_with_an_older_layout_is_refused(tmp_path: Path) -> None:
+    from qdrant_client import AsyncQdrantClient, models
+
+    path = tmp_path / "old"
+    client = AsyncQdrantClient(path=str(path))
+    await client.create_collection(
+        "docstream_chunks",
+        vectors_config=models.VectorParams(size=3, distance=models.Distance.COSINE),
+    )
+    await client.close()
+    store = QdrantVectorStore(QdrantSettings(path=path), dimension=3)
+    with pytest.raises(RuntimeError, match="older layout"):
+        await store.ensure_schema()
