@@ -105,8 +105,22 @@ class EmbedderSettings:
 
 @dataclass(frozen=True)
 class ChunkerSettings:
-    max_words: int = 180
-    overlap_sentences: int = 1
+    """Chunk sizes in tokens of the embedding model's tokenizer, special tokens
+    excluded. The chunker caps `max_tokens` at what the model reads (254 for
+    all-MiniLM-L6-v2: 256 word pieces less [CLS] and [SEP]). The last whole
+    sentences of a chunk, up to `overlap_tokens`, open the next one."""
+
+    max_tokens: int = 200
+    overlap_tokens: int = 32
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise ValueError(f"chunk max_tokens must be at least 1, got {self.max_tokens}")
+        if not 0 <= self.overlap_tokens < self.max_tokens:
+            raise ValueError(
+                f"chunk overlap_tokens must be from 0 to less than max_tokens "
+                f"({self.max_tokens}), got {self.overlap_tokens}"
+            )
 
 
 @dataclass(frozen=True)
@@ -163,8 +177,8 @@ class Settings:
                 batch_within_s=_float(env, "DOCSTREAM_EMBED_WITHIN_S", 0.05),
             ),
             chunker=ChunkerSettings(
-                max_words=_int(env, "DOCSTREAM_CHUNK_MAX_WORDS", 180),
-                overlap_sentences=_int(env, "DOCSTREAM_CHUNK_OVERLAP_SENTENCES", 1),
+                max_tokens=_int(env, "DOCSTREAM_CHUNK_MAX_TOKENS", 200),
+                overlap_tokens=_int(env, "DOCSTREAM_CHUNK_OVERLAP_TOKENS", 32),
             ),
             api=ApiSettings(
                 host=env.get("DOCSTREAM_API_HOST", "127.0.0.1"),

@@ -52,7 +52,7 @@ def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
     producer = FaustProducer(app)
     dead_letters = DeadLetters(producer, codecs.dead_letters)
     topics = settings.kafka.topics
-    chunker = SentenceChunker(settings.chunker)
+    chunker = SentenceChunker.for_model(settings.chunker, settings.embedder.model)
     states = document_state_table(app, settings.kafka.partitions)
     stages = Stages(
         chunk=ChunkStage(chunker, codecs, producer, dead_letters, topics, states),

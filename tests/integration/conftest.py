@@ -131,7 +131,7 @@ def pipeline(
         "DOCSTREAM_GROUP_ID": f"docstream-{run_id}",
         "QDRANT_PATH": str(workdir / "qdrant"),
         "DOCSTREAM_API_PORT": str(port),
-        "DOCSTREAM_CHUNK_MAX_WORDS": "40",
+        "DOCSTREAM_CHUNK_MAX_TOKENS": "48",
         "DOCSTREAM_LOG_LEVEL": "INFO",
         "DOCSTREAM_API_KEYS": TEST_API_KEY,
         "DOCSTREAM_INTAKE_TIMEOUT_S": "5",

@@ -2,6 +2,7 @@ from typing import Any
 
 from core.correlation import CORRELATION_HEADER, decode_headers
 from core.settings import ChunkerSettings, Topics
+from core.tokens import WordCounter
 from schemas.codec import Codecs, codec_for
 from sinks.retry import Backoff
 from streams.chunker import SentenceChunker
@@ -30,7 +31,7 @@ def document(**overrides: Any) -> bytes:
 
 
 def chunk_stage(producer: FakeProducer, states: dict[str, Any] | None = None) -> ChunkStage:
-    chunker = SentenceChunker(ChunkerSettings(max_words=2, overlap_sentences=0))
+    chunker = SentenceChunker(ChunkerSettings(max_tokens=2, overlap_tokens=0), WordCounter())
     table = {} if states is None else states
     return ChunkStage(chunker, CODECS, producer, dead_letters(producer), TOPICS, table)  # type: ignore[arg-type]
 
