@@ -11,14 +11,18 @@ GET /metrics                   Prometheus text format
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -27,13 +31,23 @@ from api.auth import ReadKeyMiddleware
 from api.health import Health
 from api.intake import Intake
 from api.middleware import CorrelationMiddleware, MetricsMiddleware
+from api.openapi import openapi
 from api.problems import problem
 from api.queries import BadRequest, params_to_dict, query_from_dict
+from api.ratelimit import RateLimitMiddleware
 from api.search import Query, SearchService
 from api.status import DocumentStatus
+from core.logs import get_logger
+from core.metrics import QUERY_CANCELLED
+from core.settings import ApiSettings
 
+log = get_logger(__name__)
 HEARTBEAT_S = 15
 MAX_QUERY_BODY = 64 * 1024
+try:
+    VERSION = version("docstream")
+except PackageNotFoundError:  # running from a checkout that was never installed
+    VERSION = "0+unknown"
 
 
 async def read_json(request: Request, limit: int) -> Any:
@@ -54,12 +68,14 @@ def plan_of(query: Query) -> list[str]:
 def create_api(
     search: SearchService,
     health: Health,
+    *,
+    settings: ApiSettings | None = None,
     intake: Intake | None = None,
     status: DocumentStatus | None = None,
     lifespan: Any = None,
-    read_keys: frozenset[str] | None = None,
 ) -> Starlette:
-    """`read_keys` set: queries and status need one of them (health and metrics stay open)."""
+    settings = settings or ApiSettings()
+    started = time.monotonic()
 
     async def query(request: Request) -> Response:
         try:
@@ -70,9 +86,8 @@ def create_api(
             parsed = query_from_dict(body, search.limits)
         except BadRequest as exc:
             return problem(422, "Invalid query", str(exc), field=exc.field)
-        correlation_id = request.scope["state"]["correlation_id"]
         meta = {
-            "correlation_id": correlation_id,
+            "correlation_id": request.scope["state"]["correlation_id"],
             "query": parsed.text,
             "k": parsed.k,
             "mode": parsed.mode,
@@ -82,6 +97,17 @@ def create_api(
         if "text/event-stream" in request.headers.get("accept", ""):
             return EventSourceResponse(_sse(search, parsed, meta), ping=HEARTBEAT_S)
         return JSONResponse(await _collect(search, parsed, meta))
+
+    async def overview(request: Request) -> Response:
+        report = await health.report()
+        return JSONResponse(
+            {
+                "status": "ok" if report.ready else "degraded",
+                "version": VERSION,
+                "uptime_s": round(time.monotonic() - started, 1),
+                "dependencies": report.states,
+            }
+        )
 
     async def live(request: Request) -> Response:
         return JSONResponse({"status": "live"})
@@ -98,11 +124,16 @@ def create_api(
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    async def schema(request: Request) -> Response:
+        return JSONResponse(openapi(VERSION))
+
     routes = [
         Route("/query", query, methods=["GET", "POST"]),
+        Route("/health", overview, methods=["GET"]),
         Route("/health/live", live, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", schema, methods=["GET"]),
     ]
     if status is not None:
         routes.append(Route("/documents/{doc_id:path}", status.get, methods=["GET"]))
@@ -111,10 +142,40 @@ def create_api(
             Route("/documents", intake.post, methods=["POST"]),
             Route("/documents/{doc_id:path}", intake.delete, methods=["DELETE"]),
         ]
-    middleware = [Middleware(MetricsMiddleware), Middleware(CorrelationMiddleware)]
-    if read_keys is not None:
-        middleware.append(Middleware(ReadKeyMiddleware, keys=read_keys))
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    return Starlette(routes=routes, middleware=edge_middleware(settings), lifespan=lifespan)
+
+
+def edge_middleware(settings: ApiSettings) -> list[Middleware]:
+    """Outermost first: metrics see every answer, every answer carries the
+    correlation id, CORS answers preflights before keys and limits apply."""
+    stack = [Middleware(MetricsMiddleware), Middleware(CorrelationMiddleware)]
+    if settings.cors_origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST", "DELETE"],
+                allow_headers=[
+                    "Authorization",
+                    "X-API-Key",
+                    "Content-Type",
+                    "X-Correlation-ID",
+                    "Last-Event-ID",
+                ],
+                expose_headers=["X-Correlation-ID", "Retry-After"],
+            )
+        )
+    if settings.rate_limit_per_s > 0:
+        stack.append(
+            Middleware(
+                RateLimitMiddleware,
+                rate_per_s=settings.rate_limit_per_s,
+                burst=settings.rate_limit_burst,
+            )
+        )
+    if settings.reads_need_key:
+        stack.append(Middleware(ReadKeyMiddleware, keys=settings.api_keys))
+    return stack
 
 
 async def _sse(
@@ -122,9 +183,15 @@ async def _sse(
 ) -> AsyncIterator[ServerSentEvent]:
     event_id = 0
     yield ServerSentEvent(json.dumps(meta), event="meta", id=str(event_id))
-    async for event in search.run(query):
-        event_id += 1
-        yield ServerSentEvent(json.dumps(event.data), event=event.kind, id=str(event_id))
+    try:
+        async for event in search.run(query):
+            event_id += 1
+            yield ServerSentEvent(json.dumps(event.data), event=event.kind, id=str(event_id))
+    except (asyncio.CancelledError, GeneratorExit):
+        # The client went away: the store calls in flight are cancelled with us.
+        QUERY_CANCELLED.inc()
+        log.info("query cancelled: the client disconnected", extra={"after_events": event_id})
+        raise
 
 
 async def _collect(search: SearchService, query: Query, meta: dict[str, Any]) -> dict[str, Any]:

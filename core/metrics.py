@@ -64,6 +64,14 @@ QUERY_DEGRADED = Counter(
     "Queries answered without one of the stores, by store.",
     ["store"],
 )
+QUERY_CANCELLED = Counter(
+    "docstream_query_cancelled_total",
+    "Streaming queries whose client went away; the work in flight was cancelled.",
+)
+RATE_LIMITED = Counter(
+    "docstream_rate_limited_total",
+    "Requests refused with 429 by the per-client rate limit.",
+)
 HTTP_REQUESTS = Counter(
     "docstream_http_requests_total",
     "HTTP requests by route and status.",

@@ -133,6 +133,11 @@ class ApiSettings:
     max_body_bytes: int = 5 * 1024 * 1024
     max_batch: int = 1000
     intake_timeout_s: float = 10.0
+    # Browser origins allowed to call the API (CORS); empty = no cross-origin access.
+    cors_origins: tuple[str, ...] = ()
+    # Requests per second per client (API key, else address); 0 turns limiting off.
+    rate_limit_per_s: float = 20.0
+    rate_limit_burst: int = 40
 
 
 @dataclass(frozen=True)
@@ -190,6 +195,11 @@ class Settings:
                 max_body_bytes=_int(env, "DOCSTREAM_MAX_BODY_BYTES", 5 * 1024 * 1024),
                 max_batch=_int(env, "DOCSTREAM_MAX_BATCH", 1000),
                 intake_timeout_s=_float(env, "DOCSTREAM_INTAKE_TIMEOUT_S", 10.0),
+                cors_origins=tuple(
+                    o.strip() for o in env.get("DOCSTREAM_CORS_ORIGINS", "").split(",") if o.strip()
+                ),
+                rate_limit_per_s=_float(env, "DOCSTREAM_RATE_LIMIT_PER_S", 20.0),
+                rate_limit_burst=_int(env, "DOCSTREAM_RATE_LIMIT_BURST", 40),
             ),
             stack_dir=stack_dir,
             log_level=env.get("DOCSTREAM_LOG_LEVEL", "INFO").upper(),

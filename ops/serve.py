@@ -97,9 +97,13 @@ def build_api(
         producer.close()
 
     status = DocumentStatus(states, vectors, graph)
-    read_keys = settings.api.api_keys if settings.api.reads_need_key else None
     return create_api(
-        search, Health(checks), intake, status, lifespan=lifespan, read_keys=read_keys
+        search,
+        Health(checks),
+        settings=settings.api,
+        intake=intake,
+        status=status,
+        lifespan=lifespan,
     )
 
 

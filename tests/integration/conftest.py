@@ -135,6 +135,8 @@ def pipeline(
         "DOCSTREAM_LOG_LEVEL": "INFO",
         "DOCSTREAM_API_KEYS": TEST_API_KEY,
         "DOCSTREAM_INTAKE_TIMEOUT_S": "5",
+        # The tests poll status often from one address; the limit is unit-tested.
+        "DOCSTREAM_RATE_LIMIT_PER_S": "500",
     }
     env.pop("QDRANT_URL", None)
     pipeline = Pipeline(

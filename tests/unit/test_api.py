@@ -5,6 +5,7 @@ from starlette.testclient import TestClient
 from api.app import create_api
 from api.health import Health
 from api.search import QueryLimits, SearchService
+from core.settings import ApiSettings
 from tests.fakes import FakeEmbedder, FakeStore, hit
 
 
@@ -70,3 +71,45 @@ def test_metrics_are_exposed() -> None:
     api.get("/query", params={"q": "x"})
     text = api.get("/metrics").text
     assert 'docstream_http_requests_total{method="GET",route="/query",status="200"}' in text
+
+
+def edge(settings: ApiSettings) -> TestClient:
+    search = SearchService(FakeEmbedder(), FakeStore(hits=[hit("a")]), FakeStore(), QueryLimits())  # type: ignore[arg-type]
+    return TestClient(create_api(search, Health({"kafka": up}), settings=settings))
+
+
+def test_health_reports_version_uptime_and_dependencies() -> None:
+    body = client().get("/health").json()
+    assert body["status"] == "ok" and body["dependencies"] == {"kafka": "up"}
+    assert body["version"] and body["uptime_s"] >= 0
+
+
+def test_cors_allows_only_configured_origins() -> None:
+    api = edge(ApiSettings(cors_origins=("https://app.example",)))
+    allowed = api.get("/query", params={"q": "x"}, headers={"Origin": "https://app.example"})
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+    other = api.get("/query", params={"q": "x"}, headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+    closed = edge(ApiSettings()).get(
+        "/query", params={"q": "x"}, headers={"Origin": "https://app.example"}
+    )
+    assert "access-control-allow-origin" not in closed.headers, "no wildcard by default"
+
+
+def test_a_client_over_its_rate_gets_429_with_retry_after() -> None:
+    api = edge(ApiSettings(rate_limit_per_s=1.0, rate_limit_burst=2))
+    codes = [api.get("/query", params={"q": "x"}).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    limited = api.get("/query", params={"q": "x"})
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    assert api.get("/health/live").status_code == 200, "probes are never limited"
+    other_key = api.get("/query", params={"q": "x"}, headers={"X-API-Key": "someone-else"})
+    assert other_key.status_code == 200, "each client has its own bucket"
+
+
+def test_the_openapi_document_lists_every_route() -> None:
+    api = client()
+    document = api.get("/openapi.json").json()
+    assert document["openapi"].startswith("3.")
+    routes = {route.path for route in api.app.routes}  # type: ignore[attr-defined]
+    assert routes <= set(document["paths"])

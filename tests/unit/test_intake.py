@@ -32,7 +32,7 @@ def client(
     settings = ApiSettings(api_keys=keys, max_body_bytes=max_body)
     search = SearchService(FakeEmbedder(), FakeStore(), FakeStore(), QueryLimits())  # type: ignore[arg-type]
     intake = Intake(sender, codec_for("DocumentEvent"), "documents", settings)
-    return TestClient(create_api(search, Health({}), intake))
+    return TestClient(create_api(search, Health({}), settings=settings, intake=intake))
 
 
 DOC = {"doc_id": "d1", "text": "Hello there."}
@@ -101,7 +101,8 @@ def test_delete_sends_a_delete_event() -> None:
 
 def test_reads_can_be_made_to_need_a_key() -> None:
     search = SearchService(FakeEmbedder(), FakeStore(), FakeStore(), QueryLimits())  # type: ignore[arg-type]
-    api = TestClient(create_api(search, Health({}), read_keys=frozenset({KEY})))
+    guarded = ApiSettings(api_keys=frozenset({KEY}), reads_need_key=True)
+    api = TestClient(create_api(search, Health({}), settings=guarded))
     assert api.get("/query", params={"q": "x"}).status_code == 401
     assert api.get("/query", params={"q": "x"}, headers={"X-API-Key": KEY}).status_code == 200
     assert api.get("/health/live").status_code == 200

@@ -1,0 +1,206 @@
+"""The OpenAPI document of the edge, served at `/openapi.json`. Written by hand
+(the routes are few) and checked against the routes by a unit test."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": PROBLEM}},
+    }
+
+
+def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": schema or {"type": "object"}}},
+    }
+
+
+QUERY_PARAMETERS = [
+    {
+        "name": "q",
+        "in": "query",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 2000},
+    },
+    {
+        "name": "k",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+    },
+    {
+        "name": "expand",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 0, "maximum": 20, "default": 3},
+    },
+    {
+        "name": "mode",
+        "in": "query",
+        "schema": {"type": "string", "enum": ["hybrid", "dense", "lexical"]},
+    },
+    {"name": "fusion", "in": "query", "schema": {"type": "string", "enum": ["rrf", "weighted"]}},
+    {"name": "source", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}},
+    {"name": "doc_id", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}},
+]
+
+DOCUMENT = {
+    "type": "object",
+    "required": ["doc_id"],
+    "additionalProperties": False,
+    "properties": {
+        "doc_id": {"type": "string", "minLength": 1, "maxLength": 512},
+        "version": {"type": "integer", "minimum": 0},
+        "op": {"type": "string", "enum": ["UPSERT", "DELETE"]},
+        "title": {"type": "string"},
+        "text": {"type": "string"},
+        "source": {"type": "string"},
+        "content_type": {"type": "string"},
+        "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+        "links": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "occurred_at": {"type": "integer", "minimum": 0},
+    },
+}
+
+QUERY_RESULTS = {
+    "200": {
+        "description": "Hits as JSON, or as Server-Sent Events (meta, hit…, degraded, done) "
+        "with Accept: text/event-stream",
+        "content": {"application/json": {"schema": {"type": "object"}}, "text/event-stream": {}},
+    },
+    "422": _problem("A parameter is missing or out of range"),
+    "429": _problem("Rate limit exceeded (Retry-After)"),
+}
+
+
+def openapi(version: str) -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "docstream",
+            "version": version,
+            "description": "Hybrid search over a streaming document index, and document intake.",
+        },
+        "paths": {
+            "/query": {
+                "get": {
+                    "summary": "Hybrid search",
+                    "parameters": QUERY_PARAMETERS,
+                    "responses": QUERY_RESULTS,
+                },
+                "post": {
+                    "summary": "Hybrid search (JSON body)",
+                    "requestBody": {
+                        "content": {"application/json": {"schema": {"type": "object"}}}
+                    },
+                    "responses": QUERY_RESULTS,
+                },
+            },
+            "/documents": {
+                "post": {
+                    "summary": "Publish one document or a batch (needs an API key)",
+                    "security": [{"bearer": []}, {"apiKey": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "oneOf": [
+                                        DOCUMENT,
+                                        {"type": "array", "items": DOCUMENT},
+                                        {
+                                            "type": "object",
+                                            "properties": {
+                                                "documents": {"type": "array", "items": DOCUMENT}
+                                            },
+                                        },
+                                    ]
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "202": _json("Accepted: Kafka acknowledged every event"),
+                        "401": _problem("Missing or wrong API key"),
+                        "413": _problem("Body too large"),
+                        "422": _problem("A field is wrong"),
+                        "503": _problem("Kafka did not acknowledge in time (Retry-After)"),
+                    },
+                }
+            },
+            "/documents/{doc_id}": {
+                "parameters": [
+                    {"name": "doc_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "get": {
+                    "summary": "Where a document stands",
+                    "responses": {
+                        "200": _json("The document's status"),
+                        "404": _problem("Never seen"),
+                        "503": _problem("Document state is not in this process"),
+                    },
+                },
+                "delete": {
+                    "summary": "Publish a DELETE (needs an API key)",
+                    "security": [{"bearer": []}, {"apiKey": []}],
+                    "responses": {
+                        "202": _json("Accepted"),
+                        "401": _problem("Missing or wrong API key"),
+                        "503": _problem("Kafka unavailable"),
+                    },
+                },
+            },
+            "/health": {
+                "get": {
+                    "summary": "Status, version, uptime, dependencies",
+                    "responses": {"200": _json("Health")},
+                }
+            },
+            "/health/live": {
+                "get": {"summary": "The process answers", "responses": {"200": _json("Live")}}
+            },
+            "/health/ready": {
+                "get": {
+                    "summary": "Every dependency answers",
+                    "responses": {
+                        "200": _json("Ready"),
+                        "503": _json("Not ready: names what is down"),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "responses": {
+                        "200": {"description": "Text format", "content": {"text/plain": {}}}
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {"summary": "This document", "responses": {"200": _json("OpenAPI")}}
+            },
+        },
+        "components": {
+            "schemas": {
+                "Problem": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                        "field": {"type": "string"},
+                    },
+                }
+            },
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
+        },
+    }
