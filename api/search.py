@@ -24,6 +24,7 @@ T = TypeVar("T")
 
 # A graph neighbour ranks below the hit it was reached from.
 GRAPH_DECAY = 0.5
+GRAPH_EDGES = ("next", "links_to", "mentions")
 MODES = ("hybrid", "dense", "lexical")
 
 
@@ -54,14 +55,10 @@ class SearchEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def hit_payload(
-    rank: int, hit: Hit, ranks: dict[str, int], via: str | None = None
-) -> dict[str, Any]:
+def hit_payload(rank: int, hit: Hit, ranks: dict[str, int]) -> dict[str, Any]:
     payload = {"rank": rank, **asdict(hit)}
     payload["chunk_index"] = payload.pop("index")
     payload["retrievers"] = ranks
-    if via:
-        payload["via"] = via
     return payload
 
 
@@ -155,9 +152,11 @@ class SearchService:
         seeds = {f.hit.chunk_id: f for f in fused[: query.expand]}
         if not seeds:
             return
+        # A filtered query stays inside the seeds' documents, which passed the filter.
+        edges = ("next",) if query.where else GRAPH_EDGES
         try:
             found = await self._timed(
-                "graph", timings, self.graph.neighbours(list(seeds), per_chunk=2)
+                "graph", timings, self.graph.neighbours(list(seeds), per_edge=2, edges=edges)
             )
         except Exception as exc:
             self._degrade("neo4j", exc, degraded)
@@ -165,15 +164,14 @@ class SearchService:
             return
         seen = {f.hit.chunk_id for f in fused}
         rank = len(fused)
-        for hit in found:
-            if hit.chunk_id in seen:
+        for neighbour in found:
+            if neighbour.hit.chunk_id in seen:
                 continue
-            seen.add(hit.chunk_id)
+            seen.add(neighbour.hit.chunk_id)
             rank += 1
-            seed = _seed_of(hit, seeds)
-            score = seeds[seed].score * GRAPH_DECAY if seed else 0.0
-            scored = replace(hit, score=round(score, 6))
-            yield SearchEvent("hit", hit_payload(rank, scored, {"graph": 1}, via=seed))
+            score = round(seeds[neighbour.seed].score * GRAPH_DECAY, 6)
+            payload = hit_payload(rank, replace(neighbour.hit, score=score), {"graph": 1})
+            yield SearchEvent("hit", {**payload, "via": neighbour.seed, "edge": neighbour.edge})
 
     async def _timed(
         self,
@@ -199,14 +197,6 @@ class SearchService:
         degraded[store] = "timeout" if isinstance(exc, StoreTimeout) else "unavailable"
         QUERY_DEGRADED.labels(store).inc()
         log.warning("query degraded", extra={"store": store, "error": repr(exc)})
-
-
-def _seed_of(hit: Hit, seeds: dict[str, FusedHit]) -> str | None:
-    # Neighbours are in the same document at index ± 1 of a seed.
-    for seed in seeds.values():
-        if seed.hit.doc_id == hit.doc_id and abs(seed.hit.index - hit.index) == 1:
-            return seed.hit.chunk_id
-    return None
 
 
 def _ms(started: float) -> float:

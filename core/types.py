@@ -95,6 +95,16 @@ class Hit:
     title: str = ""
 
 
+@dataclass(frozen=True)
+class Neighbour:
+    """A chunk the graph reached from a seed hit, and over which edge
+    ("next", "links_to" or "mentions")."""
+
+    hit: Hit
+    seed: str
+    edge: str
+
+
 class Chunker(Protocol):
     def chunk(self, doc_id: str, text: str) -> list[Chunk]: ...
 
@@ -131,7 +141,9 @@ class GraphStore(Protocol):
 
     async def write(self, plan: WritePlan) -> None: ...
 
-    async def neighbours(self, chunk_ids: Sequence[str], per_chunk: int) -> list[Hit]: ...
+    async def neighbours(
+        self, chunk_ids: Sequence[str], per_edge: int, edges: Sequence[str] = ...
+    ) -> list[Neighbour]: ...
 
     async def count(self, doc_id: str, version: int | None = None) -> int: ...
 

@@ -15,7 +15,7 @@ from typing import Any
 from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
 
 from core.settings import Neo4jSettings
-from core.types import Hit, IndexedChunk, WritePlan
+from core.types import Hit, IndexedChunk, Neighbour, WritePlan
 from sinks.entities import extract_entities
 
 SCHEMA = (
@@ -95,17 +95,41 @@ WHERE c.chunk_index >= row.count
 DETACH DELETE c
 """
 
+# Three kinds of neighbour for each seed chunk, each with a bounded fan-out:
+# the chunks beside it (NEXT), chunks of documents that cite or are cited by
+# its document (LINKS_TO), and chunks of other documents that mention the same
+# entities (MENTIONS). `$edges` picks which kinds to follow.
 NEIGHBOURS = """
 UNWIND $ids AS id
-MATCH (c:Chunk {chunk_id: id})-[:NEXT]-(n:Chunk)
+MATCH (c:Chunk {chunk_id: id})
+CALL {
+  WITH c
+  MATCH (c)-[:NEXT]-(n:Chunk)
+  WHERE 'next' IN $edges
+  RETURN n, 'next' AS edge, 0 AS preference
+  ORDER BY n.chunk_index LIMIT $per_edge
+  UNION
+  WITH c
+  MATCH (c)<-[:HAS_CHUNK]-(:Document)-[:LINKS_TO]-(:Document)-[:HAS_CHUNK]->(n:Chunk)
+  WHERE 'links_to' IN $edges
+  RETURN n, 'links_to' AS edge, 1 AS preference
+  ORDER BY n.chunk_index LIMIT $per_edge
+  UNION
+  WITH c
+  MATCH (c)-[:MENTIONS]->(e:Entity)<-[:MENTIONS]-(n:Chunk)
+  WHERE 'mentions' IN $edges AND n.doc_id <> c.doc_id
+  WITH n, count(e) AS shared
+  RETURN n, 'mentions' AS edge, 2 AS preference
+  ORDER BY shared DESC, n.chunk_id LIMIT $per_edge
+}
+WITH id, n, edge, preference
 WHERE NOT n.chunk_id IN $ids
-WITH id, n ORDER BY n.chunk_index
-WITH id, collect(n)[..$per_chunk] AS ns
-UNWIND ns AS n
 MATCH (d:Document {doc_id: n.doc_id})
-RETURN id AS seed, n.chunk_id AS chunk_id, n.doc_id AS doc_id, n.chunk_index AS idx,
+RETURN id AS seed, edge, n.chunk_id AS chunk_id, n.doc_id AS doc_id, n.chunk_index AS idx,
        n.text AS text, n.correlation_id AS correlation_id, d.title AS title
+ORDER BY preference
 """
+EDGES = ("next", "links_to", "mentions")
 
 
 class Neo4jGraphStore:
@@ -134,22 +158,28 @@ class Neo4jGraphStore:
         async with self.driver.session() as session:
             await session.execute_write(_apply, plan)
 
-    async def neighbours(self, chunk_ids: Sequence[str], per_chunk: int) -> list[Hit]:
-        if not chunk_ids:
+    async def neighbours(
+        self, chunk_ids: Sequence[str], per_edge: int, edges: Sequence[str] = EDGES
+    ) -> list[Neighbour]:
+        if not chunk_ids or not edges:
             return []
         result = await self.driver.execute_query(
-            NEIGHBOURS, ids=list(chunk_ids), per_chunk=per_chunk
+            NEIGHBOURS, ids=list(chunk_ids), per_edge=per_edge, edges=list(edges)
         )
         return [
-            Hit(
-                chunk_id=r["chunk_id"],
-                doc_id=r["doc_id"],
-                index=int(r["idx"]),
-                text=r["text"] or "",
-                score=0.0,
-                correlation_id=r["correlation_id"] or "",
-                retriever="graph",
-                title=r["title"] or "",
+            Neighbour(
+                Hit(
+                    chunk_id=r["chunk_id"],
+                    doc_id=r["doc_id"],
+                    index=int(r["idx"]),
+                    text=r["text"] or "",
+                    score=0.0,
+                    correlation_id=r["correlation_id"] or "",
+                    retriever="graph",
+                    title=r["title"] or "",
+                ),
+                seed=r["seed"],
+                edge=r["edge"],
             )
             for r in result.records
         ]

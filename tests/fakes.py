@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.types import Hit, IndexedChunk, WritePlan
+from core.types import Hit, IndexedChunk, Neighbour, WritePlan
 
 
 @dataclass
@@ -88,10 +88,15 @@ class FakeStore:
     async def count(self, doc_id: str, version: int | None = None) -> int:
         return sum(1 for c in self.written if c.doc_id == doc_id and version in (None, c.version))
 
-    async def neighbours(self, chunk_ids: Sequence[str], per_chunk: int) -> list[Hit]:
+    async def neighbours(
+        self, chunk_ids: Sequence[str], per_edge: int, edges: Sequence[str] = ("next",)
+    ) -> list[Neighbour]:
+        """Each of `hits` is reached over NEXT from the seed in its document."""
         if self.fail:
             raise self.fail
-        return self.hits
+        self.filters.append(tuple(edges))
+        seeds = list(chunk_ids)
+        return [Neighbour(h, seeds[0] if seeds else "", "next") for h in self.hits]
 
     async def ensure_schema(self) -> None: ...
 

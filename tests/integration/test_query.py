@@ -97,3 +97,28 @@ def test_post_query_takes_the_same_fields_as_json(
     assert {h["doc_id"] for h in response.json()["hits"]} == {corpus["team-a"]}
     bad = httpx.post(f"{pipeline.base_url}/query", json={"q": "x", "mode": "fuzzy"})
     assert bad.status_code == 422 and bad.json()["field"] == "mode"
+
+
+def test_graph_expansion_reaches_a_linked_document_the_dense_retriever_missed(
+    pipeline: Pipeline, run_id: str
+) -> None:
+    citing, cited = f"{run_id}-citing", f"{run_id}-cited"
+    body = [
+        {"doc_id": cited, "text": "Tidal charts for the northern estuary, updated each winter."},
+        {"doc_id": citing, "text": "Falconry gloves must be oiled monthly.", "links": [cited]},
+    ]
+    response = httpx.post(f"{pipeline.base_url}/documents", json=body, headers=AUTH, timeout=30)
+    assert response.status_code == 202
+    for doc_id in (cited, citing):
+        eventually(
+            lambda d=doc_id: (
+                httpx.get(f"{pipeline.base_url}/documents/{d}").json().get("status") == "indexed"
+            ),
+            f"{doc_id} indexed",
+        )
+    events = query(pipeline, q="oiling falconry gloves", mode="dense", k=1, expand=1)
+    dense = [h for h in hits(events) if h["retrievers"] != {"graph": 1}]
+    graph = [h for h in hits(events) if h["retrievers"] == {"graph": 1}]
+    assert [h["doc_id"] for h in dense] == [citing]
+    linked = [h for h in graph if h["doc_id"] == cited]
+    assert linked and linked[0]["edge"] == "links_to" and linked[0]["via"] == dense[0]["chunk_id"]

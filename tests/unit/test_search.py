@@ -96,3 +96,10 @@ async def test_a_slow_vector_store_times_out_once_instead_of_hanging() -> None:
     events = await run(service(SlowStore(), FakeStore(), timeout=0.05), Query("q"))
     assert [e.kind for e in events] == ["degraded", "done"]
     assert events[0].data == {"store": "qdrant", "reason": "timeout"}
+
+
+async def test_a_filtered_query_follows_only_next_edges() -> None:
+    vectors, graph = FakeStore(hits=[hit("a")]), FakeStore()
+    await run(service(vectors, graph), Query("q", mode="dense", where=SearchFilter(doc_ids=("d",))))
+    await run(service(vectors, graph), Query("q", mode="dense"))
+    assert graph.filters == [("next",), ("next", "links_to", "mentions")]
