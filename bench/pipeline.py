@@ -1,0 +1,98 @@
+"""Shared by the benchmarks: bring up the local stack, run a worker on fresh
+topics and a fresh Qdrant folder, and talk to it over HTTP like a user."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from core.settings import Settings
+from ops.stack.local import LocalStack
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningPipeline:
+    settings: Settings
+    base_url: str
+    env: dict[str, str]
+    log_path: Path
+
+
+@contextmanager
+def pipeline(name: str, extra_env: dict[str, str] | None = None) -> Iterator[RunningPipeline]:
+    """Stack (started if nothing answers, stopped after), plus one worker with the API."""
+    run = f"bench-{name}-{uuid.uuid4().hex[:6]}"
+    workdir = REPO / ".stack" / "bench" / run
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DOCSTREAM_TOPIC_PREFIX": f"{run}.",
+        "DOCSTREAM_GROUP_ID": run,
+        "QDRANT_PATH": str(workdir / "qdrant"),
+        "DOCSTREAM_API_PORT": str(port),
+        "DOCSTREAM_RATE_LIMIT_PER_S": "0",
+        "DOCSTREAM_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
+    }
+    env.pop("QDRANT_URL", None)
+    settings = Settings.from_env(env)
+    stack = LocalStack(settings)
+    started = stack.up(log=True)
+    log_path = workdir / "worker.log"
+    with log_path.open("ab") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", "worker"], cwd=REPO, env=env, stdout=log, stderr=log
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base_url, worker, log_path)
+        yield RunningPipeline(settings, base_url, env, log_path)
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        stack.down(only=started)
+
+
+def wait_ready(base_url: str, worker: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise RuntimeError(f"worker exited:\n{log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{base_url}/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise RuntimeError("worker not ready after 300 s")
+
+
+def write_record(name: str, record: dict[str, object]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(record, indent=2))
+    return path

@@ -1,0 +1,183 @@
+"""Search quality through the real pipeline, on a BEIR-format dataset.
+
+Publishes the corpus as DocumentEvents to a fresh pipeline (local Kafka, Neo4j,
+embedded Qdrant, a worker), waits until every document is indexed, then sends
+every query through the HTTP edge in each mode and prints nDCG@10 and
+Recall@100 side by side (documents ranked by their best chunk).
+
+    .venv/bin/python -m bench.quality                    # SciFact dev, all queries
+    .venv/bin/python -m bench.quality --queries 200      # a faster sample
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.pipeline import REPO, RunningPipeline, pipeline, write_record
+from core.correlation import mint_correlation_id, mint_traceparent
+from ops.publish import DocumentPublisher
+from ops.sources import document_from_json
+from schemas.codec import codec_for
+from schemas.events import DocumentEvent
+
+DATASET = REPO.parent / "shared" / "datasets" / "scifact-dev"
+# name → request fields; "graph" adds the NEXT neighbours of the 10 best hits.
+MODES = {
+    "lexical (BM25)": {"mode": "lexical", "expand": 0},
+    "dense (MiniLM)": {"mode": "dense", "expand": 0},
+    "hybrid (RRF)": {"mode": "hybrid", "expand": 0},
+    "hybrid + graph": {"mode": "hybrid", "expand": 10},
+}
+REFERENCE = "published, BEIR test split: BM25 0.665, all-MiniLM-L6-v2 0.645"
+
+
+def load(
+    dataset: Path, limit: int | None
+) -> tuple[list[DocumentEvent], dict[str, str], dict[str, set[str]]]:
+    with (dataset / "corpus.jsonl").open() as stream:
+        rows = [json.loads(line) for line in stream if line.strip()]
+    docs = [
+        document_from_json({"doc_id": r["_id"], "title": r["title"], "text": r["text"]}, r["_id"])
+        for r in rows
+    ]
+    queries = {}
+    with (dataset / "queries.jsonl").open() as stream:
+        for line in stream:
+            row = json.loads(line)
+            queries[row["_id"]] = row["text"]
+    qrels: dict[str, set[str]] = {}
+    for line in (dataset / "qrels" / "train.tsv").read_text().splitlines()[1:]:
+        query_id, doc_id, score = line.split("\t")
+        if int(score) > 0:
+            qrels.setdefault(query_id, set()).add(doc_id)
+    judged = [q for q in queries if q in qrels]
+    chosen = judged[:limit] if limit else judged
+    return docs, {q: queries[q] for q in chosen}, qrels
+
+
+def ndcg_at(ranked: list[str], relevant: set[str], k: int = 10) -> float:
+    gain = sum(1 / math.log2(i + 2) for i, d in enumerate(ranked[:k]) if d in relevant)
+    ideal = sum(1 / math.log2(i + 2) for i in range(min(len(relevant), k)))
+    return gain / ideal if ideal else 0.0
+
+
+def recall_at(ranked: list[str], relevant: set[str], k: int = 100) -> float:
+    return len(set(ranked[:k]) & relevant) / len(relevant) if relevant else 0.0
+
+
+def documents_in_order(hits: list[dict[str, Any]]) -> list[str]:
+    seen: dict[str, None] = {}
+    for hit in hits:
+        seen.setdefault(hit["doc_id"], None)
+    return list(seen)
+
+
+def publish(run: RunningPipeline, docs: list[DocumentEvent]) -> float:
+    started = time.monotonic()
+    publisher = DocumentPublisher(
+        run.settings.kafka, codec_for("DocumentEvent"), mint_correlation_id(), mint_traceparent()
+    )
+    report = publisher.publish(docs)
+    if not report.ok:
+        raise RuntimeError(report.summary())
+    return time.monotonic() - started
+
+
+async def wait_indexed(run: RunningPipeline, doc_ids: list[str], timeout_s: float) -> float:
+    started = time.monotonic()
+    pending = list(doc_ids)
+    async with httpx.AsyncClient(base_url=run.base_url, timeout=30) as client:
+        while pending and time.monotonic() - started < timeout_s:
+            sample = pending[:200]
+            answers = await asyncio.gather(*(client.get(f"/documents/{d}") for d in sample))
+            done = {
+                d
+                for d, r in zip(sample, answers, strict=True)
+                if r.status_code == 200 and r.json()["status"] == "indexed"
+            }
+            pending = [d for d in pending if d not in done]
+            if sample and not done:
+                print(
+                    f"  waiting: {len(doc_ids) - len(pending)}/{len(doc_ids)} indexed", flush=True
+                )
+                await asyncio.sleep(5)
+    if pending:
+        raise RuntimeError(f"{len(pending)} documents not indexed after {timeout_s:.0f} s")
+    return time.monotonic() - started
+
+
+async def evaluate(
+    run: RunningPipeline, queries: dict[str, str], qrels: dict[str, set[str]]
+) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=run.base_url, timeout=60) as client:
+        for name, fields in MODES.items():
+            ndcg, recall, took = [], [], []
+            for query_id, text in queries.items():
+                response = await client.post("/query", json={"q": text, "k": 100, **fields})
+                response.raise_for_status()
+                body = response.json()
+                ranked = documents_in_order(body["hits"])
+                ndcg.append(ndcg_at(ranked, qrels[query_id]))
+                recall.append(recall_at(ranked, qrels[query_id]))
+                took.append(body["timings"]["total_ms"])
+            took.sort()
+            results[name] = {
+                "ndcg@10": sum(ndcg) / len(ndcg),
+                "recall@100": sum(recall) / len(recall),
+                "p50_ms": took[len(took) // 2],
+            }
+            print(
+                f"  {name:16} nDCG@10 {results[name]['ndcg@10']:.3f}  Recall@100 "
+                f"{results[name]['recall@100']:.3f}",
+                flush=True,
+            )
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dataset", type=Path, default=DATASET)
+    parser.add_argument(
+        "--queries", type=int, default=0, help="evaluate only the first N judged queries"
+    )
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for indexing")
+    args = parser.parse_args()
+
+    docs, queries, qrels = load(args.dataset, args.queries or None)
+    print(f"{args.dataset.name}: {len(docs)} documents, {len(queries)} judged queries")
+    with pipeline("quality") as run:
+        publish_s = publish(run, docs)
+        index_s = asyncio.run(wait_indexed(run, [d.doc_id for d in docs], args.timeout))
+        print(f"published in {publish_s:.1f} s, indexed {index_s:.0f} s later")
+        results = asyncio.run(evaluate(run, queries, qrels))
+    print("\n| mode | nDCG@10 | Recall@100 | p50 query ms |\n|---|---|---|---|")
+    for name, row in results.items():
+        print(f"| {name} | {row['ndcg@10']:.3f} | {row['recall@100']:.3f} | {row['p50_ms']:.0f} |")
+    print(f"\n({REFERENCE})")
+    path = write_record(
+        "quality",
+        {
+            "dataset": args.dataset.name,
+            "documents": len(docs),
+            "queries": len(queries),
+            "results": results,
+            "publish_s": publish_s,
+            "index_s": index_s,
+        },
+    )
+    print(f"written: {path}")
+
+
+if __name__ == "__main__":
+    main()
