@@ -32,8 +32,8 @@ from api.health import Health
 from api.intake import Intake
 from api.middleware import CorrelationMiddleware, MetricsMiddleware
 from api.openapi import openapi
-from api.problems import problem
-from api.queries import BadRequest, params_to_dict, query_from_dict
+from api.problems import FieldError, problem
+from api.queries import params_to_dict, query_from_dict
 from api.ratelimit import RateLimitMiddleware
 from api.search import Query, SearchService
 from api.status import DocumentStatus
@@ -53,11 +53,11 @@ except PackageNotFoundError:  # running from a checkout that was never installed
 async def read_json(request: Request, limit: int) -> Any:
     body = await request.body()
     if len(body) > limit:
-        raise BadRequest("body", f"must be at most {limit} bytes")
+        raise FieldError("body", f"must be at most {limit} bytes")
     try:
         return json.loads(body)
     except json.JSONDecodeError as exc:
-        raise BadRequest("body", f"is not valid JSON: {exc}") from None
+        raise FieldError("body", f"is not valid JSON: {exc}") from None
 
 
 def plan_of(query: Query) -> list[str]:
@@ -84,7 +84,7 @@ def create_api(
             else:
                 body = params_to_dict(request.query_params)
             parsed = query_from_dict(body, search.limits)
-        except BadRequest as exc:
+        except FieldError as exc:
             return problem(422, "Invalid query", str(exc), field=exc.field)
         meta = {
             "correlation_id": request.scope["state"]["correlation_id"],

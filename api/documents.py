@@ -5,20 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.problems import FieldError
 from schemas.events import DocumentEvent, InvalidEvent, now_millis
 
 STRING_FIELDS = ("title", "text", "source", "content_type")
 KNOWN_FIELDS = {"doc_id", "version", "op", "metadata", "links", "occurred_at", *STRING_FIELDS}
 MAX_DOC_ID = 512
-
-
-class FieldError(ValueError):
-    """A field of the posted JSON is missing or wrong; answered with 422."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 def documents_of(payload: Any, max_batch: int) -> tuple[list[DocumentEvent], bool]:

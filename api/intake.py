@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api.auth import key_is_valid, presented_key, unauthorized
-from api.documents import FieldError, documents_of
-from api.problems import problem
+from api.documents import documents_of
+from api.problems import FieldError, problem
 from core.correlation import event_headers, mint_traceparent
 from core.logs import get_logger
 from core.metrics import EVENTS

@@ -14,21 +14,13 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
+from api.problems import FieldError
 from api.search import MODES, Query, QueryLimits
 from core.types import SearchFilter
 
 _BRACKETED = re.compile(r"^(filter|weight)\[([^\]]+)\]$")
 RETRIEVERS = ("dense", "lexical")
 MAX_QUERY_CHARS = 2000
-
-
-class BadRequest(ValueError):
-    """A query field is missing or out of range (answered with 422)."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 def params_to_dict(params: QueryParams) -> dict[str, Any]:
@@ -48,50 +40,50 @@ def _int(body: dict[str, Any], name: str, default: int, low: int, high: int) -> 
     if raw == "" or raw is None:
         return default
     if isinstance(raw, bool):
-        raise BadRequest(name, "must be an integer")
+        raise FieldError(name, "must be an integer")
     try:
         value = int(raw)
     except (TypeError, ValueError):
-        raise BadRequest(name, f"must be an integer, got {raw!r}") from None
+        raise FieldError(name, f"must be an integer, got {raw!r}") from None
     if not low <= value <= high:
-        raise BadRequest(name, f"must be between {low} and {high}, got {value}")
+        raise FieldError(name, f"must be between {low} and {high}, got {value}")
     return value
 
 
 def _choice(body: dict[str, Any], name: str, choices: tuple[str, ...]) -> str:
     value = body.get(name) or choices[0]
     if value not in choices:
-        raise BadRequest(name, f"must be one of {', '.join(choices)}, got {value!r}")
+        raise FieldError(name, f"must be one of {', '.join(choices)}, got {value!r}")
     return str(value)
 
 
 def _weights(raw: Any) -> dict[str, float]:
     if not isinstance(raw, dict):
-        raise BadRequest("weights", "must map retriever names to numbers")
+        raise FieldError("weights", "must map retriever names to numbers")
     weights = {}
     for name, value in raw.items():
         if name not in RETRIEVERS:
-            raise BadRequest(f"weight[{name}]", f"unknown retriever; use {', '.join(RETRIEVERS)}")
+            raise FieldError(f"weight[{name}]", f"unknown retriever; use {', '.join(RETRIEVERS)}")
         try:
             weights[name] = float(value)
         except (TypeError, ValueError):
-            raise BadRequest(f"weight[{name}]", f"must be a number, got {value!r}") from None
+            raise FieldError(f"weight[{name}]", f"must be a number, got {value!r}") from None
         if not 0 <= weights[name] <= 100:
-            raise BadRequest(f"weight[{name}]", "must be between 0 and 100")
+            raise FieldError(f"weight[{name}]", "must be between 0 and 100")
     return weights
 
 
 def _strings(raw: Any, name: str) -> tuple[str, ...]:
     values = [raw] if isinstance(raw, str) else raw
     if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
-        raise BadRequest(name, "must be a list of non-empty strings")
+        raise FieldError(name, "must be a list of non-empty strings")
     return tuple(values)
 
 
 def _filter(body: dict[str, Any]) -> SearchFilter:
     metadata = body.get("filter", {})
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise BadRequest("filter", "must map metadata keys to string values")
+        raise FieldError("filter", "must map metadata keys to string values")
     return SearchFilter(
         metadata=tuple(sorted(metadata.items())),
         sources=_strings(body.get("source", []), "source"),
@@ -101,12 +93,12 @@ def _filter(body: dict[str, Any]) -> SearchFilter:
 
 def query_from_dict(body: Any, limits: QueryLimits) -> Query:
     if not isinstance(body, dict):
-        raise BadRequest("body", "must be a JSON object")
+        raise FieldError("body", "must be a JSON object")
     text = body.get("q")
     if not isinstance(text, str) or not text.strip():
-        raise BadRequest("q", "is required and must not be blank")
+        raise FieldError("q", "is required and must not be blank")
     if len(text) > MAX_QUERY_CHARS:
-        raise BadRequest("q", f"must be at most {MAX_QUERY_CHARS} characters")
+        raise FieldError("q", f"must be at most {MAX_QUERY_CHARS} characters")
     return Query(
         text=text.strip(),
         k=_int(body, "k", 10, 1, limits.max_k),

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import httpx
 from confluent_kafka import Consumer, TopicPartition
 from httpx_sse import connect_sse
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import Pipeline
 
@@ -99,3 +100,13 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 30) -> list[Any]:
         return messages
     finally:
         consumer.close()
+
+
+def metric(pipeline: Pipeline, name: str, **labels: str) -> float:
+    """One sample of the worker's /metrics (0 when it has not been seen yet)."""
+    text = httpx.get(f"{pipeline.base_url}/metrics").text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0

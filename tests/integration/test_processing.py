@@ -10,12 +10,11 @@ import httpx
 import pytest
 from confluent_kafka import Producer
 from neo4j import Driver
-from prometheus_client.parser import text_string_to_metric_families
 
 from core.correlation import CORRELATION_HEADER
 from schemas.codec import codec_for
 from tests.integration.conftest import TEST_API_KEY, Pipeline
-from tests.integration.helpers import eventually, read_all, sse_query
+from tests.integration.helpers import eventually, metric, read_all, sse_query
 
 pytestmark = pytest.mark.integration
 AUTH = {"X-API-Key": TEST_API_KEY}
@@ -46,15 +45,6 @@ def settled(pipeline: Pipeline, doc_id: str, version: int, want: str) -> dict[st
         return None
 
     return eventually(check, f"{doc_id} v{version} {want}", timeout_s=150)
-
-
-def metric(pipeline: Pipeline, name: str, **labels: str) -> float:
-    text = httpx.get(f"{pipeline.base_url}/metrics").text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and sample.labels == labels:
-                return float(sample.value)
-    return 0.0
 
 
 def test_a_shorter_new_version_leaves_no_orphans_in_either_store(

@@ -10,12 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from ops.stack.local import LocalStack
 from schemas.codec import codec_for
 from tests.integration.conftest import TEST_API_KEY, Pipeline
-from tests.integration.helpers import eventually, read_all, sse_query
+from tests.integration.helpers import eventually, metric, read_all, sse_query
 
 pytestmark = pytest.mark.integration
 AUTH = {"X-API-Key": TEST_API_KEY}
@@ -49,15 +48,6 @@ def all_indexed(pipeline: Pipeline, doc_ids: list[str]) -> list[dict[str, Any]] 
     return None
 
 
-def gauge(pipeline: Pipeline, name: str, **labels: str) -> float:
-    text = httpx.get(f"{pipeline.base_url}/metrics").text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and sample.labels == labels:
-                return float(sample.value)
-    return 0.0
-
-
 def dead_letters_of(pipeline: Pipeline, doc_ids: list[str]) -> list[dict[str, Any]]:
     topics = pipeline.settings.kafka.topics
     found = []
@@ -88,10 +78,10 @@ def test_neo4j_down_pauses_only_its_sink_and_the_graph_catches_up(
 
         eventually(qdrant_has_everything, "the Qdrant sink keeps going without Neo4j")
         eventually(
-            lambda: gauge(pipeline, "docstream_consumer_paused", stage="neo4j-sink") == 1,
+            lambda: metric(pipeline, "docstream_consumer_paused", stage="neo4j-sink") == 1,
             "the Neo4j sink's consumer paused",
         )
-        assert gauge(pipeline, "docstream_breaker_open", sink="neo4j-sink") == 1
+        assert metric(pipeline, "docstream_breaker_open", sink="neo4j-sink") == 1
         events = sse_query(pipeline, "outage3 ledger crate weight")
         degraded = [data for kind, data in events if kind == "degraded"]
         assert [d["store"] for d in degraded] == ["neo4j"]
@@ -103,7 +93,7 @@ def test_neo4j_down_pauses_only_its_sink_and_the_graph_catches_up(
     assert all(s["neo4j"]["chunks"] == s["chunk_count"] for s in indexed)
     assert dead_letters_of(pipeline, doc_ids) == [], "an outage is never a dead letter"
     eventually(
-        lambda: gauge(pipeline, "docstream_breaker_open", sink="neo4j-sink") == 0,
+        lambda: metric(pipeline, "docstream_breaker_open", sink="neo4j-sink") == 0,
         "the breaker closed again",
     )
 

@@ -1,6 +1,7 @@
 import pytest
 
-from api.documents import FieldError, document_of, documents_of
+from api.documents import document_of, documents_of
+from api.problems import FieldError
 
 
 def test_one_document_with_every_field() -> None:

@@ -1,7 +1,8 @@
 import pytest
 from starlette.datastructures import QueryParams
 
-from api.queries import BadRequest, params_to_dict, query_from_dict
+from api.problems import FieldError
+from api.queries import params_to_dict, query_from_dict
 from api.search import QueryLimits
 
 LIMITS = QueryLimits()
@@ -59,6 +60,6 @@ def test_a_json_body_gives_the_same_query() -> None:
     ],
 )
 def test_each_bad_field_is_named(body: object, field: str) -> None:
-    with pytest.raises(BadRequest) as caught:
+    with pytest.raises(FieldError) as caught:
         query_from_dict(body, LIMITS)
     assert caught.value.field == field
