@@ -15,11 +15,13 @@ import argparse
 import asyncio
 import json
 import math
+import random
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.pipeline import REPO, RunningPipeline, pipeline, write_record
 from core.correlation import mint_correlation_id, mint_traceparent
@@ -91,26 +93,48 @@ def publish(run: RunningPipeline, docs: list[DocumentEvent]) -> float:
     return time.monotonic() - started
 
 
+def sample_value(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
 async def wait_indexed(run: RunningPipeline, doc_ids: list[str], timeout_s: float) -> float:
+    """Watch the worker's metrics (cheap) until every stage has drained, then
+    check a sample of documents' status. Polling every document's status would
+    load the very worker being measured."""
     started = time.monotonic()
-    pending = list(doc_ids)
     async with httpx.AsyncClient(base_url=run.base_url, timeout=30) as client:
-        while pending and time.monotonic() - started < timeout_s:
-            sample = pending[:200]
-            answers = await asyncio.gather(*(client.get(f"/documents/{d}") for d in sample))
-            done = {
-                d
-                for d, r in zip(sample, answers, strict=True)
-                if r.status_code == 200 and r.json()["status"] == "indexed"
-            }
-            pending = [d for d in pending if d not in done]
-            if sample and not done:
-                print(
-                    f"  waiting: {len(doc_ids) - len(pending)}/{len(doc_ids)} indexed", flush=True
-                )
-                await asyncio.sleep(5)
-    if pending:
-        raise RuntimeError(f"{len(pending)} documents not indexed after {timeout_s:.0f} s")
+        while time.monotonic() - started < timeout_s:
+            await asyncio.sleep(5)
+            text = (await client.get("/metrics")).text
+            chunked = sample_value(text, "docstream_stage_seconds_count", stage="chunker")
+            embedded = sample_value(text, "docstream_events_total", stage="embedder", outcome="ok")
+            written = [
+                sample_value(text, "docstream_events_total", stage=sink, outcome="ok")
+                for sink in ("qdrant-sink", "neo4j-sink")
+            ]
+            lag = sum(
+                sample_value(text, "docstream_consumer_lag", stage=s)
+                for s in ("embedder", "qdrant-sink", "neo4j-sink")
+            )
+            print(
+                f"  {time.monotonic() - started:5.0f} s: chunked {chunked:.0f}/{len(doc_ids)} "
+                f"docs, embedded {embedded:.0f} chunks, written {written}, lag {lag:.0f}",
+                flush=True,
+            )
+            if chunked >= len(doc_ids) and lag == 0 and written == [embedded, embedded]:
+                break
+        else:
+            raise RuntimeError(f"not indexed after {timeout_s:.0f} s")
+        sample = random.Random(7).sample(doc_ids, min(200, len(doc_ids)))
+        answers = await asyncio.gather(*(client.get(f"/documents/{d}") for d in sample))
+        states = [r.json().get("status") for r in answers]
+        if states.count("indexed") != len(sample):
+            raise RuntimeError(f"sampled statuses: {sorted(set(states))}")
     return time.monotonic() - started
 
 

@@ -7,15 +7,19 @@ which is why the single-machine mode runs the worker and the API in one process.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import asyncio
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, TypeVar
 
-from qdrant_client import AsyncQdrantClient, models
+from qdrant_client import QdrantClient, models
 
 from core.settings import QdrantSettings
 from core.types import Hit, IndexedChunk, SearchFilter, WritePlan
 from sinks.lexical import Bm25
 
+T = TypeVar("T")
 DENSE = "dense"
 LEXICAL = "lexical"
 PAYLOAD_INDEXES = {
@@ -86,19 +90,26 @@ class QdrantVectorStore:
         self.collection = settings.collection
         if settings.embedded:
             settings.path.mkdir(parents=True, exist_ok=True)
-            self.client = AsyncQdrantClient(path=str(settings.path))
+            self.client = QdrantClient(path=str(settings.path))
         else:
-            self.client = AsyncQdrantClient(url=settings.url, api_key=settings.api_key or None)
+            self.client = QdrantClient(url=settings.url, api_key=settings.api_key or None)
+        # Every call runs off the event loop, so Kafka heartbeats and queries go
+        # on meanwhile. Embedded (local) mode is plain Python over files and not
+        # thread-safe: one thread makes all its calls, in order.
+        self._executor = ThreadPoolExecutor(
+            max_workers=1 if settings.embedded else 8, thread_name_prefix="qdrant"
+        )
 
     @property
     def location(self) -> str:
         return f"embedded:{self.settings.path}" if self.settings.embedded else "server"
 
     async def ensure_schema(self) -> None:
-        if await self.client.collection_exists(self.collection):
+        if await self._call(self.client.collection_exists, self.collection):
             await self._check_layout()
             return
-        await self.client.create_collection(
+        await self._call(
+            self.client.create_collection,
             self.collection,
             vectors_config={
                 DENSE: models.VectorParams(size=self.dimension, distance=models.Distance.COSINE)
@@ -111,10 +122,12 @@ class QdrantVectorStore:
         )
         if not self.settings.embedded:  # local mode scans; payload indexes do nothing there
             for field, kind in PAYLOAD_INDEXES.items():
-                await self.client.create_payload_index(self.collection, field, field_schema=kind)
+                await self._call(
+                    self.client.create_payload_index, self.collection, field, field_schema=kind
+                )
 
     async def _check_layout(self) -> None:
-        info = await self.client.get_collection(self.collection)
+        info = await self._call(self.client.get_collection, self.collection)
         vectors = info.config.params.vectors
         sparse = info.config.params.sparse_vectors or {}
         if not isinstance(vectors, dict) or DENSE not in vectors or LEXICAL not in sparse:
@@ -132,14 +145,14 @@ class QdrantVectorStore:
                 models.PointStruct(id=c.chunk_id, vector=self._vectors(c), payload=_payload(c))
                 for c in plan.upserts
             ]
-            await self.client.upsert(self.collection, points=points, wait=True)
+            await self._call(self.client.upsert, self.collection, points=points, wait=True)
         for doc_id, count in plan.chunk_counts.items():
             orphans = models.FieldCondition(key="chunk_index", range=models.Range(gte=count))
             await self._delete_where(_of_doc(doc_id, orphans))
 
     async def _delete_where(self, condition: models.Filter) -> None:
         selector = models.FilterSelector(filter=condition)
-        await self.client.delete(self.collection, points_selector=selector, wait=True)
+        await self._call(self.client.delete, self.collection, points_selector=selector, wait=True)
 
     def _vectors(self, chunk: IndexedChunk) -> dict[str, Any]:
         lexical = self.bm25.document(f"{chunk.title}\n{chunk.text}")
@@ -149,7 +162,8 @@ class QdrantVectorStore:
     async def search(
         self, vector: Sequence[float], limit: int, where: SearchFilter | None = None
     ) -> list[Hit]:
-        response = await self.client.query_points(
+        response = await self._call(
+            self.client.query_points,
             self.collection,
             query=list(vector),
             using=DENSE,
@@ -165,7 +179,8 @@ class QdrantVectorStore:
         terms = self.bm25.query(text)
         if not terms.indices:
             return []
-        response = await self.client.query_points(
+        response = await self._call(
+            self.client.query_points,
             self.collection,
             query=models.SparseVector(indices=terms.indices, values=terms.values),
             using=LEXICAL,
@@ -182,11 +197,18 @@ class QdrantVectorStore:
             conditions.append(
                 models.FieldCondition(key="version", match=models.MatchValue(value=version))
             )
-        result = await self.client.count(self.collection, count_filter=_of_doc(doc_id, *conditions))
+        result = await self._call(
+            self.client.count, self.collection, count_filter=_of_doc(doc_id, *conditions)
+        )
         return int(result.count)
 
     async def ping(self) -> None:
-        await self.client.get_collections()
+        await self._call(self.client.get_collections)
 
     async def close(self) -> None:
-        await self.client.close()
+        await self._call(self.client.close)
+        self._executor.shutdown(wait=False)
+
+    async def _call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, partial(method, *args, **kwargs))
