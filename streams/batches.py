@@ -102,7 +102,9 @@ class BatchConsumer:
         CONSUMER_PAUSED.labels(self.name).set(1)
         try:
             while not work.done():
-                stray = await consumer.getmany(timeout_ms=int(KEEPALIVE_S * 1000))
+                # A poll on paused partitions returns at once: wait between polls.
+                await asyncio.wait({work}, timeout=KEEPALIVE_S)
+                stray = await consumer.getmany(timeout_ms=0)
                 # Partitions assigned during the pause are not paused: put their
                 # records back to be read after this batch.
                 self._rewind(consumer, stray)
