@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from core.embedding import SentenceTransformerEmbedder, _DirectPath, _prefetch, plan_buckets
+from core.direct_path import DirectPath, _prefetch, plan_buckets
+from core.embedding import SentenceTransformerEmbedder
 from core.settings import EmbedderSettings
 
 TEXTS = [
@@ -92,7 +93,7 @@ def test_pipelined_small_buckets_match_encode(
     embedder: SentenceTransformerEmbedder, reference: np.ndarray
 ) -> None:
     """The producer thread (CUDA's path) with tiny buckets and chunks, on the CPU."""
-    direct = _DirectPath(embedder._model[0], "cpu", max_batch=2)
+    direct = DirectPath(embedder._model[0], "cpu", max_batch=2)
     direct.pipelined, direct.chunk_texts = True, 3
     got = np.full((len(TEXTS), 384), np.nan, dtype=np.float32)
     seen: list[int] = []
