@@ -9,10 +9,12 @@ two outputs. On CUDA it adds the ceiling: the model's forward pass alone on
 pre-tokenised 256-token batches already on the GPU.
 
     .venv/bin/python -m bench.embedder                      # cuda if there is one
-    .venv/bin/python -m bench.embedder --device cpu --limit 300
+    .venv/bin/python -m bench.embedder --device cpu --limit 300 --paired 50
     .venv/bin/python bench/embedder.py --device cuda --limit 5000 --rounds 5
 
-A JSON record goes to bench/results/embedder-<device>.json (or --json-out).
+--paired N adds a steadier comparison for a shared machine: both on each slice
+of N texts, back to back, and the median ratio of the pairs. A JSON record goes
+to bench/results/embedder-<device>.json (or --json-out).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +77,29 @@ def timed(run: Callable[[], Any], sync: Callable[[], None]) -> tuple[float, floa
     return time.perf_counter() - start, time.process_time() - cpu, out
 
 
+def paired_speedups(
+    texts: Sequence[str],
+    size: int,
+    encode: Callable[[Sequence[str]], Any],
+    embed: Callable[[Sequence[str]], Any],
+    sync: Callable[[], None],
+) -> list[float]:
+    """encode time / embedder time on each slice of `size` texts, the two run
+    back to back (alternating which goes first), so both see the same load."""
+    ratios: list[float] = []
+    if size <= 0:
+        return ratios
+    for number, start in enumerate(range(0, len(texts), size)):
+        part = texts[start : start + size]
+        spent: dict[str, float] = {}
+        order = ["encode", "embed"] if number % 2 == 0 else ["embed", "encode"]
+        for key in order:
+            run = encode if key == "encode" else embed
+            spent[key], _, _ = timed(partial(run, part), sync)
+        ratios.append(spent["encode"] / spent["embed"])
+    return ratios
+
+
 def forward_ceiling(model: Any, texts: Sequence[str], batch: int, rounds: int) -> float:
     """Sequences/s of the bare transformer forward pass: inputs pre-tokenised and
     padded to max_seq_length, already on the GPU, no attention mask, no pooling."""
@@ -120,6 +146,14 @@ def main() -> int:
         help="sequences per forward pass, for both (default: the embedder's for the device)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="timed passes of each")
+    parser.add_argument(
+        "--paired",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time both on slices of N texts, back to back, and give the median "
+        "ratio of the pairs (steadier than whole passes on a machine shared with other jobs)",
+    )
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args()
 
@@ -161,6 +195,11 @@ def main() -> int:
     def embed() -> Any:
         return embedder.embed(texts)
 
+    def encode_slice(part: Sequence[str]) -> Any:
+        return model.encode(
+            list(part), batch_size=batch, normalize_embeddings=True, show_progress_bar=False
+        )
+
     name = device_name(device)
     print(
         f"{len(texts)} SciFact texts, {statistics.mean(kept):.0f} tokens on average after "
@@ -201,6 +240,7 @@ def main() -> int:
     # CPU time per chunk moves less than wall time when other jobs share the machine.
     cpu_ms = {k: 1000 * statistics.median(v) / len(texts) for k, v in cpu_seconds.items()}
     ceiling = forward_ceiling(model, texts, batch, args.rounds) if cuda else None
+    paired = paired_speedups(texts, args.paired, encode_slice, embedder.embed, sync)
 
     rows = [
         ("SentenceTransformer.encode", median["encode"], best["encode"]),
@@ -220,6 +260,12 @@ def main() -> int:
         f"\nCPU ms per chunk (median, all threads): encode {cpu_ms['encode']:.2f}, "
         f"embedder {cpu_ms['embedder']:.2f}"
     )
+    if paired:
+        print(
+            f"paired slices of {args.paired}: encode time / embedder time, median "
+            f"{statistics.median(paired):.3f} over {len(paired)} pairs "
+            f"(embedder faster in {sum(r > 1 for r in paired)})"
+        )
     print(f"max 1 - cosine(encode, embedder) = {worst:.2e} over {len(texts)} texts")
 
     record = {
@@ -244,6 +290,8 @@ def main() -> int:
         "cpu_ms_per_chunk": cpu_ms,
         "rounds_chunks_per_s": rates,
         "forward_only_sequences_per_s": ceiling,
+        "paired_slice": args.paired or None,
+        "paired_encode_over_embedder": paired or None,
         "max_one_minus_cosine": worst,
         "argv": sys.argv[1:],
     }
