@@ -8,6 +8,17 @@ from schemas.codec import AvroCodec, Codecs, codec_for
 from schemas.errors import BadMarker, EncodeError, MalformedBody, UnknownSchema
 from schemas.registry import SCHEMA_DIR, SchemaRegistry
 
+CHUNK = {
+    "chunk_id": "c",
+    "doc_id": "d1",
+    "version": 3,
+    "index": 0,
+    "chunk_count": 1,
+    "text": "hello",
+    "start": 0,
+    "end": 5,
+    "occurred_at": 1_700_000_000_000,
+}
 EXAMPLES = {
     "DocumentEvent": {
         "doc_id": "d1",
@@ -15,30 +26,9 @@ EXAMPLES = {
         "text": "hello",
         "occurred_at": 1_700_000_000_000,
     },
-    "ChunkEvent": {
-        "chunk_id": "c",
-        "doc_id": "d1",
-        "version": 3,
-        "index": 0,
-        "chunk_count": 1,
-        "text": "hello",
-        "start": 0,
-        "end": 5,
-        "occurred_at": 1_700_000_000_000,
-    },
-    "EmbeddedChunk": {
-        "chunk_id": "c",
-        "doc_id": "d1",
-        "version": 3,
-        "index": 0,
-        "chunk_count": 1,
-        "text": "hello",
-        "start": 0,
-        "end": 5,
-        "occurred_at": 1_700_000_000_000,
-        "model": "m",
-        "vector": [0.5, -0.25],
-    },
+    "ChunkEvent": CHUNK,
+    # An embedded chunk is a chunk plus its vector and the model that made it.
+    "EmbeddedChunk": {**CHUNK, "model": "m", "vector": [0.5, -0.25]},
     "DeadLetter": {
         "stage": "chunker",
         "error_class": "BadMarker",
