@@ -27,6 +27,11 @@ SINK_UP = Gauge(
     "1 while the last write to a sink succeeded, 0 while it is failing.",
     ["sink"],
 )
+REGISTRY_UP = Gauge(
+    "docstream_schema_registry_up",
+    "1 while the schema registry answers a stage, 0 while the stage waits for it.",
+    ["stage"],
+)
 BREAKER_OPEN = Gauge(
     "docstream_breaker_open",
     "1 while a sink's circuit breaker is open (its store is considered down).",

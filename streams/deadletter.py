@@ -17,6 +17,7 @@ from core.metrics import EVENTS
 from core.settings import Topics
 from schemas.codec import AvroCodec
 from schemas.events import now_millis
+from streams.registry_wait import with_registry
 
 log = get_logger(__name__)
 
@@ -80,7 +81,8 @@ class DeadLetters:
             }
         )
         topic = Topics.dead_letter(message.topic)
-        await self.producer.send(topic, message.key, self.codec.encode(record), headers)
+        value = await with_registry(stage, lambda: self.codec.encode(record))
+        await self.producer.send(topic, message.key, value, headers)
         EVENTS.labels(stage, "dead_lettered").inc()
         log.warning(
             "event dead-lettered",

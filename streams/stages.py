@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pybreaker
@@ -41,6 +42,7 @@ from streams.records import (
     embedded_record,
     sink_event,
 )
+from streams.registry_wait import with_registry
 from streams.state import Decision, StateTable, dead_lettered, decide, load, next_state
 
 log = get_logger(__name__)
@@ -82,7 +84,10 @@ class ChunkStage:
         self, message: RawMessage, headers: dict[str, str], correlation_id: str
     ) -> None:
         try:
-            doc = DocumentEvent.from_record(self.codecs.documents.decode(message.value))
+            record = await with_registry(
+                self.name, lambda: self.codecs.documents.decode(message.value)
+            )
+            doc = DocumentEvent.from_record(record)
             if doc.op == "UPSERT" and not doc.text.strip():
                 raise InvalidEvent("text is empty: nothing to index")
         except (CodecError, InvalidEvent, TypeError, KeyError) as exc:
@@ -109,9 +114,10 @@ class ChunkStage:
             records = chunk_records(doc, self.chunker.chunk(doc.doc_id, doc.text))
         out = _derived_headers(headers, self.codecs.chunks.fingerprint_hex)
         key = doc.doc_id.encode()
-        await self.producer.send_many(
-            self.topics.chunks, [(key, self.codecs.chunks.encode(r), out) for r in records]
+        encoded = await with_registry(
+            self.name, lambda: [(key, self.codecs.chunks.encode(r), out) for r in records]
         )
+        await self.producer.send_many(self.topics.chunks, encoded)
         # Only after Kafka has the chunks: a crash before this line replays the
         # document, which re-sends the same chunk ids (harmless).
         count = 0 if decision is Decision.DELETE else len(records)
@@ -153,7 +159,10 @@ class EmbedStage:
         decoded: list[tuple[RawMessage, dict[str, Any]]] = []
         for message in messages:
             try:
-                decoded.append((message, self.codecs.chunks.decode(message.value)))
+                record = await with_registry(
+                    self.name, partial(self.codecs.chunks.decode, message.value)
+                )
+                decoded.append((message, record))
             except CodecError as exc:
                 await self.dead_letters.send(self.name, message, exc)
         if decoded:
@@ -165,19 +174,24 @@ class EmbedStage:
             vectors: list[list[float]] = [[] for _ in decoded]  # a DELETE has no vector
             for i, vector in zip(upserts, embedded, strict=True):
                 vectors[i] = vector
-            out = [
-                (
-                    message.key,
-                    self.codecs.embedded.encode(
-                        embedded_record(record, vector, self.embedder.model_name)
-                    ),
-                    _derived_headers(_headers(message), self.codecs.embedded.fingerprint_hex),
-                )
-                for (message, record), vector in zip(decoded, vectors, strict=True)
-            ]
+            out = await with_registry(self.name, lambda: self._encoded(decoded, vectors))
             await self.producer.send_many(self.topics.chunks_embedded, out)
             EVENTS.labels(self.name, "ok").inc(len(decoded))
         STAGE_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+
+    def _encoded(
+        self, decoded: list[tuple[RawMessage, dict[str, Any]]], vectors: list[list[float]]
+    ) -> list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]:
+        return [
+            (
+                message.key,
+                self.codecs.embedded.encode(
+                    embedded_record(record, vector, self.embedder.model_name)
+                ),
+                _derived_headers(_headers(message), self.codecs.embedded.fingerprint_hex),
+            )
+            for (message, record), vector in zip(decoded, vectors, strict=True)
+        ]
 
 
 Store = VectorStore | GraphStore
@@ -202,7 +216,9 @@ class SinkStage:
         occurred: list[float] = []
         for message in messages:
             try:
-                record = self.codecs.embedded.decode(message.value)
+                record = await with_registry(
+                    self.name, partial(self.codecs.embedded.decode, message.value)
+                )
                 correlation_id = _headers(message).get(CORRELATION_HEADER, "")
                 items.append((message, sink_event(record, correlation_id)))
                 occurred.append(record["occurred_at"].timestamp())

@@ -3,7 +3,8 @@ from typing import Any
 from core.correlation import CORRELATION_HEADER, decode_headers
 from core.settings import ChunkerSettings, Topics
 from core.tokens import WordCounter
-from schemas.codec import Codecs, codec_for
+from schemas.codec import AvroCodec, Codecs, codec_for
+from schemas.confluent import ConfluentRegistry
 from sinks.retry import Backoff
 from streams.chunker import SentenceChunker
 from streams.deadletter import DeadLetters
@@ -186,3 +187,41 @@ async def test_a_delete_passes_the_embedder_without_being_embedded() -> None:
     assert embedder.calls == [["alpha"]]
     out = [codec_for("EmbeddedChunk").decode(v) for _, _, v, _ in producer.on("chunks.embedded")]
     assert [(r["op"], len(r["vector"])) for r in out] == [("UPSERT", 3), ("DELETE", 0)]
+
+
+class FlakyRegistryClient:
+    """A schema registry that refuses the first `down_for` calls."""
+
+    def __init__(self, down_for: int) -> None:
+        self.down_for = down_for
+        self.calls = 0
+
+    def register_schema(self, subject: str, schema: Any) -> int:
+        self.calls += 1
+        if self.calls <= self.down_for:
+            raise ConnectionError("registry is not answering")
+        return 7
+
+
+async def test_a_registry_that_is_down_is_waited_for_not_dead_lettered(monkeypatch: Any) -> None:
+    monkeypatch.setattr(
+        "streams.registry_wait.Backoff", lambda: Backoff(initial_s=0.001, maximum_s=0.002)
+    )
+    client = FlakyRegistryClient(down_for=3)
+    registry = ConfluentRegistry(client)
+    codecs = Codecs(
+        documents=AvroCodec("DocumentEvent", confluent_registry=registry),
+        chunks=AvroCodec("ChunkEvent", confluent_registry=registry),
+        embedded=AvroCodec("EmbeddedChunk", confluent_registry=registry),
+        dead_letters=AvroCodec("DeadLetter", confluent_registry=registry),
+    )
+    producer = FakeProducer()
+    chunker = SentenceChunker(ChunkerSettings(max_tokens=2, overlap_tokens=0), WordCounter())
+    stage = ChunkStage(
+        chunker, codecs, producer, DeadLetters(producer, codecs.dead_letters), TOPICS, {}
+    )  # type: ignore[arg-type]
+    await stage.handle(FakeMessage(document(), headers=HEADERS))
+    assert client.calls == 4
+    assert len(producer.on("chunks")) == 3
+    assert producer.on("documents.dlq") == []
+    assert all(value[:1] == b"\x00" for _, _, value, _ in producer.on("chunks"))
