@@ -42,7 +42,6 @@ from core.metrics import QUERY_CANCELLED
 from core.settings import ApiSettings
 
 log = get_logger(__name__)
-HEARTBEAT_S = 15
 MAX_QUERY_BODY = 64 * 1024
 try:
     VERSION = version("docstream")
@@ -95,7 +94,7 @@ def create_api(
             "plan": plan_of(parsed),
         }
         if "text/event-stream" in request.headers.get("accept", ""):
-            return EventSourceResponse(_sse(search, parsed, meta), ping=HEARTBEAT_S)
+            return EventSourceResponse(_sse(search, parsed, meta), ping=settings.sse_heartbeat_s)
         return JSONResponse(await _collect(search, parsed, meta))
 
     async def overview(request: Request) -> Response:

@@ -139,6 +139,12 @@ class ApiSettings:
     # Requests per second per client (API key, else address); 0 turns limiting off.
     rate_limit_per_s: float = 20.0
     rate_limit_burst: int = 40
+    # A query skips (and reports as degraded) a stage slower than these.
+    query_embed_timeout_s: float = 5.0
+    query_store_timeout_s: float = 2.0
+    max_k: int = 100
+    # SSE comment lines on an idle stream, so proxies do not close it.
+    sse_heartbeat_s: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,10 @@ class Settings:
                 ),
                 rate_limit_per_s=_float(env, "DOCSTREAM_RATE_LIMIT_PER_S", 20.0),
                 rate_limit_burst=_int(env, "DOCSTREAM_RATE_LIMIT_BURST", 40),
+                query_embed_timeout_s=_float(env, "DOCSTREAM_QUERY_EMBED_TIMEOUT_S", 5.0),
+                query_store_timeout_s=_float(env, "DOCSTREAM_QUERY_STORE_TIMEOUT_S", 2.0),
+                max_k=_int(env, "DOCSTREAM_MAX_K", 100),
+                sse_heartbeat_s=_float(env, "DOCSTREAM_SSE_HEARTBEAT_S", 15.0),
             ),
             stack_dir=stack_dir,
             log_level=env.get("DOCSTREAM_LOG_LEVEL", "INFO").upper(),

@@ -86,7 +86,12 @@ def build_api(
         "neo4j": graph.ping,
         "qdrant": vectors.ping,
     }
-    search = SearchService(embedder, vectors, graph, QueryLimits())
+    limits = QueryLimits(
+        max_k=settings.api.max_k,
+        embed_timeout_s=settings.api.query_embed_timeout_s,
+        store_timeout_s=settings.api.query_store_timeout_s,
+    )
+    search = SearchService(embedder, vectors, graph, limits)
     producer = AsyncProducer(settings.kafka.bootstrap_servers, settings.api.intake_timeout_s)
     codec = Codecs.create(settings.schema_registry_url).documents
     intake = Intake(producer, codec, settings.kafka.topics.documents, settings.api)

@@ -121,8 +121,13 @@ class Pipeline:
 
 @pytest.fixture(scope="module")
 def pipeline(
-    stack: LocalStack, run_id: str, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    stack: LocalStack,
+    run_id: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Pipeline]:
+    """The worker of one test module; a module's `PIPELINE_ENV` dict adds to or
+    overrides its environment."""
     workdir = tmp_path_factory.mktemp("pipeline")
     port = free_port()
     env = {
@@ -137,6 +142,7 @@ def pipeline(
         "DOCSTREAM_INTAKE_TIMEOUT_S": "5",
         # The tests poll status often from one address; the limit is unit-tested.
         "DOCSTREAM_RATE_LIMIT_PER_S": "500",
+        **getattr(request.module, "PIPELINE_ENV", {}),
     }
     env.pop("QDRANT_URL", None)
     pipeline = Pipeline(
