@@ -55,7 +55,7 @@ async def read_json(request: Request, limit: int) -> Any:
         raise FieldError("body", f"must be at most {limit} bytes")
     try:
         return json.loads(body)
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # not JSON, or bytes that are not UTF-8
         raise FieldError("body", f"is not valid JSON: {exc}") from None
 
 

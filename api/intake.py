@@ -79,9 +79,11 @@ class Intake:
             limit = self.settings.max_body_bytes
             return problem(413, "Body too large", f"the limit is {limit} bytes")
         try:
-            documents, batch = documents_of(json.loads(body), self.settings.max_batch)
-        except json.JSONDecodeError as exc:
+            parsed = json.loads(body)
+        except ValueError as exc:  # not JSON, or bytes that are not UTF-8
             return problem(422, "Invalid JSON", f"the body is not valid JSON: {exc}", field="body")
+        try:
+            documents, batch = documents_of(parsed, self.settings.max_batch)
         except FieldError as exc:
             return problem(422, "Invalid document", str(exc), field=exc.field, reason=exc.reason)
         return await self._publish(request, documents, batch)

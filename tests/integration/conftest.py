@@ -108,6 +108,17 @@ class Pipeline:
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
+    def run(self, argv: list[str], timeout_s: float) -> subprocess.CompletedProcess[bytes]:
+        """Any command, in the worker's environment, stdout and stderr together."""
+        return subprocess.run(
+            argv,
+            cwd=REPO,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=timeout_s,
+        )
+
     def cli(self, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
             [sys.executable, "-m", "ops.cli", *args],

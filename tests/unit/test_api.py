@@ -113,3 +113,9 @@ def test_the_openapi_document_lists_every_route() -> None:
     assert document["openapi"].startswith("3.")
     routes = {route.path for route in api.app.routes}  # type: ignore[attr-defined]
     assert routes <= set(document["paths"])
+
+
+def test_a_query_body_that_is_not_utf8_json_is_422() -> None:
+    for bad in (b"\xff", b"{oops"):
+        response = client().post("/query", content=bad)
+        assert response.status_code == 422 and response.json()["field"] == "body"

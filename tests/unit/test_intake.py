@@ -79,8 +79,9 @@ def test_oversized_bodies_are_413_and_bad_json_is_422() -> None:
     api = client(sender, max_body=100)
     big = {"doc_id": "d", "text": "x" * 500}
     assert api.post("/documents", json=big, headers={"X-API-Key": KEY}).status_code == 413
-    response = api.post("/documents", content=b"{oops", headers={"X-API-Key": KEY})
-    assert response.status_code == 422 and response.json()["field"] == "body"
+    for bad in (b"{oops", b"\xff\xfe not utf-8"):
+        response = api.post("/documents", content=bad, headers={"X-API-Key": KEY})
+        assert response.status_code == 422 and response.json()["field"] == "body"
     response = api.post("/documents", json={"text": "x"}, headers={"X-API-Key": KEY})
     assert response.status_code == 422 and response.json()["field"] == "doc_id"
     assert sender.sent == []
