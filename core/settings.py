@@ -76,6 +76,9 @@ class Neo4jSettings:
     uri: str = "bolt://127.0.0.1:7687"
     user: str = ""
     password: str = ""
+    # Names this deployment's graph in the database: its generations are
+    # `<graph>:<n>`, so several deployments (or test runs) can share one Neo4j.
+    graph: str = "docstream"
 
     @property
     def auth(self) -> tuple[str, str] | None:
@@ -175,6 +178,7 @@ class Settings:
                 uri=env.get("NEO4J_URI", "bolt://127.0.0.1:7687"),
                 user=env.get("NEO4J_USER", ""),
                 password=env.get("NEO4J_PASSWORD", ""),
+                graph=env.get("NEO4J_GRAPH", "docstream"),
             ),
             qdrant=QdrantSettings(
                 url=env.get("QDRANT_URL", ""),

@@ -5,7 +5,12 @@
     (:Chunk)-[:MENTIONS]->(:Entity)                         rule-based entities
 
 Written with idempotent MERGEs, one UNWIND per statement and one transaction
-per batch, so a replayed event changes nothing."""
+per batch, so a replayed event changes nothing.
+
+Every node carries `gen`, the generation of the graph it belongs to (for
+example `docstream:0`). Community edition has one user database, so a rebuild
+writes a new generation beside the active one and switches by updating one
+node (`sinks/generations.py`); every statement here is scoped to one `$gen`."""
 
 from __future__ import annotations
 
@@ -17,12 +22,23 @@ from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
 from core.settings import Neo4jSettings
 from core.types import Hit, IndexedChunk, Neighbour, WritePlan
 from sinks.entities import extract_entities
+from sinks.generations import GraphGenerations
 
 SCHEMA = (
-    "CREATE CONSTRAINT document_id IF NOT EXISTS FOR (d:Document) REQUIRE d.doc_id IS UNIQUE",
-    "CREATE CONSTRAINT chunk_id IF NOT EXISTS FOR (c:Chunk) REQUIRE c.chunk_id IS UNIQUE",
-    "CREATE CONSTRAINT entity_key IF NOT EXISTS FOR (e:Entity) REQUIRE e.key IS UNIQUE",
-    "CREATE INDEX chunk_position IF NOT EXISTS FOR (c:Chunk) ON (c.doc_id, c.chunk_index)",
+    # Before generations, ids were unique on their own: those constraints go.
+    "DROP CONSTRAINT document_id IF EXISTS",
+    "DROP CONSTRAINT chunk_id IF EXISTS",
+    "DROP CONSTRAINT entity_key IF EXISTS",
+    "DROP INDEX chunk_position IF EXISTS",
+    "CREATE CONSTRAINT document_gen_id IF NOT EXISTS FOR (d:Document) "
+    "REQUIRE (d.doc_id, d.gen) IS UNIQUE",
+    "CREATE CONSTRAINT chunk_gen_id IF NOT EXISTS FOR (c:Chunk) "
+    "REQUIRE (c.chunk_id, c.gen) IS UNIQUE",
+    "CREATE CONSTRAINT entity_gen_key IF NOT EXISTS FOR (e:Entity) "
+    "REQUIRE (e.key, e.gen) IS UNIQUE",
+    "CREATE CONSTRAINT graph_name IF NOT EXISTS FOR (g:DocstreamGraph) REQUIRE g.name IS UNIQUE",
+    "CREATE INDEX chunk_gen_position IF NOT EXISTS FOR (c:Chunk) "
+    "ON (c.doc_id, c.gen, c.chunk_index)",
 )
 
 # A deleted document's chunks go, with every edge they had. The document node
@@ -30,7 +46,7 @@ SCHEMA = (
 # placeholder, as if it had been linked before it existed.
 DELETE_DOCUMENTS = """
 UNWIND $doc_ids AS id
-MATCH (d:Document {doc_id: id})
+MATCH (d:Document {doc_id: id, gen: $gen})
 OPTIONAL MATCH (d)-[:HAS_CHUNK]->(c:Chunk)
 DETACH DELETE c
 WITH DISTINCT d
@@ -48,16 +64,16 @@ DETACH DELETE d
 # arrives second links them, so the order of arrival does not matter.
 UPSERT_CHUNKS = """
 UNWIND $rows AS row
-MERGE (d:Document {doc_id: row.doc_id})
+MERGE (d:Document {doc_id: row.doc_id, gen: $gen})
   SET d.title = row.title, d.source = row.source, d.version = row.version,
       d.correlation_id = row.correlation_id, d.placeholder = false
-MERGE (c:Chunk {chunk_id: row.chunk_id})
+MERGE (c:Chunk {chunk_id: row.chunk_id, gen: $gen})
   SET c.doc_id = row.doc_id, c.chunk_index = row.index, c.chunk_count = row.chunk_count,
       c.text = row.text, c.version = row.version, c.correlation_id = row.correlation_id
 MERGE (d)-[:HAS_CHUNK]->(c)
 WITH c, row
-OPTIONAL MATCH (prev:Chunk {doc_id: row.doc_id, chunk_index: row.index - 1})
-OPTIONAL MATCH (next:Chunk {doc_id: row.doc_id, chunk_index: row.index + 1})
+OPTIONAL MATCH (prev:Chunk {doc_id: row.doc_id, gen: $gen, chunk_index: row.index - 1})
+OPTIONAL MATCH (next:Chunk {doc_id: row.doc_id, gen: $gen, chunk_index: row.index + 1})
 FOREACH (p IN CASE WHEN prev IS NULL THEN [] ELSE [prev] END | MERGE (p)-[:NEXT]->(c))
 FOREACH (n IN CASE WHEN next IS NULL THEN [] ELSE [next] END | MERGE (c)-[:NEXT]->(n))
 """
@@ -66,31 +82,31 @@ FOREACH (n IN CASE WHEN next IS NULL THEN [] ELSE [next] END | MERGE (c)-[:NEXT]
 # exist yet becomes a placeholder that its own first event fills in.
 REPLACE_LINKS = """
 UNWIND $docs AS doc
-MATCH (d:Document {doc_id: doc.doc_id})
+MATCH (d:Document {doc_id: doc.doc_id, gen: $gen})
 OPTIONAL MATCH (d)-[old:LINKS_TO]->()
 DELETE old
 WITH DISTINCT d, doc
 UNWIND doc.links AS target
-MERGE (t:Document {doc_id: target})
+MERGE (t:Document {doc_id: target, gen: $gen})
   ON CREATE SET t.placeholder = true
 MERGE (d)-[:LINKS_TO]->(t)
 """
 
 REPLACE_MENTIONS = """
 UNWIND $chunks AS row
-MATCH (c:Chunk {chunk_id: row.chunk_id})
+MATCH (c:Chunk {chunk_id: row.chunk_id, gen: $gen})
 OPTIONAL MATCH (c)-[old:MENTIONS]->()
 DELETE old
 WITH DISTINCT c, row
 UNWIND row.entities AS name
-MERGE (e:Entity {key: toLower(name)})
+MERGE (e:Entity {key: toLower(name), gen: $gen})
   ON CREATE SET e.name = name
 MERGE (c)-[:MENTIONS]->(e)
 """
 
 DROP_ORPHANS = """
 UNWIND $counts AS row
-MATCH (c:Chunk {doc_id: row.doc_id})
+MATCH (c:Chunk {doc_id: row.doc_id, gen: $gen})
 WHERE c.chunk_index >= row.count
 DETACH DELETE c
 """
@@ -98,10 +114,13 @@ DETACH DELETE c
 # Three kinds of neighbour for each seed chunk, each with a bounded fan-out:
 # the chunks beside it (NEXT), chunks of documents that cite or are cited by
 # its document (LINKS_TO), and chunks of other documents that mention the same
-# entities (MENTIONS). `$edges` picks which kinds to follow.
+# entities (MENTIONS). `$edges` picks which kinds to follow. The generation is
+# read in the same statement, so a query never mixes two generations.
 NEIGHBOURS = """
+OPTIONAL MATCH (g:DocstreamGraph {name: $graph})
+WITH coalesce($gen, g.active, $graph + ':0') AS gen
 UNWIND $ids AS id
-MATCH (c:Chunk {chunk_id: id})
+MATCH (c:Chunk {chunk_id: id, gen: gen})
 CALL {
   WITH c
   MATCH (c)-[:NEXT]-(n:Chunk)
@@ -122,20 +141,41 @@ CALL {
   RETURN n, 'mentions' AS edge, 2 AS preference
   ORDER BY shared DESC, n.chunk_id LIMIT $per_edge
 }
-WITH id, n, edge, preference
+WITH id, n, edge, preference, gen
 WHERE NOT n.chunk_id IN $ids
-MATCH (d:Document {doc_id: n.doc_id})
+MATCH (d:Document {doc_id: n.doc_id, gen: gen})
 RETURN id AS seed, edge, n.chunk_id AS chunk_id, n.doc_id AS doc_id, n.chunk_index AS idx,
        n.text AS text, n.correlation_id AS correlation_id, d.title AS title
 ORDER BY preference
 """
 EDGES = ("next", "links_to", "mentions")
 
+ACTIVE = """
+OPTIONAL MATCH (g:DocstreamGraph {name: $graph})
+RETURN coalesce(g.active, $graph + ':0') AS gen
+"""
+
+COUNT = """
+OPTIONAL MATCH (g:DocstreamGraph {name: $graph})
+WITH coalesce($gen, g.active, $graph + ':0') AS gen
+MATCH (c:Chunk {doc_id: $doc_id, gen: gen})
+WHERE $version IS NULL OR c.version = $version
+RETURN count(c) AS n
+"""
+
 
 class Neo4jGraphStore:
-    def __init__(self, settings: Neo4jSettings) -> None:
+    """The graph of one generation: the active one (what the live sink and the
+    queries use), or a pinned one (what a rebuild writes)."""
+
+    def __init__(self, settings: Neo4jSettings, generation: str | None = None) -> None:
         self.settings = settings
+        self.generation = generation
         self._driver: AsyncDriver | None = None
+
+    def pinned(self, generation: str) -> Neo4jGraphStore:
+        """The same database, writing into `generation` whatever is active."""
+        return Neo4jGraphStore(self.settings, generation)
 
     @property
     def driver(self) -> AsyncDriver:
@@ -150,13 +190,17 @@ class Neo4jGraphStore:
         return self._driver
 
     async def ensure_schema(self) -> None:
-        for statement in SCHEMA:
+        drops = [s for s in SCHEMA if s.startswith("DROP")]
+        for statement in drops:
+            await self.driver.execute_query(statement)
+        await GraphGenerations(self.driver, self.settings.graph).adopt_untagged()
+        for statement in SCHEMA[len(drops) :]:
             await self.driver.execute_query(statement)
 
     async def write(self, plan: WritePlan) -> None:
         """The whole plan in one transaction: a batch lands entirely or not at all."""
         async with self.driver.session() as session:
-            await session.execute_write(_apply, plan)
+            await session.execute_write(_apply, plan, self.generation, self.settings.graph)
 
     async def neighbours(
         self, chunk_ids: Sequence[str], per_edge: int, edges: Sequence[str] = EDGES
@@ -164,7 +208,12 @@ class Neo4jGraphStore:
         if not chunk_ids or not edges:
             return []
         result = await self.driver.execute_query(
-            NEIGHBOURS, ids=list(chunk_ids), per_edge=per_edge, edges=list(edges)
+            NEIGHBOURS,
+            ids=list(chunk_ids),
+            per_edge=per_edge,
+            edges=list(edges),
+            graph=self.settings.graph,
+            gen=self.generation,
         )
         return [
             Neighbour(
@@ -187,10 +236,11 @@ class Neo4jGraphStore:
     async def count(self, doc_id: str, version: int | None = None) -> int:
         """Chunks of one document (of one version, if given)."""
         result = await self.driver.execute_query(
-            "MATCH (c:Chunk {doc_id: $doc_id}) WHERE $version IS NULL OR c.version = $version "
-            "RETURN count(c) AS n",
+            COUNT,
             doc_id=doc_id,
             version=version,
+            graph=self.settings.graph,
+            gen=self.generation,
         )
         return int(result.records[0]["n"])
 
@@ -203,20 +253,26 @@ class Neo4jGraphStore:
             self._driver = None
 
 
-async def _apply(tx: AsyncManagedTransaction, plan: WritePlan) -> None:
+async def _apply(
+    tx: AsyncManagedTransaction, plan: WritePlan, pinned: str | None, graph: str
+) -> None:
+    # Read in the write's own transaction: a write that began before a switch
+    # lands in the old generation, and the rebuild's final drain repeats it.
+    gen = pinned or (await (await tx.run(ACTIVE, graph=graph)).single(strict=True))["gen"]
     if plan.deletions:
-        await tx.run(DELETE_DOCUMENTS, doc_ids=[d.doc_id for d in plan.deletions])
+        await tx.run(DELETE_DOCUMENTS, doc_ids=[d.doc_id for d in plan.deletions], gen=gen)
     if plan.upserts:
-        await tx.run(UPSERT_CHUNKS, rows=[_row(c) for c in plan.upserts])
+        await tx.run(UPSERT_CHUNKS, rows=[_row(c) for c in plan.upserts], gen=gen)
         links = {c.doc_id: c.links for c in plan.upserts}
-        await tx.run(REPLACE_LINKS, docs=[{"doc_id": d, "links": ls} for d, ls in links.items()])
+        docs = [{"doc_id": d, "links": ls} for d, ls in links.items()]
+        await tx.run(REPLACE_LINKS, docs=docs, gen=gen)
         mentions = [
             {"chunk_id": c.chunk_id, "entities": extract_entities(c.text)} for c in plan.upserts
         ]
-        await tx.run(REPLACE_MENTIONS, chunks=mentions)
+        await tx.run(REPLACE_MENTIONS, chunks=mentions, gen=gen)
     if plan.chunk_counts:
         counts = [{"doc_id": d, "count": n} for d, n in plan.chunk_counts.items()]
-        await tx.run(DROP_ORPHANS, counts=counts)
+        await tx.run(DROP_ORPHANS, counts=counts, gen=gen)
 
 
 def _row(chunk: IndexedChunk) -> dict[str, Any]:

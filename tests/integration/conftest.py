@@ -145,6 +145,7 @@ def pipeline(
         **os.environ,
         "DOCSTREAM_TOPIC_PREFIX": f"{run_id}.",
         "DOCSTREAM_GROUP_ID": f"docstream-{run_id}",
+        "NEO4J_GRAPH": run_id,
         "QDRANT_PATH": str(workdir / "qdrant"),
         "DOCSTREAM_API_PORT": str(port),
         "DOCSTREAM_CHUNK_MAX_TOKENS": "48",
@@ -170,6 +171,8 @@ def neo4j_driver(stack: LocalStack, base_settings: Settings, run_id: str) -> Ite
     yield driver
     # Leave the shared graph as we found it.
     driver.execute_query(
-        "MATCH (n) WHERE n.doc_id STARTS WITH $prefix DETACH DELETE n", prefix=run_id
+        "MATCH (n) WHERE n.doc_id STARTS WITH $prefix OR n.gen STARTS WITH $prefix + ':' "
+        "OR n.name STARTS WITH $prefix DETACH DELETE n",
+        prefix=run_id,
     )
     driver.close()

@@ -1,0 +1,112 @@
+"""Generations of the graph in Neo4j: which one queries and the live sink use,
+which one a rebuild is filling, and the switch between them.
+
+One node per deployment holds the state:
+
+    (:DocstreamGraph {name: "docstream", active: "docstream:0",
+                      building: "docstream:1", next: 2})
+
+Switching is one write to that node, so it is atomic for every statement that
+reads `active` (each query and each sink write reads it in its own statement).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from neo4j import AsyncDriver
+
+STATE = """
+OPTIONAL MATCH (g:DocstreamGraph {name: $graph})
+RETURN coalesce(g.active, $graph + ':0') AS active, g.building AS building
+"""
+
+# A rebuild resumes the generation it had begun; otherwise it takes the next number.
+BEGIN = """
+MERGE (g:DocstreamGraph {name: $graph})
+  ON CREATE SET g.active = $graph + ':0', g.next = 1
+WITH g, g.building IS NULL AS fresh, coalesce(g.next, 1) AS number
+SET g.building = CASE WHEN fresh THEN $graph + ':' + toString(number) ELSE g.building END,
+    g.next = CASE WHEN fresh THEN number + 1 ELSE number END
+RETURN g.building AS building
+"""
+
+ACTIVATE = """
+MERGE (g:DocstreamGraph {name: $graph})
+WITH g, coalesce(g.active, $graph + ':0') AS previous
+SET g.active = $gen, g.building = null
+RETURN previous
+"""
+
+ABANDON = """
+MATCH (g:DocstreamGraph {name: $graph})
+SET g.building = null
+"""
+
+DROP = """
+MATCH (n:Document|Chunk|Entity) WHERE n.gen = $gen
+CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS
+"""
+
+# Nodes written before generations existed become this graph's generation 0.
+ADOPT = """
+MATCH (n:Document|Chunk|Entity) WHERE n.gen IS NULL
+CALL { WITH n SET n.gen = $graph + ':0' } IN TRANSACTIONS OF 5000 ROWS
+"""
+
+SIZE = """
+OPTIONAL MATCH (c:Chunk) WHERE c.gen = $gen
+WITH count(c) AS chunks
+OPTIONAL MATCH (d:Document) WHERE d.gen = $gen AND NOT coalesce(d.placeholder, false)
+RETURN chunks, count(d) AS documents
+"""
+
+
+@dataclass(frozen=True)
+class GenerationState:
+    active: str
+    building: str | None
+
+
+class GraphGenerations:
+    def __init__(self, driver: AsyncDriver, graph: str) -> None:
+        self.driver = driver
+        self.graph = graph
+
+    async def state(self) -> GenerationState:
+        result = await self.driver.execute_query(STATE, graph=self.graph)
+        record = result.records[0]
+        return GenerationState(record["active"], record["building"])
+
+    async def begin(self) -> str:
+        """The generation a rebuild fills: the one left unfinished, or a new one."""
+        result = await self.driver.execute_query(BEGIN, graph=self.graph)
+        return str(result.records[0]["building"])
+
+    async def activate(self, gen: str) -> str:
+        """Make `gen` the one everything reads and writes; returns the previous one."""
+        result = await self.driver.execute_query(ACTIVATE, graph=self.graph, gen=gen)
+        return str(result.records[0]["previous"])
+
+    async def abandon(self) -> None:
+        await self.driver.execute_query(ABANDON, graph=self.graph)
+
+    async def drop(self, gen: str) -> None:
+        if gen == (await self.state()).active:
+            raise ValueError(f"refusing to drop {gen}: it is the active generation")
+        await self._auto_commit(DROP, gen=gen)
+
+    async def adopt_untagged(self) -> None:
+        await self._auto_commit(ADOPT, graph=self.graph)
+
+    async def size(self, gen: str) -> dict[str, int]:
+        result = await self.driver.execute_query(SIZE, gen=gen)
+        record = result.records[0]
+        return {"chunks": int(record["chunks"]), "documents": int(record["documents"])}
+
+    async def _auto_commit(self, statement: str, **params: Any) -> None:
+        # CALL … IN TRANSACTIONS needs an implicit (auto-commit) transaction.
+        async with self.driver.session() as session:
+            result = await session.run(statement, **params)
+            await result.consume()
