@@ -105,6 +105,30 @@ class Neighbour:
     edge: str
 
 
+@dataclass(frozen=True)
+class GenerationState:
+    """Which generation of an index is live, and which one a rebuild is filling."""
+
+    active: str
+    building: str | None
+
+
+class Generations(Protocol):
+    """The generations of one store's index (see `ops/rebuild.py`)."""
+
+    async def state(self) -> GenerationState: ...
+
+    async def begin(self) -> str: ...
+
+    async def activate(self, gen: str) -> str: ...
+
+    async def abandon(self) -> None: ...
+
+    async def drop(self, gen: str) -> None: ...
+
+    async def size(self, gen: str) -> dict[str, int]: ...
+
+
 class Chunker(Protocol):
     def chunk(self, doc_id: str, text: str) -> list[Chunk]: ...
 

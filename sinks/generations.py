@@ -12,10 +12,11 @@ reads `active` (each query and each sink write reads it in its own statement).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from neo4j import AsyncDriver
+
+from core.types import GenerationState
 
 STATE = """
 OPTIONAL MATCH (g:DocstreamGraph {name: $graph})
@@ -63,12 +64,6 @@ RETURN chunks, count(d) AS documents
 """
 
 
-@dataclass(frozen=True)
-class GenerationState:
-    active: str
-    building: str | None
-
-
 class GraphGenerations:
     def __init__(self, driver: AsyncDriver, graph: str) -> None:
         self.driver = driver
@@ -90,7 +85,11 @@ class GraphGenerations:
         return str(result.records[0]["previous"])
 
     async def abandon(self) -> None:
+        """Forget the unfinished generation and delete what it holds."""
+        building = (await self.state()).building
         await self.driver.execute_query(ABANDON, graph=self.graph)
+        if building is not None:
+            await self.drop(building)
 
     async def drop(self, gen: str) -> None:
         if gen == (await self.state()).active:

@@ -3,11 +3,16 @@
 Embedded (qdrant-client local mode, on disk at `QDRANT_PATH`) by default, a
 Qdrant server when `QDRANT_URL` is set. Local mode allows one opener per path,
 which is why the single-machine mode runs the worker and the API in one process.
+
+`QDRANT_COLLECTION` names an alias; the points live in one collection per
+generation behind it (`<alias>-g0`, `<alias>-g1`, …), so a rebuild can fill a
+new one and switch the alias in one step (`sinks/qdrant_generations.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -87,7 +92,8 @@ class QdrantVectorStore:
         self.settings = settings
         self.dimension = dimension
         self.bm25 = bm25 or Bm25()
-        self.collection = settings.collection
+        self.alias = settings.collection
+        self.collection = settings.collection  # the alias, or a pinned generation
         if settings.embedded:
             settings.path.mkdir(parents=True, exist_ok=True)
             self.client = QdrantClient(path=str(settings.path))
@@ -104,13 +110,36 @@ class QdrantVectorStore:
     def location(self) -> str:
         return f"embedded:{self.settings.path}" if self.settings.embedded else "server"
 
+    def pinned(self, generation: str) -> QdrantVectorStore:
+        """The same client, reading and writing one generation's collection."""
+        store = copy.copy(self)
+        store.collection = generation
+        return store
+
+    async def alias_target(self) -> str | None:
+        aliases = await self._call(self.client.get_aliases)
+        return next(
+            (a.collection_name for a in aliases.aliases if a.alias_name == self.alias), None
+        )
+
     async def ensure_schema(self) -> None:
-        if await self._call(self.client.collection_exists, self.collection):
-            await self._check_layout()
-            return
+        if self.collection != self.alias:
+            return  # a pinned generation is created by the rebuild that owns it
+        target = await self.alias_target()
+        if target is None and not await self._call(self.client.collection_exists, self.alias):
+            target = f"{self.alias}-g0"
+            await self.create_collection(target)
+            change = models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=target, alias_name=self.alias)
+            )
+            await self._call(self.client.update_collection_aliases, [change])
+        # Else: the alias exists, or a collection from before generations has its name.
+        await self._check_layout(target or self.alias)
+
+    async def create_collection(self, name: str) -> None:
         await self._call(
             self.client.create_collection,
-            self.collection,
+            name,
             vectors_config={
                 DENSE: models.VectorParams(size=self.dimension, distance=models.Distance.COSINE)
             },
@@ -122,17 +151,15 @@ class QdrantVectorStore:
         )
         if not self.settings.embedded:  # local mode scans; payload indexes do nothing there
             for field, kind in PAYLOAD_INDEXES.items():
-                await self._call(
-                    self.client.create_payload_index, self.collection, field, field_schema=kind
-                )
+                await self._call(self.client.create_payload_index, name, field, field_schema=kind)
 
-    async def _check_layout(self) -> None:
-        info = await self._call(self.client.get_collection, self.collection)
+    async def _check_layout(self, name: str) -> None:
+        info = await self._call(self.client.get_collection, name)
         vectors = info.config.params.vectors
         sparse = info.config.params.sparse_vectors or {}
         if not isinstance(vectors, dict) or DENSE not in vectors or LEXICAL not in sparse:
             raise RuntimeError(
-                f"Qdrant collection {self.collection!r} has an older layout (no named "
+                f"Qdrant collection {name!r} has an older layout (no named "
                 f"{DENSE!r}/{LEXICAL!r} vectors): remove it (locally: the {self.settings.path} "
                 "folder) and replay the topics into a new one"
             )
