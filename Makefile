@@ -8,13 +8,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test test-unit test-integration lint services-up services-down services-status clean
+.PHONY: help venv run test test-unit test-integration lint validate-deploy services-up services-down services-status clean
 
 help:
 	@echo "make run                 stack + worker + API + sample corpus (Ctrl-C stops it)"
 	@echo "make test                lint, unit and integration tests on the real local stack"
 	@echo "make test-unit           unit tests only (no services)"
 	@echo "make lint                ruff + mypy"
+	@echo "make validate-deploy     check Dockerfile, compose, k8s, Prometheus, Grafana (offline)"
 	@echo "make services-up|down|status   the local Kafka + Neo4j stack"
 
 $(STAMP): pyproject.toml
@@ -28,7 +29,7 @@ venv: $(STAMP)
 run: venv
 	$(BIN)/docstream run
 
-test: venv lint
+test: venv lint validate-deploy
 	mkdir -p reports
 	$(BIN)/pytest tests/unit tests/integration -ra --junitxml=reports/junit.xml $(PYTEST_ARGS)
 
@@ -43,6 +44,10 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# Offline checks of the deployment assets (docs/DEPLOYMENT.md says which).
+validate-deploy: venv
+	$(BIN)/python -m ops.validate_deploy
 
 services-up: venv
 	$(BIN)/docstream services up
