@@ -4,6 +4,7 @@ GET|POST /query                hybrid search: SSE (`Accept: text/event-stream`) 
 POST /documents                one document or a batch (API key)
 DELETE /documents/{doc_id}     a DELETE event (API key)
 GET /documents/{doc_id}        where a document stands in the pipeline
+GET /admin/status              offsets, lag, breakers, freshness, store counts (API key, always)
 GET /health/live               the process answers
 GET /health/ready              every dependency answers, else 503 naming them
 GET /metrics                   Prometheus text format
@@ -27,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api.admin import AdminStatus, StatusProvider
 from api.auth import ReadKeyMiddleware
 from api.health import Health
 from api.intake import Intake
@@ -71,6 +73,7 @@ def create_api(
     settings: ApiSettings | None = None,
     intake: Intake | None = None,
     status: DocumentStatus | None = None,
+    admin_status: StatusProvider | None = None,
     lifespan: Any = None,
 ) -> Starlette:
     settings = settings or ApiSettings()
@@ -136,6 +139,9 @@ def create_api(
     ]
     if status is not None:
         routes.append(Route("/documents/{doc_id:path}", status.get, methods=["GET"]))
+    if admin_status is not None:
+        admin = AdminStatus(admin_status, settings.api_keys)
+        routes.append(Route("/admin/status", admin.get, methods=["GET"]))
     if intake is not None:
         routes += [
             Route("/documents", intake.post, methods=["POST"]),

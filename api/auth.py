@@ -55,3 +55,13 @@ class ReadKeyMiddleware:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def admin_denied(request: Request, keys: frozenset[str]) -> Response | None:
+    """Admin routes need a key whatever DOCSTREAM_READS_NEED_KEY says; with no
+    key configured they are closed. None when the request may go on."""
+    if not keys:
+        return unauthorized("admin is disabled: no API keys are configured (DOCSTREAM_API_KEYS)")
+    if not key_is_valid(presented_key(request), keys):
+        return unauthorized("a valid API key is required (Authorization: Bearer … or X-API-Key)")
+    return None

@@ -155,6 +155,65 @@ def openapi(version: str) -> dict[str, Any]:
                     },
                 },
             },
+            "/admin/status": {
+                "get": {
+                    "summary": "Operator status: Kafka offsets and lag per stage, breakers, "
+                    "freshness percentiles, store counts (always needs an API key)",
+                    "security": [{"bearer": []}, {"apiKey": []}],
+                    "responses": {
+                        "200": _json("The report; a part that did not answer holds an error"),
+                        "401": _problem("Missing or wrong API key, or no keys configured"),
+                        "503": _problem("The report did not complete in time"),
+                    },
+                }
+            },
+            "/admin/rebuild": {
+                "post": {
+                    "summary": "Start a rebuild of qdrant, neo4j or all from chunks.embedded "
+                    "into a new generation, then switch (worker only; always needs an API key)",
+                    "security": [{"bearer": []}, {"apiKey": []}],
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "target": {
+                                            "type": "string",
+                                            "enum": ["qdrant", "neo4j", "all"],
+                                            "default": "all",
+                                        }
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "202": _json("Started: progress per target"),
+                        "401": _problem("Missing or wrong API key, or no keys configured"),
+                        "409": _problem("A rebuild is already running"),
+                        "422": _problem("Unknown target or invalid JSON"),
+                    },
+                },
+                "get": {
+                    "summary": "Progress of the current or last rebuild",
+                    "security": [{"bearer": []}, {"apiKey": []}],
+                    "responses": {
+                        "200": _json("Phase, generation, written, offsets left, rate, ETA"),
+                        "401": _problem("Missing or wrong API key, or no keys configured"),
+                    },
+                },
+                "delete": {
+                    "summary": "Interrupt the running rebuild (run it again to resume)",
+                    "security": [{"bearer": []}, {"apiKey": []}],
+                    "responses": {
+                        "202": _json("Interrupted"),
+                        "401": _problem("Missing or wrong API key, or no keys configured"),
+                        "409": _problem("No rebuild is running"),
+                    },
+                },
+            },
             "/health": {
                 "get": {
                     "summary": "Status, version, uptime, dependencies",

@@ -32,6 +32,16 @@ REGISTRY_UP = Gauge(
     "1 while the schema registry answers a stage, 0 while the stage waits for it.",
     ["stage"],
 )
+REBUILD_CHUNKS = Counter(
+    "docstream_rebuild_chunks_total",
+    "Events a rebuild has written into its new generation.",
+    ["target"],
+)
+REBUILD_LAG = Gauge(
+    "docstream_rebuild_lag",
+    "Events of chunks.embedded a rebuild has still to read.",
+    ["target"],
+)
 BREAKER_OPEN = Gauge(
     "docstream_breaker_open",
     "1 while a sink's circuit breaker is open (its store is considered down).",

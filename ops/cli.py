@@ -5,6 +5,9 @@ docstream publish PATH… [-]            send documents (files, folders, JSONL, 
 docstream worker [--no-api]            the pipeline (and, by default, the API beside it)
 docstream api                          the API alone (needs a Qdrant server: QDRANT_URL)
 docstream run                          everything, with the sample corpus (`make run`)
+docstream dlq list|show|redrive|purge  dead letters (docs/OPERATIONS.md)
+docstream status [--json]              Kafka offsets and lag, breakers, freshness, stores
+docstream rebuild [--target …]         rebuild an index into a new generation, then switch
 """
 
 from __future__ import annotations
@@ -15,9 +18,15 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from core.correlation import mint_correlation_id, mint_traceparent
 from core.settings import Settings
+from ops import rebuild_client
+
+if TYPE_CHECKING:
+    from ops.dlq import Ref
+    from ops.dlq_topics import DeadLetterTopics
 
 SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "samples" / "corpus"
 
@@ -138,6 +147,176 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return run_everything(settings, Path(args.sample))
 
 
+def _dlq_sources(args: argparse.Namespace) -> list[str]:
+    from ops.dlq import SOURCES, STAGE_SOURCE
+
+    if args.topic:
+        return list(dict.fromkeys(args.topic))
+    if getattr(args, "stage", None):
+        return [STAGE_SOURCE[args.stage]]
+    return list(SOURCES)
+
+
+def _dlq(args: argparse.Namespace, settings: Settings) -> int:
+    from core.logs import configure_logging
+    from ops import dlq
+    from ops.dlq_topics import DeadLetterTopics
+    from schemas.codec import Codecs
+
+    configure_logging(settings.log_level)
+    codecs = Codecs.create(settings.schema_registry_url)
+    topics = DeadLetterTopics(settings, codecs, timeout_s=args.timeout)
+    try:
+        refs = [dlq.parse_ref(r) for r in getattr(args, "refs", [])]
+    except ValueError as exc:
+        print(f"dlq: {exc}", file=sys.stderr)
+        return 2
+    handlers = {"list": _dlq_list, "show": _dlq_show, "redrive": _dlq_redrive, "purge": _dlq_purge}
+    try:
+        return handlers[args.action](args, topics, refs)
+    except LookupError as exc:
+        print(f"dlq: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # Kafka down, a timeout: say so, no traceback
+        print(f"dlq: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _dlq_list(args: argparse.Namespace, topics: DeadLetterTopics, refs: list[Ref]) -> int:
+    from ops import dlq
+
+    sources = _dlq_sources(args)
+    found = [
+        letter
+        for letter in topics.read(sources)
+        if dlq.matches(letter, args.stage, args.reason_contains)
+    ]
+    shown = found[-args.limit :] if args.limit else found
+    ledger = topics.read_ledger(sources)
+    if args.json:
+        body = {
+            "total": len(found),
+            "shown": len(shown),
+            "groups": [
+                {"stage": g.stage, "reason": g.reason, "refs": [x.ref for x in g.letters]}
+                for g in dlq.group(shown)
+            ],
+            "dead_letters": [dlq.summary(letter, ledger) for letter in shown],
+        }
+        print(json.dumps(body, indent=2, default=str))
+    else:
+        print(dlq.render_list(dlq.group(shown), ledger))
+        if len(shown) < len(found):
+            print(f"({len(found) - len(shown)} older not shown: --limit)")
+    return 0
+
+
+def _dlq_show(args: argparse.Namespace, topics: DeadLetterTopics, refs: list[Ref]) -> int:
+    from ops import dlq
+
+    sources = [refs[0].source] if refs[0].source else list(dlq.SOURCES)
+    letter = dlq.resolve(topics.read(sources), refs[0])
+    shown = dlq.details(letter, topics.codecs, topics.read_ledger([letter.source]))
+    print(json.dumps(shown, indent=2, default=str) if args.json else dlq.render_details(shown))
+    return 0
+
+
+def _dlq_redrive(args: argparse.Namespace, topics: DeadLetterTopics, refs: list[Ref]) -> int:
+    from ops import dlq
+
+    if bool(refs) == args.all:
+        print("dlq redrive: give --all or dead-letter refs (not both)", file=sys.stderr)
+        return 2
+    sources = _dlq_sources(args)
+    if refs and not args.topic:
+        sources = sorted({r.source for r in refs if r.source} or dlq.SOURCES)
+    steps = dlq.plan_redrive(
+        topics.read(sources),
+        refs=refs,
+        stage=args.stage,
+        ledger=topics.read_ledger(sources),
+        max_redrives=args.max_redrives,
+    )
+    outcomes = [] if args.dry_run else topics.redrive(steps)
+    result = dlq.report(steps, outcomes, args.dry_run)
+    print(json.dumps(result, indent=2))
+    return 1 if result["refused"] or result["failed"] else 0
+
+
+def _dlq_purge(args: argparse.Namespace, topics: DeadLetterTopics, refs: list[Ref]) -> int:
+    ends = topics.ends(_dlq_sources(args))
+    present = {t: sum(end - first for first, end in p.values()) for t, p in ends.items()}
+    if not args.yes:
+        print(json.dumps({"would_delete": present}, indent=2))
+        print("dlq purge deletes these records for good: add --yes", file=sys.stderr)
+        return 2
+    print(json.dumps({"deleted": topics.purge(ends)}, indent=2))
+    return 0
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from ops.status import cli_status, render
+
+    report = asyncio.run(cli_status(settings, args.metrics_url, args.api_key, args.timeout))
+    print(json.dumps(report, indent=2, default=str) if args.json else render(report))
+    return 0 if all("error" not in v for v in report.values() if isinstance(v, dict)) else 1
+
+
+def _dlq_parser(commands: Any) -> None:
+    from ops.dlq import DEFAULT_MAX_REDRIVES, SOURCES, STAGE_SOURCE
+
+    dlq = commands.add_parser("dlq", help="dead letters: list, show, redrive, purge")
+    actions = dlq.add_subparsers(dest="action", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for Kafka")
+    topic = argparse.ArgumentParser(add_help=False)
+    topic.add_argument(
+        "--topic", action="append", choices=SOURCES, help="only the dead letters of this topic"
+    )
+    stage = argparse.ArgumentParser(add_help=False)
+    stage.add_argument("--stage", choices=sorted(STAGE_SOURCE), help="only this stage's")
+
+    listing = actions.add_parser("list", parents=[common, topic, stage], help="grouped by reason")
+    listing.add_argument("--reason-contains", metavar="TEXT", help="only reasons with TEXT")
+    listing.add_argument("--limit", type=int, default=100, help="the latest N (0: all)")
+    listing.add_argument("--json", action="store_true")
+
+    show = actions.add_parser("show", parents=[common], help="one dead letter, payload decoded")
+    show.add_argument("refs", nargs=1, metavar="REF", help="OFFSET, PARTITION:OFFSET or SOURCE:P:O")
+    show.add_argument("--json", action="store_true")
+
+    redrive = actions.add_parser(
+        "redrive", parents=[common, topic, stage], help="send dead letters back to their topic"
+    )
+    redrive.add_argument("refs", nargs="*", metavar="REF", help="OFFSET, P:OFFSET or SOURCE:P:O")
+    redrive.add_argument("--all", action="store_true", help="every dead letter not redriven yet")
+    redrive.add_argument(
+        "--max-redrives",
+        type=int,
+        default=DEFAULT_MAX_REDRIVES,
+        help="refuse an event redriven this many times already",
+    )
+    redrive.add_argument("--dry-run", action="store_true", help="say what would happen only")
+
+    purge = actions.add_parser("purge", parents=[common, topic], help="delete them up to now")
+    purge.add_argument("--yes", action="store_true", help="really delete")
+    dlq.set_defaults(handler=_dlq)
+
+
+def _status_parser(commands: Any) -> None:
+    status = commands.add_parser("status", help="topics, lag, breakers, freshness, stores")
+    status.add_argument("--json", action="store_true")
+    status.add_argument("--metrics-url", help="the worker's /metrics (default: the API address)")
+    status.add_argument(
+        "--api-key",
+        help="for the worker's /admin/status (embedded Qdrant; default: a configured key)",
+    )
+    status.add_argument("--timeout", type=float, default=5.0, help="seconds per probe")
+    status.set_defaults(handler=_status)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="docstream", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -185,6 +364,9 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="stack + worker + API + sample corpus")
     run.add_argument("--sample", default=str(SAMPLE_CORPUS), help="folder of documents to publish")
     run.set_defaults(handler=_run)
+    _dlq_parser(commands)
+    _status_parser(commands)
+    rebuild_client.add_parser(commands)
     return root
 
 

@@ -12,6 +12,7 @@ reads `active` (each query and each sink write reads it in its own statement).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from neo4j import AsyncDriver
@@ -65,9 +66,13 @@ RETURN chunks, count(d) AS documents
 
 
 class GraphGenerations:
-    def __init__(self, driver: AsyncDriver, graph: str) -> None:
-        self.driver = driver
+    def __init__(self, driver: Callable[[], AsyncDriver], graph: str) -> None:
+        self._driver = driver  # the store's, made on first use inside its event loop
         self.graph = graph
+
+    @property
+    def driver(self) -> AsyncDriver:
+        return self._driver()
 
     async def state(self) -> GenerationState:
         result = await self.driver.execute_query(STATE, graph=self.graph)

@@ -193,7 +193,7 @@ class Neo4jGraphStore:
         drops = [s for s in SCHEMA if s.startswith("DROP")]
         for statement in drops:
             await self.driver.execute_query(statement)
-        await GraphGenerations(self.driver, self.settings.graph).adopt_untagged()
+        await GraphGenerations(lambda: self.driver, self.settings.graph).adopt_untagged()
         for statement in SCHEMA[len(drops) :]:
             await self.driver.execute_query(statement)
 

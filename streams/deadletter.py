@@ -42,6 +42,12 @@ class Producer(Protocol):
     ) -> None: ...
 
 
+class DeadLetterSink(Protocol):
+    """Where a stage sends an event it can never process."""
+
+    async def send(self, stage: str, message: RawMessage, error: BaseException) -> None: ...
+
+
 def dead_letter_record(stage: str, message: RawMessage, error: BaseException) -> dict[str, Any]:
     raw_headers = message.headers or []
     pairs = raw_headers.items() if isinstance(raw_headers, dict) else raw_headers

@@ -33,7 +33,7 @@ from schemas.errors import CodecError
 from schemas.events import DocumentEvent, InvalidEvent
 from sinks.plan import plan_writes
 from sinks.retry import until_written
-from streams.deadletter import DeadLetters, RawMessage
+from streams.deadletter import DeadLetters, DeadLetterSink, RawMessage
 from streams.producer import FaustProducer
 from streams.records import (
     chunk_records,
@@ -205,7 +205,7 @@ class SinkStage:
 
     store: Store
     codecs: Codecs
-    dead_letters: DeadLetters
+    dead_letters: DeadLetterSink
     name: str
     breaker: pybreaker.CircuitBreaker | None = None
 

@@ -1,0 +1,216 @@
+"""The operator status report without services: lag arithmetic, Prometheus text
+parsing and percentiles, probes that fail on their own, the text rendering, and
+GET /admin/status behind its key."""
+
+import asyncio
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.applications import Starlette
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from api.admin import AdminStatus
+from api.app import create_api
+from api.health import Health
+from api.search import QueryLimits, SearchService
+from core.settings import ApiSettings, KafkaSettings, Topics
+from ops.status import (
+    KafkaProbe,
+    collect,
+    histogram_quantile,
+    lag,
+    pipeline_metrics,
+    render,
+    stage_groups,
+)
+from tests.fakes import FakeEmbedder, FakeStore
+
+KEY = "admin-key"
+
+
+def test_lag_counts_what_each_partition_still_owes_the_group() -> None:
+    bounds = {0: (0, 10), 1: (5, 8), 2: (0, 0)}
+    result = lag(bounds, {0: 7, 1: -1001})
+    assert result == {"lag": 3 + 3, "partitions": {0: 3, 1: 3, 2: 0}}
+    assert lag(bounds, {0: 10, 1: 8})["lag"] == 0
+    assert lag({0: (0, 4)}, {})["lag"] == 4, "a group that never committed owes it all"
+
+
+def test_each_stage_has_the_group_the_worker_gives_it() -> None:
+    settings = KafkaSettings(topics=Topics("p."), group_id="g")
+    assert [(s.name, s.group, s.topic) for s in stage_groups(settings)] == [
+        ("chunker", "g", "p.documents"),
+        ("embedder", "g.embedder", "p.chunks"),
+        ("qdrant-sink", "g.qdrant-sink", "p.chunks.embedded"),
+        ("neo4j-sink", "g.neo4j-sink", "p.chunks.embedded"),
+    ]
+
+
+def test_only_the_pipelines_own_topics_are_reported() -> None:
+    probe = KafkaProbe(KafkaSettings(topics=Topics("p."), group_id="g"))
+    existing = [
+        "p.documents",
+        "p.documents.dlq",
+        "p.documents.dlq.redriven",
+        "g-document_state-changelog",
+        "other.documents",
+        "__consumer_offsets",
+    ]
+    assert probe.topic_names(existing) == sorted(existing[:4])
+
+
+def test_histogram_quantile_interpolates_like_prometheus() -> None:
+    buckets = [(0.5, 10.0), (1.0, 20.0), (2.0, 40.0), (float("inf"), 40.0)]
+    assert histogram_quantile(0.5, buckets) == pytest.approx(1.0)
+    assert histogram_quantile(0.25, buckets) == pytest.approx(0.5)
+    assert histogram_quantile(0.75, buckets) == pytest.approx(1.5)
+    assert histogram_quantile(0.1, buckets) == pytest.approx(0.2)
+    overflow = [(1.0, 1.0), (float("inf"), 10.0)]
+    assert histogram_quantile(0.99, overflow) == 1.0, "past the last bound: the last bound"
+    assert histogram_quantile(0.5, [(1.0, 0.0), (float("inf"), 0.0)]) is None
+    assert histogram_quantile(0.5, []) is None
+
+
+def worker_metrics_text() -> str:
+    """Metrics named as the worker's (core/metrics.py), in a registry of our own."""
+    registry = CollectorRegistry()
+    breaker = Gauge("docstream_breaker_open", "", ["sink"], registry=registry)
+    breaker.labels("qdrant-sink").set(1)
+    breaker.labels("neo4j-sink").set(0)
+    Gauge("docstream_sink_up", "", ["sink"], registry=registry).labels("neo4j-sink").set(1)
+    Gauge("docstream_consumer_paused", "", ["stage"], registry=registry).labels("embedder").set(1)
+    events = Counter("docstream_events_total", "", ["stage", "outcome"], registry=registry)
+    events.labels("chunker", "index").inc(5)
+    events.labels("chunker", "dead_lettered").inc(2)
+    freshness = Histogram(
+        "docstream_freshness_seconds", "", ["sink"], buckets=(0.5, 1, 2), registry=registry
+    )
+    for seconds in [0.2] * 10 + [0.8] * 10 + [1.5] * 20:
+        freshness.labels("qdrant-sink").observe(seconds)
+    return generate_latest(registry).decode()
+
+
+def test_breakers_freshness_and_events_come_from_the_worker_metrics_text() -> None:
+    parsed = pipeline_metrics(worker_metrics_text())
+    assert parsed["breakers"] == {"qdrant-sink": "open", "neo4j-sink": "closed"}
+    assert parsed["sinks_up"] == {"neo4j-sink": True}
+    assert parsed["consumers_paused"] == {"embedder": True}
+    assert parsed["events"]["chunker"] == {"index": 5.0, "dead_lettered": 2.0}
+    fresh = parsed["freshness_s"]["qdrant-sink"]
+    assert fresh["count"] == 40
+    assert fresh["p50"] == pytest.approx(1.0) and fresh["p95"] == pytest.approx(1.9)
+
+
+def test_text_without_pipeline_metrics_gives_empty_sections() -> None:
+    parsed = pipeline_metrics("# nothing here\n")
+    assert parsed == {
+        "breakers": {},
+        "sinks_up": {},
+        "consumers_paused": {},
+        "events": {},
+        "freshness_s": {},
+    }
+
+
+async def test_a_probe_that_fails_or_hangs_is_reported_and_the_rest_still_is() -> None:
+    async def fine() -> dict[str, Any]:
+        return {"points": 3}
+
+    async def broken() -> dict[str, Any]:
+        raise ConnectionError("refused")
+
+    async def hangs() -> dict[str, Any]:
+        await asyncio.sleep(10)
+        return {}
+
+    report = await collect({"qdrant": fine, "neo4j": broken, "kafka": hangs}, timeout_s=0.05)
+    assert report["qdrant"] == {"points": 3}
+    assert report["neo4j"] == {"error": "ConnectionError: refused"}
+    assert report["kafka"]["error"].startswith("TimeoutError")
+    assert "at" in report
+
+
+def test_the_report_renders_as_text_section_by_section() -> None:
+    report = {
+        "at": "now",
+        "kafka": {
+            "brokers": ["1@k:9092"],
+            "topics": {
+                "documents": {"partitions": 3, "records": 7, "end_offsets": {0: 3, 1: 4, 2: 0}}
+            },
+            "missing_topics": ["chunks.dlq"],
+            "groups": {"chunker": {"group": "docstream", "topic": "documents", "lag": 2}},
+        },
+        "pipeline": {"source": "in-process", **pipeline_metrics(worker_metrics_text())},
+        "qdrant": {"error": "ConnectionError: refused"},
+        "neo4j": {
+            "location": "bolt://n:7687",
+            "active": "docstream:1",
+            "chunks": 9,
+            "documents": 2,
+            "building": "docstream:2",
+            "building_size": {"chunks": 4, "documents": 1},
+        },
+    }
+    text = render(report)
+    assert "documents" in text and "end offsets 3,4,0" in text
+    assert "chunks.dlq" in text and "missing" in text
+    assert "lag chunker" in text and "docstream" in text
+    assert "breakers: neo4j-sink closed, qdrant-sink open" in text
+    assert "freshness qdrant-sink: p50 1.00s" in text
+    assert "qdrant\n  unavailable: ConnectionError: refused" in text
+    assert "docstream:1: 9 chunks, 2 documents (bolt://n:7687)" in text
+    assert "rebuilding into docstream:2: 4 chunks" in text
+
+
+def admin_client(keys: frozenset[str], provider: Any = None, **api: Any) -> TestClient:
+    async def report() -> dict[str, Any]:
+        return {"kafka": {"brokers": ["1@k:9092"]}}
+
+    search = SearchService(FakeEmbedder(), FakeStore(), FakeStore(), QueryLimits())
+    settings = ApiSettings(api_keys=keys, rate_limit_per_s=0, **api)
+    return TestClient(
+        create_api(search, Health({}), settings=settings, admin_status=provider or report)
+    )
+
+
+def test_admin_status_needs_a_key_even_where_reads_are_open() -> None:
+    api = admin_client(frozenset({KEY}), reads_need_key=False)
+    assert api.get("/query", params={"q": "x"}).status_code == 200, "reads are open here"
+    missing = api.get("/admin/status")
+    assert missing.status_code == 401
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert api.get("/admin/status", headers={"X-API-Key": "wrong"}).status_code == 401
+    ok = api.get("/admin/status", headers={"Authorization": f"Bearer {KEY}"})
+    assert ok.status_code == 200 and ok.json() == {"kafka": {"brokers": ["1@k:9092"]}}
+
+
+def test_admin_status_is_closed_when_no_key_is_configured() -> None:
+    response = admin_client(frozenset()).get("/admin/status", headers={"X-API-Key": ""})
+    assert response.status_code == 401
+    assert "no API keys are configured" in response.json()["detail"]
+
+
+def test_admin_status_that_takes_too_long_is_a_503() -> None:
+    async def slow() -> dict[str, Any]:
+        await asyncio.sleep(5)
+        return {}
+
+    admin = AdminStatus(slow, frozenset({KEY}), timeout_s=0.05)
+    api = TestClient(Starlette(routes=[Route("/admin/status", admin.get)]))
+    assert api.get("/admin/status", headers={"X-API-Key": KEY}).status_code == 503
+
+
+def test_admin_status_is_mounted_only_with_a_provider_and_is_documented() -> None:
+    search = SearchService(FakeEmbedder(), FakeStore(), FakeStore(), QueryLimits())
+    plain = TestClient(
+        create_api(search, Health({}), settings=ApiSettings(api_keys=frozenset({KEY})))
+    )
+    assert plain.get("/admin/status", headers={"X-API-Key": KEY}).status_code == 404
+    api = admin_client(frozenset({KEY}))
+    paths = api.get("/openapi.json").json()["paths"]
+    assert paths["/admin/status"]["get"]["security"]
+    routes = {route.path for route in api.app.routes}  # type: ignore[attr-defined]
+    assert routes <= set(paths)
