@@ -49,6 +49,7 @@ def pipeline(name: str, extra_env: dict[str, str] | None = None) -> Iterator[Run
         **os.environ,
         "DOCSTREAM_TOPIC_PREFIX": f"{run}.",
         "DOCSTREAM_GROUP_ID": run,
+        "NEO4J_GRAPH": run,  # its own generations: nothing shared with other runs
         "QDRANT_PATH": str(workdir / "qdrant"),
         "DOCSTREAM_API_PORT": str(port),
         "DOCSTREAM_RATE_LIMIT_PER_S": "0",

@@ -48,13 +48,13 @@ SET g.building = null
 
 DROP = """
 MATCH (n:Document|Chunk|Entity) WHERE n.gen = $gen
-CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS
+CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS
 """
 
 # Nodes written before generations existed become this graph's generation 0.
 ADOPT = """
 MATCH (n:Document|Chunk|Entity) WHERE n.gen IS NULL
-CALL { WITH n SET n.gen = $graph + ':0' } IN TRANSACTIONS OF 5000 ROWS
+CALL (n) { SET n.gen = $graph + ':0' } IN TRANSACTIONS OF 5000 ROWS
 """
 
 SIZE = """

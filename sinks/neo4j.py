@@ -121,20 +121,17 @@ OPTIONAL MATCH (g:DocstreamGraph {name: $graph})
 WITH coalesce($gen, g.active, $graph + ':0') AS gen
 UNWIND $ids AS id
 MATCH (c:Chunk {chunk_id: id, gen: gen})
-CALL {
-  WITH c
+CALL (c) {
   MATCH (c)-[:NEXT]-(n:Chunk)
   WHERE 'next' IN $edges
   RETURN n, 'next' AS edge, 0 AS preference
   ORDER BY n.chunk_index LIMIT $per_edge
   UNION
-  WITH c
   MATCH (c)<-[:HAS_CHUNK]-(:Document)-[:LINKS_TO]-(:Document)-[:HAS_CHUNK]->(n:Chunk)
   WHERE 'links_to' IN $edges
   RETURN n, 'links_to' AS edge, 1 AS preference
   ORDER BY n.chunk_index LIMIT $per_edge
   UNION
-  WITH c
   MATCH (c)-[:MENTIONS]->(e:Entity)<-[:MENTIONS]-(n:Chunk)
   WHERE 'mentions' IN $edges AND n.doc_id <> c.doc_id
   WITH n, count(e) AS shared
