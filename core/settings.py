@@ -87,12 +87,19 @@ class Neo4jSettings:
 
 @dataclass(frozen=True)
 class QdrantSettings:
-    """`url` names a Qdrant server; without it Qdrant runs embedded at `path`."""
+    """`url` names a Qdrant server; without it Qdrant runs embedded at `path`,
+    with the `engine` "edge" (Qdrant Edge: indexed) or "local" (qdrant-client's
+    local mode: every query scans every point)."""
 
     url: str = ""
     path: Path = Path(".stack/qdrant")
     collection: str = "docstream_chunks"
     api_key: str = ""
+    engine: str = "edge"
+
+    def __post_init__(self) -> None:
+        if self.engine not in ("edge", "local"):
+            raise ValueError(f"QDRANT_ENGINE must be edge or local, got {self.engine!r}")
 
     @property
     def embedded(self) -> bool:
@@ -185,6 +192,7 @@ class Settings:
                 path=Path(env.get("QDRANT_PATH", str(stack_dir / "qdrant"))),
                 collection=env.get("QDRANT_COLLECTION", "docstream_chunks"),
                 api_key=env.get("QDRANT_API_KEY", ""),
+                engine=env.get("QDRANT_ENGINE", "edge"),
             ),
             embedder=EmbedderSettings(
                 model=env.get("DOCSTREAM_EMBED_MODEL", "all-MiniLM-L6-v2"),

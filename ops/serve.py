@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from api.app import create_api
 from api.health import Check, Health, KafkaCheck
 from api.intake import Intake
+from api.rebuild import RebuildControl, rebuild_routes
 from api.search import QueryLimits, SearchService
 from api.status import DocumentStatus
 from core.embedding import SentenceTransformerEmbedder
@@ -23,10 +24,16 @@ from core.logs import configure_logging, get_logger, logging_config
 from core.producer import AsyncProducer
 from core.settings import Settings
 from core.topics import ensure_topics
+from core.types import Generations
+from ops.rebuild import Target, starter
+from ops.status import worker_status
 from schemas.codec import Codecs
 from sinks.breaker import sink_breaker
+from sinks.generations import GraphGenerations
 from sinks.neo4j import Neo4jGraphStore
 from sinks.qdrant import QdrantVectorStore
+from sinks.qdrant_edge import EdgeGenerations, EdgeVectorStore
+from sinks.qdrant_generations import QdrantGenerations
 from streams.app import (
     DocstreamApp,
     Stages,
@@ -40,11 +47,20 @@ from streams.producer import FaustProducer
 from streams.stages import ChunkStage, EmbedStage, SinkStage
 
 log = get_logger(__name__)
+Vectors = QdrantVectorStore | EdgeVectorStore
+
+
+def vector_store(settings: Settings, dimension: int) -> Vectors:
+    """A Qdrant server when QDRANT_URL is set, else the embedded engine
+    QDRANT_ENGINE names: Qdrant Edge (indexed) or qdrant-client's local mode."""
+    if settings.qdrant.embedded and settings.qdrant.engine == "edge":
+        return EdgeVectorStore(settings.qdrant, dimension)
+    return QdrantVectorStore(settings.qdrant, dimension)
 
 
 def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
     embedder = SentenceTransformerEmbedder(settings.embedder)
-    vectors = QdrantVectorStore(settings.qdrant, embedder.dimension)
+    vectors = vector_store(settings, embedder.dimension)
     graph = Neo4jGraphStore(settings.neo4j)
 
     app = create_faust_app(settings, web=with_api)
@@ -70,14 +86,35 @@ def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
     ]
     if with_api:
         api = build_api(settings, embedder, vectors, graph, states)
+        rebuilds = rebuild_control(settings, codecs, vectors, graph)
+        api.router.routes += rebuild_routes(rebuilds)
         serve_asgi(app, api, host=settings.api.host, port=settings.api.port)
     return app
+
+
+def vector_generations(vectors: Vectors) -> Generations:
+    if isinstance(vectors, EdgeVectorStore):
+        return EdgeGenerations(vectors)
+    return QdrantGenerations(vectors)
+
+
+def rebuild_control(
+    settings: Settings, codecs: Codecs, vectors: Vectors, graph: Neo4jGraphStore
+) -> RebuildControl:
+    """Rebuilds run in the worker, which owns the stores (`ops/rebuild.py`)."""
+    targets = {
+        "qdrant": lambda: Target("qdrant", vectors, vector_generations(vectors)),
+        "neo4j": lambda: Target(
+            "neo4j", graph, GraphGenerations(lambda: graph.driver, settings.neo4j.graph)
+        ),
+    }
+    return RebuildControl(starter(settings.kafka, codecs, targets), settings.api.api_keys)
 
 
 def build_api(
     settings: Settings,
     embedder: SentenceTransformerEmbedder,
-    vectors: QdrantVectorStore,
+    vectors: Vectors,
     graph: Neo4jGraphStore,
     states: Mapping[str, Any] | None = None,
 ) -> Starlette:
@@ -108,6 +145,16 @@ def build_api(
         settings=settings.api,
         intake=intake,
         status=status,
+        admin_status=worker_status(
+            settings,
+            {
+                "qdrant": (vectors.location, vector_generations(vectors)),
+                "neo4j": (
+                    settings.neo4j.uri,
+                    GraphGenerations(lambda: graph.driver, settings.neo4j.graph),
+                ),
+            },
+        ),
         lifespan=lifespan,
     )
 
@@ -147,7 +194,7 @@ def run_api(settings: Settings) -> int:
         )
     configure_logging(settings.log_level)
     embedder = SentenceTransformerEmbedder(settings.embedder)
-    vectors = QdrantVectorStore(settings.qdrant, embedder.dimension)
+    vectors = vector_store(settings, embedder.dimension)
     graph = Neo4jGraphStore(settings.neo4j)
     api = build_api(settings, embedder, vectors, graph)
     uvicorn.run(api, host=settings.api.host, port=settings.api.port, log_config=None)

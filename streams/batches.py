@@ -23,6 +23,7 @@ from core.metrics import CONSUMER_LAG, CONSUMER_PAUSED
 log = get_logger(__name__)
 Handler = Callable[[Sequence[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
 KEEPALIVE_S = 1.0
+SESSION_TIMEOUT_MS = 60_000
 
 
 @dataclass
@@ -44,6 +45,11 @@ class BatchConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            # Heartbeats run on the event loop: a long pause in it (an embedded
+            # index build holds the GIL for tens of seconds) must not cost this
+            # stage its partitions. Faust's own consumer allows as long.
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=3000,
         )
 
     async def run(self) -> None:

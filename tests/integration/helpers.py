@@ -6,13 +6,17 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
+import qdrant_edge as edge
 from confluent_kafka import Consumer, TopicPartition
 from httpx_sse import connect_sse
 from prometheus_client.parser import text_string_to_metric_families
+from qdrant_client import QdrantClient
 
+from core.settings import QdrantSettings
 from tests.integration.conftest import Pipeline
 
 T = TypeVar("T")
@@ -110,3 +114,35 @@ def metric(pipeline: Pipeline, name: str, **labels: str) -> float:
             if sample.name == name and sample.labels == labels:
                 return float(sample.value)
     return 0.0
+
+
+@dataclass(frozen=True)
+class StoredIndex:
+    """What an embedded Qdrant holds on disk, read after the worker stopped
+    (an embedded store admits one process at a time)."""
+
+    active: str  # the generation queries use
+    generations: list[str]  # every generation still on disk
+    points: dict[str, dict[str, Any]]  # point id → payload, of the active one
+
+
+def stored_index(qdrant: QdrantSettings) -> StoredIndex:
+    if qdrant.engine == "edge":
+        root = qdrant.path / "edge"
+        active = (root / f"{qdrant.collection}.active").read_text().strip()
+        shard = edge.EdgeShard.load(str(root / active))
+        try:
+            records, _ = shard.scroll(edge.ScrollRequest(limit=100_000, with_payload=True))
+        finally:
+            shard.close()
+        generations = sorted(p.name for p in root.iterdir() if p.is_dir())
+        return StoredIndex(active, generations, {str(r.id): r.payload or {} for r in records})
+    client = QdrantClient(path=str(qdrant.path))
+    try:
+        aliases = client.get_aliases().aliases
+        active = next(a.collection_name for a in aliases if a.alias_name == qdrant.collection)
+        generations = sorted(c.name for c in client.get_collections().collections)
+        points, _ = client.scroll(active, limit=100_000, with_payload=True)
+    finally:
+        client.close()
+    return StoredIndex(active, generations, {str(p.id): p.payload or {} for p in points})

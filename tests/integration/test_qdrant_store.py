@@ -1,8 +1,11 @@
-"""The Qdrant store against a real (embedded) Qdrant: write plans, orphans,
-deletes, dense and BM25 search, filters, and the collection layout check."""
+"""The vector store against a real embedded Qdrant, with both engines (Qdrant
+Edge and qdrant-client's local mode): write plans, orphans, deletes, dense and
+BM25 search, filters, and the layout check."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,9 @@ import pytest
 from core.settings import QdrantSettings
 from core.types import DocumentDeletion, IndexedChunk, SearchFilter, WritePlan
 from sinks.qdrant import QdrantVectorStore
+from sinks.qdrant_edge import EdgeVectorStore
 
+Store = QdrantVectorStore | EdgeVectorStore
 pytestmark = pytest.mark.integration
 
 
@@ -24,16 +29,21 @@ def chunk(
     )
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> QdrantVectorStore:
-    store = QdrantVectorStore(QdrantSettings(path=tmp_path / "q"), dimension=3)
+def open_store(path: Path, engine: str, dimension: int = 3) -> Store:
+    settings = QdrantSettings(path=path, engine=engine)
+    kind = EdgeVectorStore if engine == "edge" else QdrantVectorStore
+    return kind(settings, dimension)
+
+
+@pytest.fixture(params=["edge", "local"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    store = open_store(tmp_path / "q", request.param)
     await store.ensure_schema()
-    return store
+    yield store
+    await store.close()
 
 
-async def test_a_shorter_version_drops_its_orphans_and_a_delete_drops_all(
-    store: QdrantVectorStore,
-) -> None:
+async def test_a_shorter_version_drops_its_orphans_and_a_delete_drops_all(store: Store) -> None:
     await store.write(
         WritePlan(
             upserts=[
@@ -53,7 +63,7 @@ async def test_a_shorter_version_drops_its_orphans_and_a_delete_drops_all(
     assert await store.count("d") == 0
 
 
-async def test_dense_and_lexical_search_honour_filters(store: QdrantVectorStore) -> None:
+async def test_dense_and_lexical_search_honour_filters(store: Store) -> None:
     await store.write(
         WritePlan(
             upserts=[
@@ -76,6 +86,33 @@ async def test_dense_and_lexical_search_honour_filters(store: QdrantVectorStore)
     assert await store.search_lexical("the of and", 5) == [], "stop words alone match nothing"
 
 
+async def test_hits_carry_the_chunk_and_sources_and_doc_ids_match_any_of(store: Store) -> None:
+    def sourced(doc: str, source: str) -> IndexedChunk:
+        return replace(chunk(doc, 0, f"alpha {doc} kettles", count=1), source=source)
+
+    upserts = [sourced("p", "wiki"), sourced("q", "mail"), sourced("r", "chat")]
+    await store.write(WritePlan(upserts=upserts, chunk_counts={c.doc_id: 1 for c in upserts}))
+    [hit] = await store.search([1.0, 0.0, 0.0], 1, SearchFilter(doc_ids=("q",)))
+    assert (hit.chunk_id, hit.doc_id, hit.index, hit.text, hit.title, hit.correlation_id) == (
+        upserts[1].chunk_id,
+        "q",
+        0,
+        "alpha q kettles",
+        "T",
+        "corr",
+    )
+    assert hit.score == pytest.approx(1.0) and hit.retriever == "dense"
+    two_sources = SearchFilter(sources=("wiki", "chat"))
+    assert sorted(h.doc_id for h in await store.search([1.0, 0.0, 0.0], 5, two_sources)) == [
+        "p",
+        "r",
+    ]
+    both = SearchFilter(sources=("wiki", "chat"), doc_ids=("q", "r"))
+    assert [h.doc_id for h in await store.search_lexical("kettles", 5, both)] == ["r"]
+    unknown = SearchFilter(metadata=(("nobody", "set this"),))
+    assert await store.search([1.0, 0.0, 0.0], 5, unknown) == []
+
+
 async def test_a_collection_with_an_older_layout_is_refused(tmp_path: Path) -> None:
     from qdrant_client import AsyncQdrantClient, models
 
@@ -89,3 +126,18 @@ async def test_a_collection_with_an_older_layout_is_refused(tmp_path: Path) -> N
     store = QdrantVectorStore(QdrantSettings(path=path), dimension=3)
     with pytest.raises(RuntimeError, match="older layout"):
         await store.ensure_schema()
+
+
+async def test_an_edge_shard_with_an_older_layout_is_refused(tmp_path: Path) -> None:
+    import qdrant_edge as edge
+
+    root = tmp_path / "old" / "edge"
+    unnamed = edge.EdgeVectorParams(size=3, distance=edge.Distance.Cosine)
+    edge.EdgeShard.create(
+        str(root / "docstream_chunks-g0"), edge.EdgeConfig(vectors=unnamed)
+    ).close()
+    (root / "docstream_chunks.active").write_text("docstream_chunks-g0")
+    store = open_store(tmp_path / "old", "edge")
+    with pytest.raises(RuntimeError, match="older layout"):
+        await store.ensure_schema()
+    await store.close()

@@ -11,10 +11,9 @@ from typing import Any
 import httpx
 import pytest
 from neo4j import Driver
-from qdrant_client import QdrantClient
 
 from tests.integration.conftest import TEST_API_KEY, Pipeline
-from tests.integration.helpers import eventually
+from tests.integration.helpers import eventually, stored_index
 
 pytestmark = pytest.mark.integration
 AUTH = {"X-API-Key": TEST_API_KEY}
@@ -129,16 +128,8 @@ def test_a_rebuild_under_queries_switches_both_stores_without_a_gap(
 
     # The embedded Qdrant admits one process at a time: stop the worker to look.
     pipeline.stop()
-    client = QdrantClient(path=str(pipeline.settings.qdrant.path))
-    try:
-        alias = pipeline.settings.qdrant.collection
-        [target] = [
-            a.collection_name for a in client.get_aliases().aliases if a.alias_name == alias
-        ]
-        assert target == gens["qdrant"] == f"{alias}-g1"
-        assert [c.name for c in client.get_collections().collections] == [target]
-        points, _ = client.scroll(alias, limit=10_000)
-    finally:
-        client.close()
-    ours = {str(p.id) for p in points}
-    assert ours == after[new_gen], "Qdrant's new generation holds the same chunks as Neo4j's"
+    stored = stored_index(pipeline.settings.qdrant)
+    alias = pipeline.settings.qdrant.collection
+    assert stored.active == gens["qdrant"] == f"{alias}-g1"
+    assert stored.generations == [stored.active], "the old generation is gone"
+    assert set(stored.points) == after[new_gen], "Qdrant's new generation = Neo4j's chunks"

@@ -1,0 +1,411 @@
+"""Query latency at size: concurrent SSE clients against the real API over a
+store holding >= 100k chunks, next to the store's own query time.
+
+1. Seed a store folder (reused when it already holds the chunks asked for)
+   directly through the store's `write` (BM25 sparse vectors as in the
+   pipeline), not through Kafka and the embedder: embedding 100k chunks on a
+   CPU takes hours. Chunks: SciFact abstracts, then varied copies (a window of
+   one abstract plus a piece of another) up to --chunks. Vectors: the real
+   model's for the first --embed abstracts, and each chunk a perturbed copy of
+   one of those (noise of norm --noise, renormalised); --embed 0 uses random
+   base vectors.
+2. Time the store directly (same process, one call at a time) on the queries
+   the clients send: dense and lexical top-10, top-30 (the API's depth for
+   k=10), a dense search filtered on a metadata key (1 chunk in 20 matches),
+   and lexical top-100.
+3. Serve the real API (`ops.serve.build_api`) from a child process with
+   uvicorn on 127.0.0.1, warm its query-embedding cache with one pass over the
+   queries, then run --clients clients for --duration seconds, each sending
+   GET /query?q=…&k=10 (Accept: text/event-stream) one after the other, and
+   record the time to the first `event: hit` and to `event: done`, and the
+   server's own timings from the `done` event. With --think 0 (the default)
+   the clients keep the server saturated, so latency is 16 / throughput;
+   --think S has each client pause about S seconds between queries.
+   --graph expands the 3 best hits through the local Neo4j (it must be up;
+   the seeded chunks are not in the graph, so the step finds no neighbours).
+
+    .venv/bin/python -m bench.query                          # 100k chunks, 16 clients, 60 s
+    .venv/bin/python -m bench.query --chunks 20000 --duration 20
+    .venv/bin/python -m bench.query --engine local --chunks 20000 --clients 0
+
+The JSON record goes to bench/results/query.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from bench.pipeline import REPO, free_port, write_record
+from core.embedding import SentenceTransformerEmbedder
+from core.ids import chunk_id
+from core.settings import QdrantSettings, Settings
+from core.types import IndexedChunk, SearchFilter, WritePlan
+from ops.serve import Vectors, build_api, vector_store
+from sinks.neo4j import Neo4jGraphStore
+from sinks.qdrant_edge import EdgeVectorStore
+
+DATASET = REPO.parent / "shared" / "datasets" / "scifact-dev"
+CHUNKS_PER_DOC = 4
+TEAMS = 20  # metadata["team"] takes this many values: a filter keeps 1/20 of the chunks
+BATCH = 1000
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float]:
+    if not values:
+        return {"n": 0}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+    return {"n": len(ordered), "p50": at(0.50), "p95": at(0.95), "p99": at(0.99)}
+
+
+def load_dataset(dataset: Path) -> tuple[list[tuple[str, str]], list[str]]:
+    with (dataset / "corpus.jsonl").open() as lines:
+        rows = [json.loads(line) for line in lines if line.strip()]
+    with (dataset / "queries.jsonl").open() as lines:
+        queries = [json.loads(line)["text"] for line in lines if line.strip()]
+    return [(r["title"], r["text"]) for r in rows], queries
+
+
+def chunk_texts(abstracts: list[tuple[str, str]], count: int) -> list[tuple[str, str]]:
+    rng = random.Random(7)
+    texts = []
+    for i in range(count):
+        title, text = abstracts[i % len(abstracts)]
+        if i >= len(abstracts):
+            words, other = text.split(), rng.choice(abstracts)[1].split()
+            start, cut = (
+                rng.randrange(max(1, len(words) - 60)),
+                rng.randrange(max(1, len(other) - 40)),
+            )
+            text = " ".join(words[start : start + 120] + other[cut : cut + 40])
+        texts.append((title, text))
+    return texts
+
+
+def base_vectors(
+    embedder: SentenceTransformerEmbedder, abstracts: list[tuple[str, str]], count: int
+) -> np.ndarray:
+    if count == 0:
+        return np.random.default_rng(3).standard_normal((1000, embedder.dimension))
+    started = time.perf_counter()
+    vectors = np.array(embedder.embed([f"{t} {x}" for t, x in abstracts[:count]]))
+    print(f"  embedded {count} abstracts in {time.perf_counter() - started:.0f} s", flush=True)
+    return vectors
+
+
+def chunk_vectors(base: np.ndarray, count: int, noise: float) -> np.ndarray:
+    rng = np.random.default_rng(5)
+    picked = base[np.arange(count) % len(base)]
+    jitter = rng.standard_normal(picked.shape)
+    jitter *= noise / np.linalg.norm(jitter, axis=1, keepdims=True)
+    vectors = picked / np.linalg.norm(picked, axis=1, keepdims=True) + jitter
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def chunk_at(i: int, title: str, text: str, vector: np.ndarray) -> IndexedChunk:
+    doc_id, index = f"bench-{i // CHUNKS_PER_DOC}", i % CHUNKS_PER_DOC
+    return IndexedChunk(
+        chunk_id=chunk_id(doc_id, index),
+        doc_id=doc_id,
+        version=1,
+        index=index,
+        chunk_count=CHUNKS_PER_DOC,
+        title=title,
+        text=text,
+        vector=vector.tolist(),
+        correlation_id="bench",
+        source="scifact",
+        metadata={"team": f"t{i % TEAMS}"},
+    )
+
+
+async def seed(
+    store: Vectors, texts: list[tuple[str, str]], vectors: np.ndarray, first: int
+) -> float:
+    """Chunks `first` onwards (those before are in the store already)."""
+    started = time.perf_counter()
+    for start in range(first, len(texts), BATCH):
+        end = min(start + BATCH, len(texts))
+        chunks = [chunk_at(i, *texts[i], vectors[i]) for i in range(start, end)]
+        await store.write(WritePlan(upserts=chunks))
+        if (end // BATCH) % 10 == 0:
+            print(f"  {end} chunks, {time.perf_counter() - started:.0f} s", flush=True)
+    return time.perf_counter() - started
+
+
+async def store_size(store: Vectors) -> int:
+    """Chunks held: every seeded document has CHUNKS_PER_DOC, so probe doc ids."""
+    low, high = 0, 1 << 20  # binary search for the first missing document
+    while low < high:
+        middle = (low + high) // 2
+        if await store.count(f"bench-{middle}"):
+            low = middle + 1
+        else:
+            high = middle
+    return low * CHUNKS_PER_DOC
+
+
+async def time_store(
+    store: Vectors, queries: list[str], vectors: list[list[float]]
+) -> dict[str, dict[str, float]]:
+    team = SearchFilter(metadata=(("team", "t3"),))
+    calls = {
+        "dense top-10": lambda q, v: store.search(v, 10),
+        "dense top-30": lambda q, v: store.search(v, 30),
+        "dense top-30, metadata filter": lambda q, v: store.search(v, 30, team),
+        "lexical top-10": lambda q, v: store.search_lexical(q, 10),
+        "lexical top-30": lambda q, v: store.search_lexical(q, 30),
+        "lexical top-100": lambda q, v: store.search_lexical(q, 100),
+    }
+    results = {}
+    for name, call in calls.items():
+        await call(queries[0], vectors[0])  # warm
+        took = []
+        for query, vector in zip(queries, vectors, strict=True):
+            started = time.perf_counter()
+            await call(query, vector)
+            took.append((time.perf_counter() - started) * 1000)
+        results[name] = percentiles(took)
+    return results
+
+
+async def one_query(client: httpx.AsyncClient, text: str, params: dict[str, Any]) -> dict[str, Any]:
+    started = time.perf_counter()
+    first_hit = done = None
+    degraded = 0
+    timings: dict[str, float] = {}
+    headers = {"Accept": "text/event-stream"}
+    async with client.stream("GET", "/query", params={"q": text, **params}, headers=headers) as r:
+        r.raise_for_status()
+        async for line in r.aiter_lines():
+            if line == "event: hit" and first_hit is None:
+                first_hit = (time.perf_counter() - started) * 1000
+            elif line == "event: degraded":
+                degraded += 1
+            elif line == "event: done":
+                done = (time.perf_counter() - started) * 1000
+            elif done is not None and line.startswith("data: "):
+                timings = json.loads(line.removeprefix("data: "))["timings"]
+                break
+    return {"first_hit": first_hit, "done": done, "degraded": degraded, "timings": timings}
+
+
+async def load(
+    base_url: str,
+    queries: list[str],
+    clients: int,
+    duration: float,
+    think: float,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    timeout = httpx.Timeout(30.0)
+    limits = httpx.Limits(max_connections=max(clients, 1))
+    async with httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits) as client:
+        warm = await asyncio.gather(*(one_query(client, q, params) for q in queries[:4]))
+        for query in queries:  # one pass: the query-embedding cache is warm after it
+            warm.append(await one_query(client, query, params))
+        samples: list[dict[str, Any]] = []
+        errors: list[str] = []
+        deadline = time.monotonic() + duration
+
+        async def run(offset: int) -> None:
+            i = offset
+            while time.monotonic() < deadline:
+                try:
+                    samples.append(await one_query(client, queries[i % len(queries)], params))
+                except httpx.HTTPError as exc:
+                    errors.append(repr(exc))
+                i += clients
+                if think:  # a user reading the answer: uniform around --think
+                    await asyncio.sleep(random.uniform(0.5 * think, 1.5 * think))
+
+        started = time.monotonic()
+        await asyncio.gather(*(run(n) for n in range(clients)))
+        elapsed = time.monotonic() - started
+    return {
+        "queries": len(samples),
+        "per_s": round(len(samples) / elapsed, 1),
+        "errors": len(errors),
+        "degraded": sum(s["degraded"] > 0 for s in samples),
+        "first_hit_ms": percentiles([s["first_hit"] for s in samples if s["first_hit"]]),
+        "done_ms": percentiles([s["done"] for s in samples if s["done"]]),
+        # What the server's SearchService measured (no HTTP, SSE or waiting for the loop).
+        "server_ms": {
+            stage: percentiles([s["timings"][stage] for s in samples if stage in s["timings"]])
+            for stage in ("total_ms", "embed_ms", "dense_ms", "lexical_ms", "graph_ms")
+        },
+        "cold_done_ms": percentiles([s["done"] for s in warm[4:] if s["done"]]),
+    }
+
+
+def settings_for(path: Path, engine: str) -> Settings:
+    settings = Settings.from_env()
+    return replace(
+        settings,
+        qdrant=QdrantSettings(path=path, engine=engine),
+        api=replace(settings.api, rate_limit_per_s=0),
+        log_level="WARNING",
+    )
+
+
+def serve(path: Path, engine: str, port: int) -> None:
+    """The child process: the real API over the seeded store."""
+    import uvicorn
+
+    settings = settings_for(path, engine)
+    embedder = SentenceTransformerEmbedder(settings.embedder)
+    vectors = vector_store(settings, embedder.dimension)
+    asyncio.run(vectors.ensure_schema())
+    api = build_api(settings, embedder, vectors, Neo4jGraphStore(settings.neo4j))
+    uvicorn.run(api, host="127.0.0.1", port=port, log_level="warning")
+
+
+async def prepare(args: argparse.Namespace, path: Path, queries: list[str]) -> dict[str, Any]:
+    settings = settings_for(path, args.engine)
+    embedder = SentenceTransformerEmbedder(settings.embedder)
+    store = vector_store(settings, embedder.dimension)
+    await store.ensure_schema()
+    record: dict[str, Any] = {"seed_s": None}
+    try:
+        held = await store_size(store)
+        if held < args.chunks:
+            abstracts, _ = load_dataset(args.dataset)
+            print(f"seeding {args.chunks - held} chunks into {path}", flush=True)
+            texts = chunk_texts(abstracts, args.chunks)
+            vectors = chunk_vectors(
+                base_vectors(embedder, abstracts, args.embed), args.chunks, args.noise
+            )
+            record["seed_s"] = round(await seed(store, texts, vectors, held), 1)
+        if isinstance(store, EdgeVectorStore):
+            started = time.perf_counter()
+            await store.optimize()
+            record["final_optimize_s"] = round(time.perf_counter() - started, 1)
+            record["shard"] = await store.info()
+        record["chunks"] = await store_size(store)
+        print(f"store holds {record['chunks']} chunks; timing it directly", flush=True)
+        query_vectors = embedder.embed(queries)
+        record["store_ms"] = await time_store(store, queries, query_vectors)
+    finally:
+        await store.close()
+    return record
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--engine", choices=("edge", "local"), default="edge")
+    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--embed", type=int, default=1000, help="abstracts the model embeds")
+    parser.add_argument("--noise", type=float, default=0.35, help="norm of a copy's noise")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument(
+        "--think", type=float, default=0.0, help="mean seconds a client waits between queries"
+    )
+    parser.add_argument("--queries", type=int, default=300, help="SciFact queries used")
+    parser.add_argument("--graph", action="store_true", help="expand through the local Neo4j")
+    parser.add_argument("--dir", type=Path, help="the store folder (default: per engine/size)")
+    parser.add_argument("--dataset", type=Path, default=DATASET)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the child: its port
+    args = parser.parse_args()
+    path = args.dir or REPO / ".stack" / "bench" / f"query-{args.engine}-{args.chunks}"
+    if args.serve:
+        serve(path, args.engine, args.serve)
+        return
+
+    _, all_queries = load_dataset(args.dataset)
+    queries = random.Random(11).sample(all_queries, min(args.queries, len(all_queries)))
+    record = {
+        "engine": args.engine,
+        "store": str(path),
+        **asyncio.run(prepare(args, path, queries)),
+    }
+    record.update(
+        clients=args.clients, duration_s=args.duration, think_s=args.think, graph=args.graph
+    )
+    if args.clients:
+        params = {"k": 10, "expand": 3 if args.graph else 0}
+        record["sse"] = run_clients(args, path, queries, params)
+    report(record)
+    print(f"\nrecord: {write_record('query', record)}")
+
+
+def run_clients(
+    args: argparse.Namespace, path: Path, queries: list[str], params: dict[str, Any]
+) -> dict[str, Any]:
+    port = free_port()
+    log_path = path.parent / f"{path.name}-api.log"
+    command = [sys.executable, "-m", "bench.query", "--engine", args.engine, "--serve", str(port)]
+    with log_path.open("ab") as log:
+        server = subprocess.Popen([*command, "--dir", str(path)], cwd=REPO, stdout=log, stderr=log)
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        wait_ready_live(base_url, server, log_path)
+        print(f"{args.clients} clients for {args.duration:.0f} s against {base_url}", flush=True)
+        return asyncio.run(load(base_url, queries, args.clients, args.duration, args.think, params))
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def wait_ready_live(base_url: str, server: subprocess.Popen[bytes], log_path: Path) -> None:
+    """/health/live, not /ready: readiness asks Kafka and Neo4j, which a run
+    without --graph does not need."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the API exited:\n{log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{base_url}/health/live", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise RuntimeError("the API did not answer after 300 s")
+
+
+def row_text(name: str, row: dict[str, float]) -> str:
+    return f"  {name:30} p50 {row['p50']:7.2f}  p95 {row['p95']:7.2f}  p99 {row['p99']:7.2f} ms"
+
+
+def report(record: dict[str, Any]) -> None:
+    print(f"\n{record['engine']}: {record['chunks']} chunks; store alone, one call at a time:")
+    for name, row in record["store_ms"].items():
+        print(row_text(name, row))
+    sse = record.get("sse")
+    if not sse:
+        return
+    print(
+        f"SSE GET /query k=10, {record['clients']} clients (think {record['think_s']} s), "
+        f"{record['duration_s']:.0f} s: "
+        f"{sse['queries']} queries ({sse['per_s']}/s), {sse['errors']} errors, "
+        f"{sse['degraded']} degraded"
+    )
+    for name in ("first_hit_ms", "done_ms", "cold_done_ms"):
+        if sse[name]["n"]:
+            print(row_text(name, sse[name]))
+    print("the server's own timings (done event):")
+    for name, row in sse["server_ms"].items():
+        if row["n"]:
+            print(row_text(name, row))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,554 @@
+"""Rebuild throughput: `docstream rebuild` (ops/rebuild.py) into fresh
+generations, next to the raw write rate of the same stores in the same run.
+
+1. Publishes N synthetic EmbeddedChunk events straight to `chunks.embedded` on
+   topics of its own: SciFact abstracts cut into ~60-word chunks (one document
+   per abstract, some linking to others), random unit vectors instead of a model.
+2. Ceilings, no I/O: Avro decode alone, decode plus the sink's planning
+   (`sink_event` + `plan_writes`), and each store's own Python work per chunk
+   (BM25 terms for Qdrant, entity extraction for Neo4j).
+3. Raw write: the same events as WritePlans of `--batch`, `store.write` into a
+   fresh generation of each store, no Kafka, then `activate` (where Qdrant Edge
+   builds its index). So each rebuild below replaces a full index and drops it.
+4. Rebuild: `TargetRebuild` per target (and `all`: both at once), timed from
+   start to done, with the time of each phase (fill, switch, drain + drop).
+
+Needs the local stack (started if it is down, and left running). Cleans up its
+topics, consumer groups, Neo4j nodes and Qdrant folder, even on failure.
+
+    .venv/bin/python -m bench.rebuild                       # 20,000 chunks, edge engine
+    .venv/bin/python -m bench.rebuild --chunks 2000 --engine local --targets qdrant
+    .venv/bin/python -m bench.rebuild --targets qdrant neo4j all
+
+`--engine local` (qdrant-client's local mode) scans every point for each
+delete, so its time grows with the square of --chunks: keep it small. A JSON
+record goes to bench/results/rebuild.json (or --json-out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+from prometheus_client import REGISTRY
+
+from core.correlation import event_headers, mint_correlation_id, mint_traceparent
+from core.ids import chunk_id
+from core.settings import Settings
+from core.topics import ensure_topics
+from core.types import Chunk, Generations, WritePlan
+from ops.rebuild import Progress, Rebuild, Target, TargetRebuild
+from ops.serve import vector_generations, vector_store
+from ops.stack.local import LocalStack
+from schemas.codec import Codecs
+from schemas.events import DocumentEvent
+from sinks.entities import extract_entities
+from sinks.generations import GraphGenerations
+from sinks.lexical import Bm25
+from sinks.neo4j import SCHEMA, Neo4jGraphStore
+from sinks.plan import plan_writes
+from streams.records import chunk_records, embedded_record, sink_event
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "datasets" / "scifact-dev" / "corpus.jsonl"
+TARGET_RATE = 10_000  # chunks/s, issue 6
+DIMENSION = 384
+CHUNK_WORDS = 60
+Headers = list[tuple[str, str | bytes | None]]
+Message = tuple[bytes, bytes, Headers]
+SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+# --- the events -------------------------------------------------------------------
+
+
+def cut(text: str) -> list[str]:
+    """Whole sentences, about CHUNK_WORDS words per chunk."""
+    chunks: list[str] = []
+    current: list[str] = []
+    for sentence in SENTENCE.split(text):
+        current.append(sentence)
+        if sum(len(s.split()) for s in current) >= CHUNK_WORDS:
+            chunks.append(" ".join(current))
+            current = []
+    if current:
+        chunks.append(" ".join(current))
+    return chunks
+
+
+def documents(seed: int) -> Iterator[tuple[DocumentEvent, list[str]]]:
+    """SciFact abstracts as documents (cycled with a new id past the end), each
+    with its chunk texts; a third of them cite one to three others."""
+    rows = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line]
+    rng = np.random.default_rng(seed)
+    for cycle in itertools.count():
+        ids = [f"sf{cycle}-{row['_id']}" for row in rows]
+        for row in rows:
+            cites = rng.random() < 1 / 3
+            links = [str(d) for d in rng.choice(ids, rng.integers(1, 4))] if cites else []
+            doc = DocumentEvent(
+                doc_id=f"sf{cycle}-{row['_id']}",
+                version=1,
+                occurred_at=int(time.time() * 1000),
+                title=row.get("title", ""),
+                text=row.get("text", ""),
+                source="scifact",
+                metadata={"dataset": "scifact-dev"},
+                links=links,
+            )
+            yield doc, cut(doc.text)
+
+
+def synthetic_events(chunks: int, codecs: Codecs, seed: int) -> tuple[list[Message], int]:
+    """`chunks` encoded EmbeddedChunk events, keyed and with headers as the
+    embedder stage publishes them; and how many documents they make."""
+    rng = np.random.default_rng(seed)
+    codec = codecs.embedded
+    out: list[Message] = []
+    for docs, (doc, texts) in enumerate(documents(seed), start=1):
+        cuts = [
+            Chunk(chunk_id(doc.doc_id, i), doc.doc_id, i, t, 0, len(t)) for i, t in enumerate(texts)
+        ]
+        vectors = rng.standard_normal((len(cuts), DIMENSION)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        headers: Headers = [
+            *event_headers(mint_correlation_id(), mint_traceparent(), codec.fingerprint_hex)
+        ]
+        for record, vector in zip(chunk_records(doc, cuts), vectors, strict=True):
+            value = codec.encode(embedded_record(record, vector.tolist(), "all-MiniLM-L6-v2"))
+            out.append((doc.doc_id.encode(), value, headers))
+        if len(out) >= chunks:
+            return out[:chunks], docs
+    raise AssertionError("unreachable")
+
+
+def publish(settings: Settings, messages: Sequence[Message]) -> float:
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "linger.ms": 20,
+            "batch.num.messages": 10_000,
+            "queue.buffering.max.messages": max(100_000, 2 * len(messages)),
+        }
+    )
+    started = time.perf_counter()
+    for key, value, headers in messages:
+        producer.produce(settings.kafka.topics.chunks_embedded, value, key, headers=headers)
+        producer.poll(0)
+    if producer.flush(60) != 0:
+        raise RuntimeError("events not delivered to Kafka")
+    return time.perf_counter() - started
+
+
+# --- measuring --------------------------------------------------------------------
+
+
+@dataclass
+class Span:
+    """Wall seconds and CPU seconds, per process, over a stretch of the run."""
+
+    pids: dict[str, int]
+    wall: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)
+    slowest: float = 0.0  # seconds of the slowest batch, where batches are timed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "wall_s": round(self.wall, 3),
+            "cpu_s": {k: round(v, 2) for k, v in self.cpu.items()},
+            "slowest_batch_s": round(self.slowest, 3),
+        }
+
+
+def cpu_now(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far: this process, each stack service, and the whole machine."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"bench": time.process_time()}
+    for name, pid in pids.items():
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[name] = (int(stat[11]) + int(stat[12])) / tick  # utime + stime
+        except (OSError, IndexError):
+            out[name] = 0.0
+    total = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    out["machine"] = (sum(total) - total[3] - total[4]) / tick  # all but idle and iowait
+    return out
+
+
+@contextmanager
+def measured(pids: dict[str, int]) -> Iterator[Span]:
+    span = Span(pids)
+    before, started = cpu_now(pids), time.perf_counter()
+    try:
+        yield span
+    finally:
+        span.wall = time.perf_counter() - started
+        after = cpu_now(pids)
+        span.cpu = {k: after[k] - before[k] for k in after}
+        span.cpu["others"] = span.cpu["machine"] - sum(
+            v for k, v in span.cpu.items() if k != "machine"
+        )
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else 0.0
+
+
+def cpu_rate(count: int, run: Callable[[], object]) -> float:
+    """Chunks per CPU second of this process: single-threaded work, so other
+    load on the machine does not lower it."""
+    started = time.process_time()
+    run()
+    return rate(count, time.process_time() - started)
+
+
+def plans_of(records: Sequence[dict[str, Any]], batch: int) -> list[WritePlan]:
+    events = [sink_event(r, "bench") for r in records]
+    return [plan_writes(events[i : i + batch]) for i in range(0, len(events), batch)]
+
+
+def ceilings(messages: Sequence[Message], codecs: Codecs, batch: int) -> dict[str, float]:
+    """Chunks/s of the Python work a rebuild does per chunk, without any I/O."""
+    values = [value for _, value, _ in messages]
+    decode = codecs.embedded.decode
+    records: list[dict[str, Any]] = []
+    out = {"avro_decode": cpu_rate(len(values), lambda: records.extend(map(decode, values)))}
+    out["decode_and_plan"] = cpu_rate(
+        len(values), lambda: plans_of([decode(v) for v in values], batch)
+    )
+    texts = [f"{r['title']}\n{r['text']}" for r in records]
+    bm25 = Bm25()
+    # The stemmer's cache starts cold in a fresh process and is warm in a worker.
+    for label in ("qdrant_bm25_cold", "qdrant_bm25_warm"):
+        out[label] = cpu_rate(len(texts), lambda: [bm25.document(t) for t in texts])
+    out["neo4j_entities"] = cpu_rate(
+        len(records), lambda: [extract_entities(r["text"]) for r in records]
+    )
+    return out
+
+
+# --- the stores -------------------------------------------------------------------
+
+
+@dataclass
+class Stores:
+    settings: Settings
+    targets: dict[str, Target]
+    close: Callable[[], Awaitable[None]]
+
+
+async def open_stores(settings: Settings) -> Stores:
+    vectors = vector_store(settings, DIMENSION)
+    await vectors.ensure_schema()
+    graph = Neo4jGraphStore(settings.neo4j)
+    # Only the idempotent CREATEs: `ensure_schema` would also adopt untagged
+    # nodes of the shared database into this bench's graph (and its cleanup).
+    for statement in SCHEMA:
+        if statement.startswith("CREATE"):
+            await graph.driver.execute_query(statement)
+    graph_gens = GraphGenerations(lambda: graph.driver, settings.neo4j.graph)
+    targets = {
+        "qdrant": Target("qdrant", vectors, vector_generations(vectors)),
+        "neo4j": Target("neo4j", graph, graph_gens),
+    }
+
+    async def close() -> None:
+        await vectors.close()
+        await graph.close()
+
+    return Stores(settings, targets, close)
+
+
+async def raw_write(target: Target, plans: Sequence[WritePlan], pids: dict[str, int]) -> Span:
+    """store.write of every plan into a fresh generation, then `activate` (timed
+    too: Qdrant Edge indexes there what the writes left unindexed, as in a
+    rebuild's switch); the generation it replaces (empty) is dropped."""
+    gens: Generations = target.generations
+    gen = await gens.begin()
+    store = target.store.pinned(gen)
+    with measured(pids) as span:
+        for plan in plans:
+            started = time.perf_counter()
+            await store.write(plan)
+            span.slowest = max(span.slowest, time.perf_counter() - started)
+        previous = await gens.activate(gen)
+    if previous != gen:
+        await gens.drop(previous)
+    return span
+
+
+@dataclass
+class RebuildRun:
+    name: str
+    span: Span
+    progress: list[Progress]
+    phases: dict[str, dict[str, float]]  # target → phase → seconds since start
+    batches: dict[str, float]  # target → mean events per batch the sink stage handled
+
+
+def batch_totals(target: str) -> tuple[float, float]:
+    labels = {"stage": f"rebuild-{target}"}
+    count = REGISTRY.get_sample_value("docstream_batch_size_count", labels) or 0.0
+    return count, REGISTRY.get_sample_value("docstream_batch_size_sum", labels) or 0.0
+
+
+async def run_rebuild(
+    name: str,
+    targets: list[Target],
+    settings: Settings,
+    codecs: Codecs,
+    batch: int,
+    pids: dict[str, int],
+) -> RebuildRun:
+    parts = [TargetRebuild(t, settings.kafka, codecs, batch=batch) for t in targets]
+    phases: dict[str, dict[str, float]] = {t.name: {} for t in targets}
+    before = {t.name: batch_totals(t.name) for t in targets}
+    with measured(pids) as span:
+        started = time.perf_counter()
+        rebuild = Rebuild(parts)
+        rebuild.start()
+        while rebuild.running:  # the first moment each phase is seen
+            for part in parts:
+                seen = phases[part.target.name]
+                seen.setdefault(part.progress.phase, time.perf_counter() - started)
+            await asyncio.sleep(0.02)
+        assert rebuild.task is not None
+        progress = await rebuild.task
+    batches = {}
+    for part in parts:
+        phases[part.target.name].setdefault("done", span.wall)
+        (count0, sum0), (count1, sum1) = before[part.target.name], batch_totals(part.target.name)
+        batches[part.target.name] = rate(int(sum1 - sum0), count1 - count0)
+    return RebuildRun(name, span, progress, phases, batches)
+
+
+# --- cleanup ----------------------------------------------------------------------
+
+
+async def drop_graph(stores: Stores) -> None:
+    graph = stores.settings.neo4j.graph
+    store = stores.targets["neo4j"].store
+    assert isinstance(store, Neo4jGraphStore)
+    async with store.driver.session() as session:
+        result = await session.run(
+            "MATCH (n:Document|Chunk|Entity) WHERE n.gen STARTS WITH $prefix "
+            "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS",
+            prefix=f"{graph}:",
+        )
+        await result.consume()
+    await store.driver.execute_query(
+        "MATCH (g:DocstreamGraph {name: $graph}) DELETE g", graph=graph
+    )
+
+
+def drop_kafka(settings: Settings) -> None:
+    """The bench's topics, and the consumer groups its rebuilds made."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers, "log_level": 0})
+    futures = dict(admin.delete_topics(settings.kafka.topics.all(), operation_timeout=30))
+    listed = admin.list_consumer_groups(request_timeout=30).result()
+    prefix = f"{settings.kafka.group_id}."
+    groups = [g.group_id for g in listed.valid if g.group_id.startswith(prefix)]
+    if groups:
+        futures.update(admin.delete_consumer_groups(groups, request_timeout=30))
+    for name, future in futures.items():
+        try:
+            future.result(timeout=30)
+        except Exception as exc:  # say what was left behind, but finish the cleanup
+            print(f"cleanup: {name}: {exc}", file=sys.stderr)
+
+
+# --- the run ----------------------------------------------------------------------
+
+
+def bench_settings(engine: str, qdrant_path: Path) -> Settings:
+    run = f"bench-rb-{uuid.uuid4().hex[:6]}"
+    env = {
+        **os.environ,
+        "DOCSTREAM_TOPIC_PREFIX": f"{run}.",
+        "DOCSTREAM_GROUP_ID": run,
+        "QDRANT_PATH": str(qdrant_path),
+        "QDRANT_ENGINE": engine,
+        "NEO4J_GRAPH": run,
+    }
+    env.pop("QDRANT_URL", None)
+    return Settings.from_env(env)
+
+
+async def measure(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    codecs = Codecs.create()
+    pids = {s.name: s.pid for s in LocalStack(settings).status() if s.pid is not None}
+    wanted = ["qdrant", "neo4j"] if "all" in args.targets else sorted(set(args.targets))
+    messages, docs = synthetic_events(args.chunks, codecs, args.seed)
+    ensure_topics(settings.kafka)
+    publish_s = publish(settings, messages)
+    print(
+        f"{len(messages)} EmbeddedChunk events ({docs} SciFact documents, "
+        f"{sum(len(v) for _, v, _ in messages) / len(messages):.0f} bytes each) published in "
+        f"{publish_s:.1f} s; engine {settings.qdrant.engine}; batch {args.batch}; "
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
+        flush=True,
+    )
+    limits = ceilings(messages, codecs, args.batch)
+    plans = plans_of([codecs.embedded.decode(v) for _, v, _ in messages], args.batch)
+    stores = await open_stores(settings)
+    try:
+        raw = {}
+        for name in wanted:
+            raw[name] = await raw_write(stores.targets[name], plans, pids)
+            print(f"  raw write {name}: {raw[name].wall:.1f} s", flush=True)
+        runs = []
+        for choice in args.targets:
+            chosen = wanted if choice == "all" else [choice]
+            run = await run_rebuild(
+                choice, [stores.targets[n] for n in chosen], settings, codecs, args.batch, pids
+            )
+            print(f"  rebuild {choice}: {run.span.wall:.1f} s", flush=True)
+            runs.append(run)
+    finally:
+        try:
+            await drop_graph(stores)
+        finally:
+            await stores.close()
+    chunks = len(messages)
+    rows = report(chunks, limits, raw, runs)
+    return {
+        "bench": "rebuild",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cores": os.cpu_count(),
+        "load_average_at_start": args.load_average,
+        "engine": settings.qdrant.engine,
+        "chunks": chunks,
+        "documents": docs,
+        "batch": args.batch,
+        "partitions": settings.kafka.partitions,
+        "publish_chunks_per_s": rate(chunks, publish_s),
+        "ceilings_chunks_per_s": limits,
+        "raw_write": {
+            n: {"chunks_per_s": rate(chunks, s.wall), **s.as_dict()} for n, s in raw.items()
+        },
+        "rebuilds": rows,
+        "rebuild_spans": {run.name: run.span.as_dict() for run in runs},
+        "target_chunks_per_s": TARGET_RATE,
+        "target_met": all(row["meets_target"] for row in rows),
+        "argv": sys.argv[1:],
+    }
+
+
+def table_row(label: str, chunks_per_s: float, raw: float = 0.0, wall: float = 0.0) -> None:
+    base = f"{raw:9,.0f}" if raw else ""
+    versus = f"{chunks_per_s / raw:5.2f}x" if raw else ""
+    seconds = f"{wall:6.1f}" if wall else ""
+    print(f"| {label:38} | {chunks_per_s:9,.0f} | {base:>9} | {versus:>6} | {seconds:>6} |")
+
+
+def rebuild_rows(runs: list[RebuildRun], raw: dict[str, Span], chunks: int) -> list[dict[str, Any]]:
+    rows = []
+    for run in runs:
+        for progress in run.progress:
+            name, seen = progress.target, run.phases[progress.target]
+            done = seen["done"]
+            switched = min(seen.get(p, done) for p in ("switching", "draining", "done"))
+            rows.append(
+                {
+                    "run": run.name,
+                    "target": name,
+                    "written": progress.written,
+                    "seconds": round(done, 2),
+                    "chunks_per_s": rate(chunks, done),
+                    "fill_chunks_per_s": rate(chunks, switched - seen.get("filling", 0.0)),
+                    "raw_chunks_per_s": rate(chunks, raw[name].wall),
+                    "mean_batch": round(run.batches[name], 1),
+                    "phases_s": {k: round(v, 2) for k, v in seen.items()},
+                    "meets_target": rate(chunks, done) >= TARGET_RATE,
+                }
+            )
+    return rows
+
+
+def report(
+    chunks: int, limits: dict[str, float], raw: dict[str, Span], runs: list[RebuildRun]
+) -> list[dict[str, Any]]:
+    print(f"\n| {'chunks/s':38} | {'rate':>9} | {'raw write':>9} | {'vs raw':>6} | {'wall s':>6} |")
+    print(f"|{'-' * 40}|{'-' * 11}|{'-' * 11}|{'-' * 8}|{'-' * 8}|")
+    for name, value in limits.items():
+        table_row(f"ceiling, per CPU s: {name}", value)
+    for name, span in raw.items():
+        table_row(f"raw store.write: {name}", rate(chunks, span.wall), wall=span.wall)
+    rows = rebuild_rows(runs, raw, chunks)
+    for row in rows:
+        label = f"rebuild {row['target']} ({row['run']})"
+        table_row(label, row["chunks_per_s"], row["raw_chunks_per_s"], row["seconds"])
+        table_row("  its fill phase alone", row["fill_chunks_per_s"], row["raw_chunks_per_s"])
+    met = all(row["meets_target"] for row in rows)
+    print(f"\ntarget {TARGET_RATE:,} chunks/s from start to done: {'met' if met else 'NOT met'}")
+    spans = [(f"raw write {n}", s) for n, s in raw.items()]
+    spans += [(f"rebuild {r.name}", r.span) for r in runs]
+    print("\nCPU ms per chunk, by process (others: the rest of the machine)")
+    print(f"| {'span':20} | {'bench':>6} | {'neo4j':>6} | {'kafka':>6} | {'others':>6} |")
+    print(f"|{'-' * 22}|{'-' * 8}|{'-' * 8}|{'-' * 8}|{'-' * 8}|")
+    for label, span in spans:
+        cpu = [1000 * span.cpu.get(k, 0.0) / chunks for k in ("bench", "neo4j", "kafka", "others")]
+        print(f"| {label:20} | " + " | ".join(f"{v:6.2f}" for v in cpu) + " |")
+    for name, span in raw.items():
+        print(f"raw write {name}: slowest batch {span.slowest:.2f} s of {span.wall:.1f} s")
+    for row in rows:
+        print(
+            f"rebuild {row['target']} ({row['run']}): mean batch {row['mean_batch']}, "
+            f"phases (s from start) {row['phases_s']}"
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.getLogger("neo4j.notifications").setLevel(logging.ERROR)  # deprecation chatter
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--chunks", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--engine", choices=["edge", "local"], default="edge")
+    parser.add_argument(
+        "--targets",
+        nargs="+",
+        choices=["qdrant", "neo4j", "all"],
+        default=["qdrant", "neo4j"],
+        help="rebuilds to run, in order; all = both stores at once",
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json-out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    args.load_average = os.getloadavg()
+    qdrant_path = Path(tempfile.mkdtemp(prefix="bench-rb-qdrant-"))
+    settings = bench_settings(args.engine, qdrant_path)
+    LocalStack(settings).up(log=True)  # left running: the stack is shared
+    try:
+        record = asyncio.run(measure(args, settings))
+    finally:
+        drop_kafka(settings)
+        shutil.rmtree(qdrant_path, ignore_errors=True)
+    out = args.json_out or REPO / "bench" / "results" / "rebuild.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    print(f"written: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
