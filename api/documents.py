@@ -11,6 +11,7 @@ from schemas.events import DocumentEvent, InvalidEvent, now_millis
 STRING_FIELDS = ("title", "text", "source", "content_type")
 KNOWN_FIELDS = {"doc_id", "version", "op", "metadata", "links", "occurred_at", *STRING_FIELDS}
 MAX_DOC_ID = 512
+MAX_LONG = 2**63 - 1  # Avro long
 
 
 def documents_of(payload: Any, max_batch: int) -> tuple[list[DocumentEvent], bool]:
@@ -62,6 +63,7 @@ def document_of(raw: Any, path: str = "") -> DocumentEvent:
     values["links"] = _string_list(raw.get("links", []), _where(path, "links"))
     if values["op"] == "UPSERT" and not values.get("text", "").strip():
         raise FieldError(_where(path, "text"), "is required (non-blank) for an UPSERT")
+    _check_unicode(values, path)
     try:
         return DocumentEvent(**values)
     except InvalidEvent as exc:
@@ -70,9 +72,27 @@ def document_of(raw: Any, path: str = "") -> DocumentEvent:
 
 def _non_negative_int(raw: dict[str, Any], field: str, path: str, default: int) -> int:
     value = raw.get(field, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise FieldError(_where(path, field), "must be a non-negative integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LONG:
+        raise FieldError(_where(path, field), f"must be an integer from 0 to {MAX_LONG}")
     return value
+
+
+def _check_unicode(values: dict[str, Any], path: str) -> None:
+    """JSON can carry lone surrogates (`"\\ud800"`), which UTF-8 cannot: refuse
+    them here, naming the field, rather than fail while encoding the event."""
+    for field, value in values.items():
+        texts = [value] if isinstance(value, str) else []
+        if isinstance(value, list):
+            texts = value
+        elif isinstance(value, dict):
+            texts = [*value.keys(), *value.values()]
+        for text in texts:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise FieldError(
+                    _where(path, field), "is not valid Unicode (lone surrogate)"
+                ) from None
 
 
 def _string_map(value: Any, where: str) -> dict[str, str]:

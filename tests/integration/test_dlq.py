@@ -285,7 +285,8 @@ def test_status_and_admin_status_report_the_pipeline(scenario: dict[str, Any]) -
     assert response.status_code == 200
     admin = response.json()
     assert set(admin["kafka"]["groups"]) == {"chunker", "embedder", "qdrant-sink", "neo4j-sink"}
-    assert admin["qdrant"]["points"] >= 1 and admin["neo4j"]["nodes"]["Chunk"] >= 1
+    assert admin["qdrant"]["chunks"] >= 1 and admin["neo4j"]["chunks"] >= 1
+    assert admin["neo4j"]["active"].startswith(pipeline.settings.neo4j.graph + ":")
     assert admin["pipeline"]["breakers"] == {"qdrant-sink": "closed", "neo4j-sink": "closed"}
 
     report = cli_json(pipeline, "status", "--json")
@@ -295,7 +296,7 @@ def test_status_and_admin_status_report_the_pipeline(scenario: dict[str, Any]) -
     assert f"{topics.documents}.dlq.redriven" in kafka["topics"]
     assert kafka["groups"]["chunker"]["group"] == pipeline.settings.kafka.group_id
     assert report["pipeline"]["freshness_s"]["qdrant-sink"]["count"] >= 1
-    assert report["qdrant"]["points"] == admin["qdrant"]["points"], "asked of the worker"
+    assert report["qdrant"]["chunks"] == admin["qdrant"]["chunks"], "asked of the worker"
     text = pipeline.cli("status")
     assert text.returncode == 0 and "lag embedder" in text.stdout.decode()
 

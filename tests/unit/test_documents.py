@@ -40,6 +40,11 @@ def test_version_and_time_default_to_now() -> None:
         ({"doc_id": "d", "text": 5}, "text"),
         ({"doc_id": "d", "text": "  "}, "text"),
         ({"doc_id": "d", "text": "x", "colour": "red"}, "colour"),
+        ({"doc_id": "d", "text": "x", "version": 2**63}, "version"),
+        ({"doc_id": "d", "text": "x", "occurred_at": 2**64}, "occurred_at"),
+        ({"doc_id": "d\ud800", "text": "x"}, "doc_id"),
+        ({"doc_id": "d", "text": "x", "links": ["\udc00"]}, "links"),
+        ({"doc_id": "d", "text": "x", "metadata": {"k": "\ud83d"}}, "metadata"),
     ],
 )
 def test_each_broken_field_is_named(raw: object, field: str) -> None:
