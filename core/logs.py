@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +32,26 @@ class JsonFormatter(logging.Formatter):
                 line[key] = value
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+        return scrub(json.dumps(line, default=str))
+
+
+# What must never reach a log line: e-mail addresses (documents and queries
+# carry people's text) and credentials (API keys in headers, bearer tokens,
+# passwords in URLs or key=value pairs).
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[\w.~+/=-]+")
+_SECRET_PAIR = re.compile(
+    r"(?i)\b((?:x-)?api[-_]?key|token|password|passwd|secret)(\\?[\"']?\s*[:=]\s*\\?[\"']?)[^\s\"'&,;\\]+"
+)
+_URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^@\s/]+@")
+
+
+def scrub(text: str) -> str:
+    """`text` with e-mail addresses and credentials replaced by markers."""
+    text = _EMAIL.sub("[email]", text)
+    text = _BEARER.sub(r"\1 [redacted]", text)
+    text = _SECRET_PAIR.sub(r"\1\2[redacted]", text)
+    return _URL_PASSWORD.sub(r"\1[redacted]@", text)
 
 
 # Libraries that log every request, heartbeat or rebalance step at INFO.
