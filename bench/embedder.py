@@ -295,10 +295,9 @@ def main() -> int:
         "max_one_minus_cosine": worst,
         "argv": sys.argv[1:],
     }
-    out = args.json_out or REPO / "bench" / "results" / f"embedder-{device.split(':')[0]}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    print(f"written: {out}")
+    from bench.pipeline import write_record  # the stack's modules load only here
+
+    write_record(f"embedder-{device.split(':')[0]}", record, args.json_out)
     return 0
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -78,22 +79,32 @@ def pipeline(name: str, extra_env: dict[str, str] | None = None) -> Iterator[Run
         stack.down(only=started)
 
 
-def wait_ready(base_url: str, worker: subprocess.Popen[bytes], log_path: Path) -> None:
+def wait_ready(
+    base_url: str,
+    process: subprocess.Popen[bytes],
+    log_path: Path,
+    probe: str = "/health/ready",
+) -> None:
+    """Until `probe` answers 200; fails at once if the process exits."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            raise RuntimeError(f"worker exited:\n{log_path.read_text()[-3000:]}")
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"{probe} never answered; the process exited:\n{log_path.read_text()[-3000:]}"
+            )
         try:
-            if httpx.get(f"{base_url}/health/ready", timeout=2).status_code == 200:
+            if httpx.get(f"{base_url}{probe}", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(1)
-    raise RuntimeError("worker not ready after 300 s")
+    raise RuntimeError(f"{probe} did not answer 200 within 300 s")
 
 
-def write_record(name: str, record: dict[str, object]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(record, indent=2))
+def write_record(name: str, record: dict[str, Any], path: Path | None = None) -> Path:
+    """The run's JSON record, in bench/results/<name>.json unless `path` says."""
+    path = path or RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    print(f"written: {path}")
     return path

@@ -190,7 +190,7 @@ def main() -> None:
     for name, row in results.items():
         print(f"| {name} | {row['ndcg@10']:.3f} | {row['recall@100']:.3f} | {row['p50_ms']:.0f} |")
     print(f"\n({REFERENCE})")
-    path = write_record(
+    write_record(
         "quality",
         {
             "dataset": args.dataset.name,
@@ -201,7 +201,6 @@ def main() -> None:
             "index_s": index_s,
         },
     )
-    print(f"written: {path}")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench.pipeline import REPO, free_port, write_record
+from bench.pipeline import REPO, free_port, wait_ready, write_record
 from core.embedding import SentenceTransformerEmbedder
 from core.ids import chunk_id
 from core.settings import QdrantSettings, Settings
@@ -344,7 +344,7 @@ def main() -> None:
         params = {"k": 10, "expand": 3 if args.graph else 0}
         record["sse"] = run_clients(args, path, queries, params)
     report(record)
-    print(f"\nrecord: {write_record('query', record)}")
+    write_record("query", record)
 
 
 def run_clients(
@@ -357,28 +357,12 @@ def run_clients(
         server = subprocess.Popen([*command, "--dir", str(path)], cwd=REPO, stdout=log, stderr=log)
     try:
         base_url = f"http://127.0.0.1:{port}"
-        wait_ready_live(base_url, server, log_path)
+        wait_ready(base_url, server, log_path, probe="/health/live")
         print(f"{args.clients} clients for {args.duration:.0f} s against {base_url}", flush=True)
         return asyncio.run(load(base_url, queries, args.clients, args.duration, args.think, params))
     finally:
         server.terminate()
         server.wait(timeout=60)
-
-
-def wait_ready_live(base_url: str, server: subprocess.Popen[bytes], log_path: Path) -> None:
-    """/health/live, not /ready: readiness asks Kafka and Neo4j, which a run
-    without --graph does not need."""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the API exited:\n{log_path.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{base_url}/health/live", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise RuntimeError("the API did not answer after 300 s")
 
 
 def row_text(name: str, row: dict[str, float]) -> str:

@@ -29,196 +29,44 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
-import json
 import logging
 import os
-import re
 import shutil
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
 
-from core.correlation import event_headers, mint_correlation_id, mint_traceparent
-from core.ids import chunk_id
+from bench.measure import Span, cpu_rate, measured, rate
+from bench.pipeline import write_record
+from bench.rebuild_events import DIMENSION, Message, publish, synthetic_events
 from core.settings import Settings
 from core.topics import ensure_topics
-from core.types import Chunk, Generations, WritePlan
+from core.types import Generations, WritePlan
 from ops.rebuild import Progress, Rebuild, Target, TargetRebuild
 from ops.serve import vector_generations, vector_store
 from ops.stack.local import LocalStack
 from schemas.codec import Codecs
-from schemas.events import DocumentEvent
 from sinks.entities import extract_entities
 from sinks.generations import GraphGenerations
 from sinks.lexical import Bm25
 from sinks.neo4j import SCHEMA, Neo4jGraphStore
 from sinks.plan import plan_writes
-from streams.records import chunk_records, embedded_record, sink_event
+from streams.records import sink_event
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared" / "datasets" / "scifact-dev" / "corpus.jsonl"
 TARGET_RATE = 10_000  # chunks/s, issue 6
-DIMENSION = 384
-CHUNK_WORDS = 60
-Headers = list[tuple[str, str | bytes | None]]
-Message = tuple[bytes, bytes, Headers]
-SENTENCE = re.compile(r"(?<=[.!?])\s+")
-
-
-# --- the events -------------------------------------------------------------------
-
-
-def cut(text: str) -> list[str]:
-    """Whole sentences, about CHUNK_WORDS words per chunk."""
-    chunks: list[str] = []
-    current: list[str] = []
-    for sentence in SENTENCE.split(text):
-        current.append(sentence)
-        if sum(len(s.split()) for s in current) >= CHUNK_WORDS:
-            chunks.append(" ".join(current))
-            current = []
-    if current:
-        chunks.append(" ".join(current))
-    return chunks
-
-
-def documents(seed: int) -> Iterator[tuple[DocumentEvent, list[str]]]:
-    """SciFact abstracts as documents (cycled with a new id past the end), each
-    with its chunk texts; a third of them cite one to three others."""
-    rows = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line]
-    rng = np.random.default_rng(seed)
-    for cycle in itertools.count():
-        ids = [f"sf{cycle}-{row['_id']}" for row in rows]
-        for row in rows:
-            cites = rng.random() < 1 / 3
-            links = [str(d) for d in rng.choice(ids, rng.integers(1, 4))] if cites else []
-            doc = DocumentEvent(
-                doc_id=f"sf{cycle}-{row['_id']}",
-                version=1,
-                occurred_at=int(time.time() * 1000),
-                title=row.get("title", ""),
-                text=row.get("text", ""),
-                source="scifact",
-                metadata={"dataset": "scifact-dev"},
-                links=links,
-            )
-            yield doc, cut(doc.text)
-
-
-def synthetic_events(chunks: int, codecs: Codecs, seed: int) -> tuple[list[Message], int]:
-    """`chunks` encoded EmbeddedChunk events, keyed and with headers as the
-    embedder stage publishes them; and how many documents they make."""
-    rng = np.random.default_rng(seed)
-    codec = codecs.embedded
-    out: list[Message] = []
-    for docs, (doc, texts) in enumerate(documents(seed), start=1):
-        cuts = [
-            Chunk(chunk_id(doc.doc_id, i), doc.doc_id, i, t, 0, len(t)) for i, t in enumerate(texts)
-        ]
-        vectors = rng.standard_normal((len(cuts), DIMENSION)).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        headers: Headers = [
-            *event_headers(mint_correlation_id(), mint_traceparent(), codec.fingerprint_hex)
-        ]
-        for record, vector in zip(chunk_records(doc, cuts), vectors, strict=True):
-            value = codec.encode(embedded_record(record, vector.tolist(), "all-MiniLM-L6-v2"))
-            out.append((doc.doc_id.encode(), value, headers))
-        if len(out) >= chunks:
-            return out[:chunks], docs
-    raise AssertionError("unreachable")
-
-
-def publish(settings: Settings, messages: Sequence[Message]) -> float:
-    producer = Producer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "linger.ms": 20,
-            "batch.num.messages": 10_000,
-            "queue.buffering.max.messages": max(100_000, 2 * len(messages)),
-        }
-    )
-    started = time.perf_counter()
-    for key, value, headers in messages:
-        producer.produce(settings.kafka.topics.chunks_embedded, value, key, headers=headers)
-        producer.poll(0)
-    if producer.flush(60) != 0:
-        raise RuntimeError("events not delivered to Kafka")
-    return time.perf_counter() - started
 
 
 # --- measuring --------------------------------------------------------------------
-
-
-@dataclass
-class Span:
-    """Wall seconds and CPU seconds, per process, over a stretch of the run."""
-
-    pids: dict[str, int]
-    wall: float = 0.0
-    cpu: dict[str, float] = field(default_factory=dict)
-    slowest: float = 0.0  # seconds of the slowest batch, where batches are timed
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "wall_s": round(self.wall, 3),
-            "cpu_s": {k: round(v, 2) for k, v in self.cpu.items()},
-            "slowest_batch_s": round(self.slowest, 3),
-        }
-
-
-def cpu_now(pids: dict[str, int]) -> dict[str, float]:
-    """CPU seconds so far: this process, each stack service, and the whole machine."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out = {"bench": time.process_time()}
-    for name, pid in pids.items():
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            out[name] = (int(stat[11]) + int(stat[12])) / tick  # utime + stime
-        except (OSError, IndexError):
-            out[name] = 0.0
-    total = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    out["machine"] = (sum(total) - total[3] - total[4]) / tick  # all but idle and iowait
-    return out
-
-
-@contextmanager
-def measured(pids: dict[str, int]) -> Iterator[Span]:
-    span = Span(pids)
-    before, started = cpu_now(pids), time.perf_counter()
-    try:
-        yield span
-    finally:
-        span.wall = time.perf_counter() - started
-        after = cpu_now(pids)
-        span.cpu = {k: after[k] - before[k] for k in after}
-        span.cpu["others"] = span.cpu["machine"] - sum(
-            v for k, v in span.cpu.items() if k != "machine"
-        )
-
-
-def rate(count: int, seconds: float) -> float:
-    return count / seconds if seconds > 0 else 0.0
-
-
-def cpu_rate(count: int, run: Callable[[], object]) -> float:
-    """Chunks per CPU second of this process: single-threaded work, so other
-    load on the machine does not lower it."""
-    started = time.process_time()
-    run()
-    return rate(count, time.process_time() - started)
 
 
 def plans_of(records: Sequence[dict[str, Any]], batch: int) -> list[WritePlan]:
@@ -543,10 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         drop_kafka(settings)
         shutil.rmtree(qdrant_path, ignore_errors=True)
-    out = args.json_out or REPO / "bench" / "results" / "rebuild.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    print(f"written: {out}")
+    write_record("rebuild", record, args.json_out)
     return 0
 
 

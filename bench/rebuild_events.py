@@ -1,0 +1,109 @@
+"""The synthetic load of `bench/rebuild.py`: SciFact abstracts cut into
+chunks and published as EmbeddedChunk events, made the way the pipeline makes
+them, with random unit vectors in place of a model."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+from confluent_kafka import Producer
+
+from core.correlation import event_headers, mint_correlation_id, mint_traceparent
+from core.ids import chunk_id
+from core.settings import Settings
+from core.types import Chunk
+from schemas.codec import Codecs
+from schemas.events import DocumentEvent
+from streams.records import chunk_records, embedded_record
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "datasets" / "scifact-dev" / "corpus.jsonl"
+DIMENSION = 384
+CHUNK_WORDS = 60
+Headers = list[tuple[str, str | bytes | None]]
+Message = tuple[bytes, bytes, Headers]
+SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def cut(text: str) -> list[str]:
+    """Whole sentences, about CHUNK_WORDS words per chunk."""
+    chunks: list[str] = []
+    current: list[str] = []
+    for sentence in SENTENCE.split(text):
+        current.append(sentence)
+        if sum(len(s.split()) for s in current) >= CHUNK_WORDS:
+            chunks.append(" ".join(current))
+            current = []
+    if current:
+        chunks.append(" ".join(current))
+    return chunks
+
+
+def documents(seed: int) -> Iterator[tuple[DocumentEvent, list[str]]]:
+    """SciFact abstracts as documents (cycled with a new id past the end), each
+    with its chunk texts; a third of them cite one to three others."""
+    rows = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line]
+    rng = np.random.default_rng(seed)
+    for cycle in itertools.count():
+        ids = [f"sf{cycle}-{row['_id']}" for row in rows]
+        for row in rows:
+            cites = rng.random() < 1 / 3
+            links = [str(d) for d in rng.choice(ids, rng.integers(1, 4))] if cites else []
+            doc = DocumentEvent(
+                doc_id=f"sf{cycle}-{row['_id']}",
+                version=1,
+                occurred_at=int(time.time() * 1000),
+                title=row.get("title", ""),
+                text=row.get("text", ""),
+                source="scifact",
+                metadata={"dataset": "scifact-dev"},
+                links=links,
+            )
+            yield doc, cut(doc.text)
+
+
+def synthetic_events(chunks: int, codecs: Codecs, seed: int) -> tuple[list[Message], int]:
+    """`chunks` encoded EmbeddedChunk events, keyed and with headers as the
+    embedder stage publishes them; and how many documents they make."""
+    rng = np.random.default_rng(seed)
+    codec = codecs.embedded
+    out: list[Message] = []
+    for docs, (doc, texts) in enumerate(documents(seed), start=1):
+        cuts = [
+            Chunk(chunk_id(doc.doc_id, i), doc.doc_id, i, t, 0, len(t)) for i, t in enumerate(texts)
+        ]
+        vectors = rng.standard_normal((len(cuts), DIMENSION)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        headers: Headers = [
+            *event_headers(mint_correlation_id(), mint_traceparent(), codec.fingerprint_hex)
+        ]
+        for record, vector in zip(chunk_records(doc, cuts), vectors, strict=True):
+            value = codec.encode(embedded_record(record, vector.tolist(), "all-MiniLM-L6-v2"))
+            out.append((doc.doc_id.encode(), value, headers))
+        if len(out) >= chunks:
+            return out[:chunks], docs
+    raise AssertionError("unreachable")
+
+
+def publish(settings: Settings, messages: Sequence[Message]) -> float:
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "linger.ms": 20,
+            "batch.num.messages": 10_000,
+            "queue.buffering.max.messages": max(100_000, 2 * len(messages)),
+        }
+    )
+    started = time.perf_counter()
+    for key, value, headers in messages:
+        producer.produce(settings.kafka.topics.chunks_embedded, value, key, headers=headers)
+        producer.poll(0)
+    if producer.flush(60) != 0:
+        raise RuntimeError("events not delivered to Kafka")
+    return time.perf_counter() - started
