@@ -32,7 +32,8 @@ from sinks.breaker import sink_breaker
 from sinks.generations import GraphGenerations
 from sinks.neo4j import Neo4jGraphStore
 from sinks.qdrant import QdrantVectorStore
-from sinks.qdrant_edge import EdgeGenerations, EdgeVectorStore
+from sinks.qdrant_edge import EdgeVectorStore
+from sinks.qdrant_edge_generations import EdgeGenerations
 from sinks.qdrant_generations import QdrantGenerations
 from streams.app import (
     DocstreamApp,

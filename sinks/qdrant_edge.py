@@ -25,8 +25,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
-import re
-import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -41,7 +39,7 @@ from qdrant_client import models
 
 from core.logs import get_logger
 from core.settings import QdrantSettings
-from core.types import GenerationState, Hit, IndexedChunk, SearchFilter, WritePlan
+from core.types import Hit, IndexedChunk, SearchFilter, WritePlan
 from sinks.lexical import Bm25
 from sinks.qdrant import DENSE, LEXICAL, PAYLOAD_INDEXES, _filter, _hit, _of_doc, _payload
 
@@ -346,75 +344,3 @@ class EdgeVectorStore:
     async def _call(self, method: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, partial(method, *args))
-
-
-class EdgeGenerations:
-    """`core.types.Generations` over shard folders (see the module docstring)."""
-
-    def __init__(self, store: EdgeVectorStore) -> None:
-        self.store = store
-        self.alias = store.alias
-        self._pattern = re.compile(rf"^{re.escape(self.alias)}-g(\d+)$")
-
-    async def state(self) -> GenerationState:
-        return await self.store._call(self._state)
-
-    def _state(self) -> GenerationState:
-        active = self.store._shards.active
-        others = [name for name in self._generations() if name != active]
-        return GenerationState(active, max(others, key=self._number) if others else None)
-
-    async def begin(self) -> str:
-        """The shard a rebuild fills: the one left unfinished, or a new one."""
-        return await self.store._call(self._begin)
-
-    def _begin(self) -> str:
-        building = self._state().building
-        if building is not None:
-            return building
-        numbers = [self._number(name) for name in self._generations()]
-        name = f"{self.alias}-g{max(numbers, default=0) + 1}"
-        self.store._create(name)
-        return name
-
-    async def activate(self, gen: str) -> str:
-        def switch() -> str:
-            previous = self.store._shards.active
-            self.store._open(gen).optimize()  # index it before queries land on it
-            self.store._point_to(gen)
-            return previous
-
-        return await self.store._call(switch)
-
-    async def abandon(self) -> None:
-        state = await self.state()
-        if state.building:
-            await self.drop(state.building)
-
-    async def drop(self, gen: str) -> None:
-        def remove() -> None:
-            shards = self.store._shards
-            if gen == shards.active:
-                raise ValueError(f"refusing to drop {gen}: it is the active generation")
-            if gen in shards.open:
-                shards.open.pop(gen).close()
-            shutil.rmtree(shards.root / gen, ignore_errors=True)
-
-        await self.store._call(remove)
-
-    async def size(self, gen: str) -> dict[str, int]:
-        def count() -> int:
-            if gen not in self._generations():
-                return 0
-            return self.store._open(gen).count(edge.CountRequest())
-
-        return {"chunks": await self.store._call(count)}
-
-    def _generations(self) -> list[str]:
-        root = self.store._shards.root
-        names = [p.name for p in root.iterdir() if p.is_dir()] if root.exists() else []
-        return sorted(n for n in names if self._pattern.match(n))
-
-    def _number(self, name: str) -> int:
-        found = self._pattern.fullmatch(name)
-        return int(found.group(1)) if found else -1

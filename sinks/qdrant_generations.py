@@ -7,11 +7,10 @@ the new one, never neither."""
 
 from __future__ import annotations
 
-import re
-
 from qdrant_client import models
 
 from core.types import GenerationState
+from sinks.generation_names import GenerationNames
 from sinks.qdrant import QdrantVectorStore
 
 
@@ -19,20 +18,18 @@ class QdrantGenerations:
     def __init__(self, store: QdrantVectorStore) -> None:
         self.store = store
         self.alias = store.alias
-        self._pattern = re.compile(rf"^{re.escape(self.alias)}-g(\d+)$")
+        self.names = GenerationNames(self.alias)
 
     async def state(self) -> GenerationState:
         active = await self.store.alias_target() or self.alias
-        others = [name for name in await self._generations() if name != active]
-        return GenerationState(active, max(others, key=self._number) if others else None)
+        return GenerationState(active, self.names.building(await self._generations(), active))
 
     async def begin(self) -> str:
         """The collection a rebuild fills: the one left unfinished, or a new one."""
         state = await self.state()
         if state.building is not None:
             return state.building
-        numbers = [self._number(name) for name in await self._generations()]
-        name = f"{self.alias}-g{max(numbers, default=0) + 1}"
+        name = self.names.next(await self._generations())
         await self.store.create_collection(name)
         return name
 
@@ -76,8 +73,4 @@ class QdrantGenerations:
 
     async def _generations(self) -> list[str]:
         response = await self.store._call(self.store.client.get_collections)
-        return [c.name for c in response.collections if self._pattern.match(c.name)]
-
-    def _number(self, name: str) -> int:
-        match = self._pattern.match(name)
-        return int(match[1]) if match else -1
+        return self.names.of(c.name for c in response.collections)

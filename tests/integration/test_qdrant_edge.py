@@ -12,7 +12,8 @@ import pytest
 import sinks.qdrant_edge as qdrant_edge
 from core.settings import QdrantSettings
 from core.types import DocumentDeletion, GenerationState, IndexedChunk, SearchFilter, WritePlan
-from sinks.qdrant_edge import EdgeGenerations, EdgeVectorStore
+from sinks.qdrant_edge import EdgeVectorStore
+from sinks.qdrant_edge_generations import EdgeGenerations
 
 pytestmark = pytest.mark.integration
 
