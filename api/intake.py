@@ -22,6 +22,7 @@ from core.logs import get_logger
 from core.metrics import EVENTS
 from core.producer import Headers, KafkaUnavailable
 from core.settings import ApiSettings
+from core.tracing import current_traceparent, http_status, server_span
 from schemas.codec import AvroCodec
 from schemas.events import DocumentEvent, now_millis
 
@@ -98,9 +99,26 @@ class Intake:
     async def _publish(
         self, request: Request, documents: list[DocumentEvent], batch: bool
     ) -> Response:
+        """Publish within a server span: the span, child of the caller's
+        traceparent, is the parent the events carry (when tracing is on)."""
+        route = "/documents/{doc_id}" if "doc_id" in request.path_params else "/documents"
+        attributes = {
+            "http.request.method": request.method,
+            "http.route": route,
+            "docstream.correlation_id": request.scope["state"]["correlation_id"],
+            "docstream.documents": len(documents),
+        }
+        with server_span(f"{request.method} {route}", request.headers, attributes) as current:
+            response = await self._send(request, documents, batch)
+            http_status(current, response.status_code)
+            return response
+
+    async def _send(
+        self, request: Request, documents: list[DocumentEvent], batch: bool
+    ) -> Response:
         correlation_id = request.scope["state"]["correlation_id"]
         given = request.headers.get("traceparent", "")
-        traceparent = given if TRACEPARENT.match(given) else mint_traceparent()
+        traceparent = current_traceparent(given if TRACEPARENT.match(given) else mint_traceparent())
         headers: Headers = list(
             event_headers(correlation_id, traceparent, self.codec.fingerprint_hex)
         )

@@ -148,6 +148,7 @@ class TargetRebuild:
             self.codecs,
             QuietDeadLetters(self.target.name),
             name=f"rebuild-{self.target.name}",
+            records_freshness=False,
         )
         consumer = BatchConsumer(
             name=f"rebuild-{self.target.name}",

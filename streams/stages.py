@@ -27,6 +27,13 @@ from core.correlation import (
 from core.logs import get_logger
 from core.metrics import BATCH_SIZE, EVENTS, FRESHNESS_SECONDS, STAGE_SECONDS
 from core.settings import Topics
+from core.tracing import (
+    BatchSpans,
+    batch_spans,
+    consumer_attributes,
+    stage_span,
+    with_current_trace,
+)
 from core.types import Chunker, Embedder, GraphStore, SinkEvent, VectorStore
 from schemas.codec import Codecs
 from schemas.errors import CodecError
@@ -74,8 +81,10 @@ class ChunkStage:
         correlation_id = headers.get(CORRELATION_HEADER, "")
         token = current_correlation_id.set(correlation_id)
         started = time.perf_counter()
+        attributes = consumer_attributes(self.name, message.topic, message.key, correlation_id)
         try:
-            await self._handle(message, headers, correlation_id)
+            with stage_span("docstream.chunk", headers, attributes):
+                await self._handle(message, headers, correlation_id)
         finally:
             STAGE_SECONDS.labels(self.name).observe(time.perf_counter() - started)
             current_correlation_id.reset(token)
@@ -112,7 +121,8 @@ class ChunkStage:
             records = [deletion_record(doc)]
         else:
             records = chunk_records(doc, self.chunker.chunk(doc.doc_id, doc.text))
-        out = _derived_headers(headers, self.codecs.chunks.fingerprint_hex)
+        # The chunk span (current) becomes the parent of the chunks it publishes.
+        out = _derived_headers(with_current_trace(headers), self.codecs.chunks.fingerprint_hex)
         key = doc.doc_id.encode()
         encoded = await with_registry(
             self.name, lambda: [(key, self.codecs.chunks.encode(r), out) for r in records]
@@ -154,6 +164,10 @@ class EmbedStage:
     name: str = "embedder"
 
     async def handle(self, messages: Sequence[RawMessage]) -> None:
+        with batch_spans("docstream.embed", self.name, messages) as spans:
+            await self._handle(messages, spans)
+
+    async def _handle(self, messages: Sequence[RawMessage], spans: BatchSpans) -> None:
         started = time.perf_counter()
         BATCH_SIZE.labels(self.name).observe(len(messages))
         decoded: list[tuple[RawMessage, dict[str, Any]]] = []
@@ -174,13 +188,16 @@ class EmbedStage:
             vectors: list[list[float]] = [[] for _ in decoded]  # a DELETE has no vector
             for i, vector in zip(upserts, embedded, strict=True):
                 vectors[i] = vector
-            out = await with_registry(self.name, lambda: self._encoded(decoded, vectors))
+            out = await with_registry(self.name, lambda: self._encoded(decoded, vectors, spans))
             await self.producer.send_many(self.topics.chunks_embedded, out)
             EVENTS.labels(self.name, "ok").inc(len(decoded))
         STAGE_SECONDS.labels(self.name).observe(time.perf_counter() - started)
 
     def _encoded(
-        self, decoded: list[tuple[RawMessage, dict[str, Any]]], vectors: list[list[float]]
+        self,
+        decoded: list[tuple[RawMessage, dict[str, Any]]],
+        vectors: list[list[float]],
+        spans: BatchSpans,
     ) -> list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]:
         return [
             (
@@ -188,7 +205,9 @@ class EmbedStage:
                 self.codecs.embedded.encode(
                     embedded_record(record, vector, self.embedder.model_name)
                 ),
-                _derived_headers(_headers(message), self.codecs.embedded.fingerprint_hex),
+                _derived_headers(
+                    spans.continued(_headers(message)), self.codecs.embedded.fingerprint_hex
+                ),
             )
             for (message, record), vector in zip(decoded, vectors, strict=True)
         ]
@@ -208,8 +227,15 @@ class SinkStage:
     dead_letters: DeadLetterSink
     name: str
     breaker: pybreaker.CircuitBreaker | None = None
+    # Freshness is the live path's figure; a rebuild replaying old events
+    # would only drown it (its progress has metrics of its own).
+    records_freshness: bool = True
 
     async def handle(self, messages: Sequence[RawMessage]) -> None:
+        with batch_spans(f"docstream.{self.name}", self.name, messages):
+            await self._handle(messages)
+
+    async def _handle(self, messages: Sequence[RawMessage]) -> None:
         started = time.perf_counter()
         BATCH_SIZE.labels(self.name).observe(len(messages))
         items: list[tuple[RawMessage, SinkEvent]] = []
@@ -231,7 +257,7 @@ class SinkStage:
         except Exception:
             written = await self._one_by_one(items)
         now = time.time()
-        for at in occurred:
+        for at in occurred if self.records_freshness else ():
             FRESHNESS_SECONDS.labels(self.name).observe(max(0.0, now - at))
         EVENTS.labels(self.name, "ok").inc(written)
         STAGE_SECONDS.labels(self.name).observe(time.perf_counter() - started)

@@ -1,5 +1,7 @@
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from core.correlation import CORRELATION_HEADER, decode_headers
 from core.settings import ChunkerSettings, Topics
 from core.tokens import WordCounter
@@ -130,6 +132,25 @@ async def test_a_store_that_is_down_is_waited_for_not_dead_lettered(monkeypatch:
     await stage.handle([embedded_message("good", 0)])
     assert [c.text for c in store.written] == ["good"]
     assert producer.sent == []
+
+
+def freshness_count(stage: str) -> float:
+    return REGISTRY.get_sample_value("docstream_freshness_seconds_count", {"sink": stage}) or 0.0
+
+
+async def test_only_the_live_path_records_freshness() -> None:
+    live = SinkStage(FakeStore(), CODECS, dead_letters(FakeProducer()), name="fresh-live")  # type: ignore[arg-type]
+    replay = SinkStage(
+        FakeStore(),  # type: ignore[arg-type]
+        CODECS,
+        dead_letters(FakeProducer()),
+        name="fresh-replay",
+        records_freshness=False,
+    )
+    for stage in (live, replay):
+        await stage.handle([embedded_message("good", 0), embedded_message("fine", 1)])
+    assert freshness_count("fresh-live") == 2
+    assert freshness_count("fresh-replay") == 0
 
 
 async def test_an_older_or_unchanged_version_sends_nothing() -> None:
