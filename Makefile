@@ -8,12 +8,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test test-unit test-integration lint validate-deploy services-up services-down services-status clean
+.PHONY: help venv run test test-unit test-integration test-faults bench lint validate-deploy services-up services-down services-status clean
 
 help:
 	@echo "make run                 stack + worker + API + sample corpus (Ctrl-C stops it)"
 	@echo "make test                lint, unit and integration tests on the real local stack"
 	@echo "make test-unit           unit tests only (no services)"
+	@echo "make test-faults         the fault-injection suite on the real local stack (docs/RELIABILITY.md)"
+	@echo "make bench               the benchmarks that fit this machine (docs/PERFORMANCE.md)"
 	@echo "make lint                ruff + mypy"
 	@echo "make validate-deploy     check Dockerfile, compose, k8s, Prometheus, Grafana (offline)"
 	@echo "make services-up|down|status   the local Kafka + Neo4j stack"
@@ -38,6 +40,15 @@ test-unit: venv
 
 test-integration: venv
 	$(BIN)/pytest tests/integration -ra $(PYTEST_ARGS)
+
+# Faults injected into the real local stack; verdicts in reports/faults.json.
+test-faults: venv
+	mkdir -p reports
+	$(BIN)/pytest tests/faults -ra --junitxml=reports/faults.xml $(PYTEST_ARGS)
+
+# Figures next to their baselines; JSON records in bench/results/.
+bench: venv
+	$(BIN)/python -m bench.all $(BENCH_ARGS)
 
 lint: venv
 	$(BIN)/docstream schemas check

@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -30,7 +27,7 @@ from starlette.routing import Route
 
 from api.admin import AdminStatus, StatusProvider
 from api.auth import ReadKeyMiddleware
-from api.health import Health
+from api.health import VERSION, Health, health_routes
 from api.intake import Intake
 from api.middleware import CorrelationMiddleware, MetricsMiddleware
 from api.openapi import openapi
@@ -40,15 +37,11 @@ from api.ratelimit import RateLimitMiddleware
 from api.search import Query, SearchService
 from api.status import DocumentStatus
 from core.logs import get_logger
-from core.metrics import QUERY_CANCELLED
+from core.metrics import QUERY_CANCELLED, QUERY_IN_FLIGHT
 from core.settings import ApiSettings
 
 log = get_logger(__name__)
 MAX_QUERY_BODY = 64 * 1024
-try:
-    VERSION = version("docstream")
-except PackageNotFoundError:  # running from a checkout that was never installed
-    VERSION = "0+unknown"
 
 
 async def read_json(request: Request, limit: int) -> Any:
@@ -77,7 +70,6 @@ def create_api(
     lifespan: Any = None,
 ) -> Starlette:
     settings = settings or ApiSettings()
-    started = time.monotonic()
 
     async def query(request: Request) -> Response:
         try:
@@ -100,41 +92,12 @@ def create_api(
             return EventSourceResponse(_sse(search, parsed, meta), ping=settings.sse_heartbeat_s)
         return JSONResponse(await _collect(search, parsed, meta))
 
-    async def overview(request: Request) -> Response:
-        report = await health.report()
-        return JSONResponse(
-            {
-                "status": "ok" if report.ready else "degraded",
-                "version": VERSION,
-                "uptime_s": round(time.monotonic() - started, 1),
-                "dependencies": report.states,
-            }
-        )
-
-    async def live(request: Request) -> Response:
-        return JSONResponse({"status": "live"})
-
-    async def ready(request: Request) -> Response:
-        report = await health.report()
-        if report.ready:
-            return JSONResponse({"status": "ready", "dependencies": report.states})
-        return JSONResponse(
-            {"status": "not ready", "down": report.down, "dependencies": report.states},
-            status_code=503,
-        )
-
-    async def metrics(request: Request) -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
     async def schema(request: Request) -> Response:
         return JSONResponse(openapi(VERSION))
 
     routes = [
         Route("/query", query, methods=["GET", "POST"]),
-        Route("/health", overview, methods=["GET"]),
-        Route("/health/live", live, methods=["GET"]),
-        Route("/health/ready", ready, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        *health_routes(health),
         Route("/openapi.json", schema, methods=["GET"]),
     ]
     if status is not None:
@@ -187,25 +150,33 @@ async def _sse(
     search: SearchService, query: Query, meta: dict[str, Any]
 ) -> AsyncIterator[ServerSentEvent]:
     event_id = 0
-    yield ServerSentEvent(json.dumps(meta), event="meta", id=str(event_id))
+    QUERY_IN_FLIGHT.inc()  # down again however the stream ends: a leak would show
     try:
-        async for event in search.run(query):
-            event_id += 1
-            yield ServerSentEvent(json.dumps(event.data), event=event.kind, id=str(event_id))
-    except (asyncio.CancelledError, GeneratorExit):
-        # The client went away: the store calls in flight are cancelled with us.
-        QUERY_CANCELLED.inc()
-        log.info("query cancelled: the client disconnected", extra={"after_events": event_id})
-        raise
+        yield ServerSentEvent(json.dumps(meta), event="meta", id=str(event_id))
+        try:
+            async for event in search.run(query):
+                event_id += 1
+                yield ServerSentEvent(json.dumps(event.data), event=event.kind, id=str(event_id))
+        except (asyncio.CancelledError, GeneratorExit):
+            # The client went away: the store calls in flight are cancelled with us.
+            QUERY_CANCELLED.inc()
+            log.info("query cancelled: the client disconnected", extra={"after_events": event_id})
+            raise
+    finally:
+        QUERY_IN_FLIGHT.dec()
 
 
 async def _collect(search: SearchService, query: Query, meta: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {**meta, "hits": [], "degraded": []}
-    async for event in search.run(query):
-        if event.kind == "hit":
-            body["hits"].append(event.data)
-        elif event.kind == "degraded":
-            body["degraded"].append(event.data)
-        else:
-            body["timings"] = event.data["timings"]
+    QUERY_IN_FLIGHT.inc()
+    try:
+        async for event in search.run(query):
+            if event.kind == "hit":
+                body["hits"].append(event.data)
+            elif event.kind == "degraded":
+                body["degraded"].append(event.data)
+            else:
+                body["timings"] = event.data["timings"]
+    finally:
+        QUERY_IN_FLIGHT.dec()
     return body

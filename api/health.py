@@ -4,12 +4,26 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 
 from confluent_kafka.admin import AdminClient
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from api.middleware import CorrelationMiddleware, MetricsMiddleware
 
 Check = Callable[[], Awaitable[None]]
+try:
+    VERSION = version("docstream")
+except PackageNotFoundError:  # running from a checkout that was never installed
+    VERSION = "0+unknown"
 
 
 class KafkaCheck:
@@ -53,3 +67,48 @@ class Health:
                 for n, r in zip(names, results, strict=True)
             }
         )
+
+
+def health_routes(health: Health) -> list[Route]:
+    """/health, /health/live, /health/ready and /metrics: what every docstream
+    process serves, the API and a worker without it alike."""
+    started = time.monotonic()
+
+    async def overview(request: Request) -> Response:
+        report = await health.report()
+        return JSONResponse(
+            {
+                "status": "ok" if report.ready else "degraded",
+                "version": VERSION,
+                "uptime_s": round(time.monotonic() - started, 1),
+                "dependencies": report.states,
+            }
+        )
+
+    async def live(request: Request) -> Response:
+        return JSONResponse({"status": "live"})
+
+    async def ready(request: Request) -> Response:
+        report = await health.report()
+        if report.ready:
+            return JSONResponse({"status": "ready", "dependencies": report.states})
+        return JSONResponse(
+            {"status": "not ready", "down": report.down, "dependencies": report.states},
+            status_code=503,
+        )
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return [
+        Route("/health", overview, methods=["GET"]),
+        Route("/health/live", live, methods=["GET"]),
+        Route("/health/ready", ready, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+
+
+def ops_app(health: Health) -> Starlette:
+    """A worker run with --no-api still answers its probes and its scrapes."""
+    middleware = [Middleware(MetricsMiddleware), Middleware(CorrelationMiddleware)]
+    return Starlette(routes=health_routes(health), middleware=middleware)

@@ -57,6 +57,11 @@ CONSUMER_PAUSED = Gauge(
     "1 while a stage's consumer is paused waiting for its handler (back-pressure).",
     ["stage"],
 )
+ASSIGNED_PARTITIONS = Gauge(
+    "docstream_assigned_partitions",
+    "Partitions of its topic this worker holds for a stage (after the last rebalance).",
+    ["stage"],
+)
 CONSUMER_LAG = Gauge(
     "docstream_consumer_lag",
     "Records behind the end of the partition, per stage and topic-partition.",
@@ -82,6 +87,11 @@ QUERY_DEGRADED = Counter(
 QUERY_CANCELLED = Counter(
     "docstream_query_cancelled_total",
     "Streaming queries whose client went away; the work in flight was cancelled.",
+)
+QUERY_IN_FLIGHT = Gauge(
+    "docstream_queries_in_flight",
+    "Queries (SSE or JSON) being answered now; back to 0 once every one ended or was "
+    "cancelled, so a value stuck above 0 with no traffic is a leaked query task.",
 )
 RATE_LIMITED = Counter(
     "docstream_rate_limited_total",

@@ -157,6 +157,27 @@ class ApiSettings:
     sse_heartbeat_s: float = 15.0
 
 
+# The chunker is a Faust agent and must run in every worker of a group (Faust
+# expects its members alike); the batch stages can be left out per worker.
+WORKER_STAGES = ("chunker", "embedder", "qdrant-sink", "neo4j-sink")
+
+
+def worker_stages(value: str) -> tuple[str, ...]:
+    """DOCSTREAM_WORKER_STAGES: a comma list out of WORKER_STAGES, chunker included."""
+    names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
+    unknown = [n for n in names if n not in WORKER_STAGES]
+    if unknown:
+        raise ValueError(
+            f"DOCSTREAM_WORKER_STAGES names {', '.join(unknown)}: "
+            f"the stages are {', '.join(WORKER_STAGES)}"
+        )
+    if "chunker" not in names:
+        raise ValueError(
+            "DOCSTREAM_WORKER_STAGES must include chunker: every worker of a group runs it"
+        )
+    return names
+
+
 @dataclass(frozen=True)
 class Settings:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
@@ -169,6 +190,9 @@ class Settings:
     log_level: str = "INFO"
     # Set: events use the Confluent wire format with ids from this registry.
     schema_registry_url: str = ""
+    # Which stages this worker runs (DOCSTREAM_WORKER_STAGES): one worker runs
+    # them all; a scaled-out group can split them (docs/OPERATIONS.md).
+    worker_stages: tuple[str, ...] = WORKER_STAGES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -227,4 +251,7 @@ class Settings:
             stack_dir=stack_dir,
             log_level=env.get("DOCSTREAM_LOG_LEVEL", "INFO").upper(),
             schema_registry_url=env.get("SCHEMA_REGISTRY_URL", ""),
+            worker_stages=worker_stages(
+                env.get("DOCSTREAM_WORKER_STAGES", ",".join(WORKER_STAGES))
+            ),
         )

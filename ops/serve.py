@@ -5,6 +5,7 @@ event loop, then run them until SIGINT/SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,7 +15,7 @@ from faust.contrib.asgi import serve_asgi
 from starlette.applications import Starlette
 
 from api.app import create_api
-from api.health import Check, Health, KafkaCheck
+from api.health import Check, Health, KafkaCheck, ops_app
 from api.intake import Intake
 from api.rebuild import RebuildControl, rebuild_routes
 from api.search import QueryLimits, SearchService
@@ -24,11 +25,13 @@ from core.logs import configure_logging, get_logger, logging_config
 from core.producer import AsyncProducer
 from core.settings import Settings
 from core.topics import ensure_topics
+from core.tracing import configure_tracing
 from core.types import Generations
 from ops.rebuild import Target, starter
 from ops.status import worker_status
 from schemas.codec import Codecs
 from sinks.breaker import sink_breaker
+from sinks.faults import with_injected_faults
 from sinks.generations import GraphGenerations
 from sinks.neo4j import Neo4jGraphStore
 from sinks.qdrant import QdrantVectorStore
@@ -60,37 +63,83 @@ def vector_store(settings: Settings, dimension: int) -> Vectors:
 
 
 def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
+    runs = stages_to_run(settings, with_api=with_api)
     embedder = SentenceTransformerEmbedder(settings.embedder)
-    vectors = vector_store(settings, embedder.dimension)
+    # An embedded Qdrant admits one process: only the worker that writes it opens it.
+    vectors = (
+        vector_store(settings, embedder.dimension) if "qdrant-sink" in runs or with_api else None
+    )
     graph = Neo4jGraphStore(settings.neo4j)
 
-    app = create_faust_app(settings, web=with_api)
+    app = create_faust_app(settings, web=True)
     codecs = Codecs.create(settings.schema_registry_url)
     producer = FaustProducer(app)
     dead_letters = DeadLetters(producer, codecs.dead_letters)
     topics = settings.kafka.topics
     chunker = SentenceChunker.for_model(settings.chunker, settings.embedder.model)
     states = document_state_table(app, settings.kafka.partitions)
+    sinks = []
+    if vectors is not None and "qdrant-sink" in runs:
+        sinks.append(
+            SinkStage(
+                with_injected_faults(vectors),  # as is, unless DOCSTREAM_FAULT_QDRANT_WRITES
+                codecs,
+                dead_letters,
+                "qdrant-sink",
+                sink_breaker("qdrant-sink"),
+            )
+        )
+    if "neo4j-sink" in runs:
+        sinks.append(
+            SinkStage(graph, codecs, dead_letters, "neo4j-sink", sink_breaker("neo4j-sink"))
+        )
     stages = Stages(
         chunk=ChunkStage(chunker, codecs, producer, dead_letters, topics, states),
-        embed=EmbedStage(embedder, codecs, producer, dead_letters, topics),
-        sinks=[
-            SinkStage(vectors, codecs, dead_letters, "qdrant-sink", sink_breaker("qdrant-sink")),
-            SinkStage(graph, codecs, dead_letters, "neo4j-sink", sink_breaker("neo4j-sink")),
-        ],
+        embed=EmbedStage(embedder, codecs, producer, dead_letters, topics)
+        if "embedder" in runs
+        else None,
+        sinks=sinks,
     )
     register_agents(app, settings, stages)
     app.startup_hooks = [
         ("kafka-topics", lambda: asyncio.to_thread(ensure_topics, settings.kafka)),
-        ("qdrant-schema", vectors.ensure_schema),
-        ("neo4j-schema", graph.ensure_schema),
+        *([("qdrant-schema", vectors.ensure_schema)] if vectors is not None else []),
+        *([("neo4j-schema", graph.ensure_schema)] if "neo4j-sink" in runs or with_api else []),
     ]
-    if with_api:
+    if with_api and vectors is not None:
         api = build_api(settings, embedder, vectors, graph, states)
         rebuilds = rebuild_control(settings, codecs, vectors, graph)
         api.router.routes += rebuild_routes(rebuilds)
         serve_asgi(app, api, host=settings.api.host, port=settings.api.port)
+    else:
+        # No API: still the probes and the scrape, on the same address.
+        checks = worker_checks(settings, vectors, graph if "neo4j-sink" in runs else None)
+        serve_asgi(app, ops_app(Health(checks)), host=settings.api.host, port=settings.api.port)
     return app
+
+
+def stages_to_run(settings: Settings, *, with_api: bool) -> set[str]:
+    """DOCSTREAM_WORKER_STAGES, checked against where the vectors live."""
+    runs = set(settings.worker_stages)
+    if with_api and settings.qdrant.embedded and "qdrant-sink" not in runs:
+        raise SystemExit(
+            "a worker without qdrant-sink cannot serve the API over an embedded Qdrant: "
+            "it belongs to the worker that writes it. Run this one with --no-api, "
+            "or set QDRANT_URL (a Qdrant server)."
+        )
+    return runs
+
+
+def worker_checks(
+    settings: Settings, vectors: Vectors | None, graph: Neo4jGraphStore | None
+) -> dict[str, Check]:
+    """What this worker depends on: Kafka always, and the stores it writes."""
+    checks: dict[str, Check] = {"kafka": KafkaCheck(settings.kafka.bootstrap_servers)}
+    if graph is not None:
+        checks["neo4j"] = graph.ping
+    if vectors is not None:
+        checks["qdrant"] = vectors.ping
+    return checks
 
 
 def vector_generations(vectors: Vectors) -> Generations:
@@ -119,11 +168,7 @@ def build_api(
     graph: Neo4jGraphStore,
     states: Mapping[str, Any] | None = None,
 ) -> Starlette:
-    checks: dict[str, Check] = {
-        "kafka": KafkaCheck(settings.kafka.bootstrap_servers),
-        "neo4j": graph.ping,
-        "qdrant": vectors.ping,
-    }
+    checks = worker_checks(settings, vectors, graph)
     limits = QueryLimits(
         max_k=settings.api.max_k,
         embed_timeout_s=settings.api.query_embed_timeout_s,
@@ -162,11 +207,13 @@ def build_api(
 
 def run_worker(settings: Settings, *, with_api: bool) -> int:
     configure_logging(settings.log_level)
+    configure_tracing("docstream-worker", os.environ)
     app = build_worker(settings, with_api=with_api)
     log.info(
         "worker starting",
         extra={
             "with_api": with_api,
+            "stages": list(settings.worker_stages),
             "api": f"{settings.api.host}:{settings.api.port}",
             "bootstrap": settings.kafka.bootstrap_servers,
             "qdrant": settings.qdrant.url or str(settings.qdrant.path),
@@ -194,6 +241,7 @@ def run_api(settings: Settings) -> int:
             "to the worker process, which serves the API itself (docstream worker)."
         )
     configure_logging(settings.log_level)
+    configure_tracing("docstream-api", os.environ)
     embedder = SentenceTransformerEmbedder(settings.embedder)
     vectors = vector_store(settings, embedder.dimension)
     graph = Neo4jGraphStore(settings.neo4j)

@@ -60,7 +60,7 @@ def create_faust_app(settings: Settings, *, web: bool) -> DocstreamApp:
 @dataclass
 class Stages:
     chunk: ChunkStage
-    embed: EmbedStage
+    embed: EmbedStage | None  # None: this worker leaves embedding to others of its group
     sinks: list[SinkStage]
 
 
@@ -94,7 +94,7 @@ def register_agents(app: faust.App, settings: Settings, stages: Stages) -> None:
             await stages.chunk.handle(event.message)
             event.ack()
 
-    consumers = [(topics.chunks, "embedder", stages.embed.handle)]
+    consumers = [(topics.chunks, "embedder", stages.embed.handle)] if stages.embed else []
     consumers += [(topics.chunks_embedded, sink.name, sink.handle) for sink in stages.sinks]
     for topic, name, handle in consumers:
         consumer = BatchConsumer(

@@ -14,11 +14,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from core.logs import get_logger
-from core.metrics import CONSUMER_LAG, CONSUMER_PAUSED
+from core.metrics import ASSIGNED_PARTITIONS, CONSUMER_LAG, CONSUMER_PAUSED
 
 log = get_logger(__name__)
 Handler = Callable[[Sequence[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
@@ -38,7 +38,6 @@ class BatchConsumer:
 
     def _consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
-            self.topic,
             bootstrap_servers=self.bootstrap_servers.split(","),
             group_id=self.group_id,
             client_id=f"docstream-{self.name}",
@@ -54,6 +53,7 @@ class BatchConsumer:
 
     async def run(self) -> None:
         consumer = self._consumer()
+        consumer.subscribe([self.topic], listener=AssignmentLog(self.name))
         await consumer.start()
         log.info(
             "consumer started",
@@ -133,3 +133,26 @@ class BatchConsumer:
         for tp, batch in fetched.items():
             if batch and tp in consumer.assignment():
                 consumer.seek(tp, batch[0].offset)
+
+
+class AssignmentLog(ConsumerRebalanceListener):
+    """Which partitions this worker holds for a stage: in the log at every
+    rebalance and as a gauge, so a scaled-out group shows how it split."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        if revoked:
+            log.info("partitions revoked", extra={"stage": self.stage, **_described(revoked)})
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        ASSIGNED_PARTITIONS.labels(self.stage).set(len(assigned))
+        log.info("partitions assigned", extra={"stage": self.stage, **_described(assigned)})
+
+
+def _described(partitions: set[TopicPartition]) -> dict[str, object]:
+    return {
+        "topic": next(iter(partitions)).topic if partitions else "",
+        "partitions": sorted(tp.partition for tp in partitions),
+    }

@@ -1,11 +1,14 @@
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
+from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
 from api.app import create_api
 from api.health import Health
 from api.search import QueryLimits, SearchService
 from core.settings import ApiSettings
+from core.types import Hit
 from tests.fakes import FakeEmbedder, FakeStore, hit
 
 
@@ -119,3 +122,28 @@ def test_a_query_body_that_is_not_utf8_json_is_422() -> None:
     for bad in (b"\xff", b"{oops"):
         response = client().post("/query", content=bad)
         assert response.status_code == 422 and response.json()["field"] == "body"
+
+
+def test_queries_in_flight_count_while_answered_and_return_to_zero() -> None:
+    """The gauge the fault suite reads to prove no query task leaks: 1 inside a
+    query (JSON or SSE), back to where it was once the answer is complete."""
+
+    def in_flight() -> float:
+        return REGISTRY.get_sample_value("docstream_queries_in_flight") or 0.0
+
+    seen: list[float] = []
+
+    class Watching(FakeStore):
+        async def search(self, vector: Sequence[float], limit: int, where: Any = None) -> list[Hit]:
+            seen.append(in_flight())
+            return await super().search(vector, limit, where)
+
+    search = SearchService(FakeEmbedder(), Watching(hits=[hit("a")]), FakeStore(), QueryLimits())  # type: ignore[arg-type]
+    api = TestClient(create_api(search, Health({"kafka": up})))
+    before = in_flight()
+    assert api.get("/query", params={"q": "kafka"}).status_code == 200
+    sse = {"Accept": "text/event-stream"}
+    with api.stream("GET", "/query", params={"q": "kafka"}, headers=sse) as response:
+        assert "event: done" in "".join(response.iter_text())
+    assert seen == [before + 1, before + 1]
+    assert in_flight() == before

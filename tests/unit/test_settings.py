@@ -44,3 +44,26 @@ def test_every_stage_has_a_dead_letter_topic() -> None:
         "p.chunks.dlq",
         "p.chunks.embedded.dlq",
     ]
+
+
+def test_a_worker_runs_every_stage_by_default() -> None:
+    assert Settings.from_env({}).worker_stages == (
+        "chunker",
+        "embedder",
+        "qdrant-sink",
+        "neo4j-sink",
+    )
+
+
+def test_worker_stages_can_be_split() -> None:
+    env = {"DOCSTREAM_WORKER_STAGES": " chunker, embedder ,neo4j-sink,embedder"}
+    assert Settings.from_env(env).worker_stages == ("chunker", "embedder", "neo4j-sink")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("chunker,embeder", "embeder"), ("embedder,neo4j-sink", "must include chunker")],
+)
+def test_bad_worker_stages_say_what_is_wrong(value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env({"DOCSTREAM_WORKER_STAGES": value})
