@@ -10,6 +10,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import trace
+
 from core.correlation import current_correlation_id
 
 # Attributes every LogRecord has; anything else passed via `extra=` is a field.
@@ -27,6 +29,10 @@ class JsonFormatter(logging.Formatter):
         correlation_id = getattr(record, "correlation_id", None) or current_correlation_id.get()
         if correlation_id:
             line["correlation_id"] = correlation_id
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:  # inside a traced stage: the line joins its trace
+            line["trace_id"] = f"{span.trace_id:032x}"
+            line["span_id"] = f"{span.span_id:016x}"
         for key, value in vars(record).items():
             if key not in _STANDARD and key not in line:
                 line[key] = value

@@ -42,3 +42,14 @@ def test_email_addresses_and_credentials_never_reach_a_line() -> None:
 def test_ordinary_text_is_left_alone() -> None:
     text = "chunk 3 of doc-7 indexed in 12 ms (tokens=200, key=doc_id)"
     assert scrub(text) == text
+
+
+def test_a_line_inside_a_span_carries_its_trace_and_span_ids() -> None:
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    context = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1))
+    with trace.use_span(NonRecordingSpan(context)):
+        inside = line("in a stage")
+    assert inside["trace_id"] == f"{0xABC:032x}" and inside["span_id"] == f"{0xDEF:016x}"
+    assert "trace_id" not in line("outside")
