@@ -54,10 +54,18 @@ async def read_limited(request: Request, limit: int) -> bytes:
 
 
 class Intake:
-    def __init__(self, sender: Sender, codec: AvroCodec, topic: str, settings: ApiSettings) -> None:
+    def __init__(
+        self,
+        sender: Sender,
+        codec: AvroCodec,
+        topic: str,
+        settings: ApiSettings,
+        max_text_bytes: int = 4 * 1024 * 1024,
+    ) -> None:
         self.sender = sender
         self.codec = codec
         self.topic = topic
+        self.max_text_bytes = max_text_bytes
         self.settings = settings
 
     def authorize(self, request: Request) -> Response | None:
@@ -87,6 +95,12 @@ class Intake:
             documents, batch = documents_of(parsed, self.settings.max_batch)
         except FieldError as exc:
             return problem(422, "Invalid document", str(exc), field=exc.field, reason=exc.reason)
+        for i, document in enumerate(documents):
+            size = len(document.text.encode("utf-8"))
+            if size > self.max_text_bytes:
+                where = f"[{i}].text" if batch else "text"
+                detail = f"{where} is {size} bytes; the limit is {self.max_text_bytes}"
+                return problem(413, "Text too large", detail, field=where)
         return await self._publish(request, documents, batch)
 
     async def delete(self, request: Request) -> Response:

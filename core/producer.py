@@ -20,7 +20,12 @@ class KafkaUnavailable(ConnectionError):
 
 
 class AsyncProducer:
-    def __init__(self, bootstrap_servers: str, delivery_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        delivery_timeout_s: float = 10.0,
+        max_message_bytes: int = 8 * 1024 * 1024,
+    ) -> None:
         self.delivery_timeout_s = delivery_timeout_s
         self._producer = Producer(
             {
@@ -30,6 +35,8 @@ class AsyncProducer:
                 "compression.type": "lz4",
                 "linger.ms": 2,
                 "message.timeout.ms": int(delivery_timeout_s * 1000),
+                # What the topics take (the broker counts the compressed batch).
+                "message.max.bytes": max_message_bytes,
                 "log_level": 0,
             }
         )

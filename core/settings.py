@@ -69,6 +69,14 @@ class KafkaSettings:
     topics: Topics = field(default_factory=Topics)
     partitions: int = 3
     group_id: str = "docstream"
+    # The largest event (compressed, as the broker counts) a docstream topic
+    # takes: set on the topics docstream creates, and what its producers allow.
+    max_message_bytes: int = 8 * 1024 * 1024
+
+    @property
+    def dead_letter_max_bytes(self) -> int:
+        """A dead letter carries a whole original event plus its reason."""
+        return 2 * self.max_message_bytes
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,9 @@ class ChunkerSettings:
 
     max_tokens: int = 200
     overlap_tokens: int = 32
+    # A longer text is refused (413 at the API, a dead letter in the stream):
+    # one document must not turn into tens of thousands of chunks.
+    max_text_bytes: int = 4 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
@@ -204,6 +215,7 @@ class Settings:
                 topics=Topics(prefix=env.get("DOCSTREAM_TOPIC_PREFIX", "")),
                 partitions=_int(env, "DOCSTREAM_PARTITIONS", 3),
                 group_id=env.get("DOCSTREAM_GROUP_ID", "docstream"),
+                max_message_bytes=_int(env, "DOCSTREAM_MAX_MESSAGE_BYTES", 8 * 1024 * 1024),
             ),
             neo4j=Neo4jSettings(
                 uri=env.get("NEO4J_URI", "bolt://127.0.0.1:7687"),
@@ -227,6 +239,7 @@ class Settings:
             chunker=ChunkerSettings(
                 max_tokens=_int(env, "DOCSTREAM_CHUNK_MAX_TOKENS", 200),
                 overlap_tokens=_int(env, "DOCSTREAM_CHUNK_OVERLAP_TOKENS", 32),
+                max_text_bytes=_int(env, "DOCSTREAM_MAX_TEXT_BYTES", 4 * 1024 * 1024),
             ),
             api=ApiSettings(
                 host=env.get("DOCSTREAM_API_HOST", "127.0.0.1"),

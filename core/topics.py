@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from core.settings import KafkaSettings
+from core.settings import KafkaSettings, Topics
 
 
 def ensure_topics(
@@ -21,7 +21,15 @@ def ensure_topics(
     if not missing:
         return []
     futures = admin.create_topics(
-        [NewTopic(n, num_partitions=settings.partitions, replication_factor=1) for n in missing],
+        [
+            NewTopic(
+                n,
+                num_partitions=settings.partitions,
+                replication_factor=1,
+                config={"max.message.bytes": str(topic_max_bytes(settings, n))},
+            )
+            for n in missing
+        ],
         operation_timeout=timeout_s,
     )
     created = []
@@ -33,3 +41,10 @@ def ensure_topics(
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
     return created
+
+
+def topic_max_bytes(settings: KafkaSettings, name: str) -> int:
+    """Dead-letter topics take twice an event: the original and its reason."""
+    if name.endswith(Topics.dead_letter("")):
+        return settings.dead_letter_max_bytes
+    return settings.max_message_bytes

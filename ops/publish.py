@@ -70,6 +70,7 @@ def producer_config(settings: KafkaSettings, delivery_timeout_s: float) -> dict[
         "compression.type": "lz4",
         "linger.ms": 5,
         "message.timeout.ms": int(delivery_timeout_s * 1000),
+        "message.max.bytes": settings.max_message_bytes,
         "log_level": 0,
     }
 

@@ -94,7 +94,15 @@ def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
             SinkStage(graph, codecs, dead_letters, "neo4j-sink", sink_breaker("neo4j-sink"))
         )
     stages = Stages(
-        chunk=ChunkStage(chunker, codecs, producer, dead_letters, topics, states),
+        chunk=ChunkStage(
+            chunker,
+            codecs,
+            producer,
+            dead_letters,
+            topics,
+            states,
+            max_text_bytes=settings.chunker.max_text_bytes,
+        ),
         embed=EmbedStage(embedder, codecs, producer, dead_letters, topics)
         if "embedder" in runs
         else None,
@@ -175,9 +183,19 @@ def build_api(
         store_timeout_s=settings.api.query_store_timeout_s,
     )
     search = SearchService(embedder, vectors, graph, limits)
-    producer = AsyncProducer(settings.kafka.bootstrap_servers, settings.api.intake_timeout_s)
+    producer = AsyncProducer(
+        settings.kafka.bootstrap_servers,
+        settings.api.intake_timeout_s,
+        settings.kafka.max_message_bytes,
+    )
     codec = Codecs.create(settings.schema_registry_url).documents
-    intake = Intake(producer, codec, settings.kafka.topics.documents, settings.api)
+    intake = Intake(
+        producer,
+        codec,
+        settings.kafka.topics.documents,
+        settings.api,
+        settings.chunker.max_text_bytes,
+    )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

@@ -94,7 +94,9 @@ class AvroCodec:
         try:
             record = schemaless_reader(stream, writer, self.schema.parsed)
         except Exception as exc:  # fastavro raises many (some private) types on bad data
-            raise MalformedBody(f"{self.schema.name} body cannot be read: {exc!r}") from exc
+            raise MalformedBody(
+                f"{self.schema.name} body cannot be read: {_explained(exc)} ({exc!r})"
+            ) from exc
         if stream.tell() != len(body):
             raise MalformedBody(
                 f"{self.schema.name} body has {len(body) - stream.tell()} trailing bytes"
@@ -102,6 +104,17 @@ class AvroCodec:
         if not isinstance(record, dict):
             raise MalformedBody(f"{self.schema.name} body is not a record")
         return record
+
+
+def _explained(exc: Exception) -> str:
+    """What fastavro's low-level error means for the person reading a dead letter."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "a string field is not valid UTF-8"
+    if isinstance(exc, IndexError):
+        return "an enum symbol or union branch index is out of range (an unknown op?)"
+    if isinstance(exc, EOFError | StopIteration):
+        return "the body ends early (truncated)"
+    return "the bytes do not match the writer schema"
 
 
 @dataclass(frozen=True)

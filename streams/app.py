@@ -18,6 +18,7 @@ from streams.batches import BatchConsumer
 from streams.stages import ChunkStage, EmbedStage, SinkStage
 
 StartupHook = Callable[[], Awaitable[object]]
+DEAD_LETTER_MAX_REQUEST = 64 * 1024 * 1024
 
 
 class DocstreamApp(faust.App):
@@ -51,6 +52,11 @@ def create_faust_app(settings: Settings, *, web: bool) -> DocstreamApp:
         topic_partitions=settings.kafka.partitions,
         topic_replication_factor=1,
         producer_acks=-1,
+        producer_compression_type="lz4",
+        # A dead letter carries the original event whole, and a compressing
+        # producer may have sent one far larger than the broker's limit on its
+        # compressed batch: the size that matters is checked by the broker.
+        producer_max_request_size=DEAD_LETTER_MAX_REQUEST,
         # A batch of embeddings on CPU can take seconds; keep the group patient.
         broker_max_poll_interval=600.0,
         stream_wait_empty=False,

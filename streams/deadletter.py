@@ -48,19 +48,33 @@ class DeadLetterSink(Protocol):
     async def send(self, stage: str, message: RawMessage, error: BaseException) -> None: ...
 
 
+# Beyond this a dead letter could not be produced at all (streams/app.py sets
+# the producer's limit above it): keep the head of the original, and say so.
+# The whole event stays on its source topic, at the offset the letter names.
+MAX_ORIGINAL_BYTES = 48 * 1024 * 1024
+
+
 def dead_letter_record(stage: str, message: RawMessage, error: BaseException) -> dict[str, Any]:
     raw_headers = message.headers or []
     pairs = raw_headers.items() if isinstance(raw_headers, dict) else raw_headers
     headers = {key: value for key, value in pairs if value is not None}
+    value = message.value
+    note = ""
+    if value is not None and len(value) > MAX_ORIGINAL_BYTES:
+        note = (
+            f" [value cut from {len(value)} to {MAX_ORIGINAL_BYTES} bytes; the whole event is "
+            f"at {message.topic}:{message.partition}:{message.offset}]"
+        )
+        value = value[:MAX_ORIGINAL_BYTES]
     return {
         "stage": stage,
         "error_class": type(error).__name__,
-        "error_message": str(error)[:2000],
+        "error_message": str(error)[:2000] + note,
         "topic": message.topic,
         "partition": int(message.partition),
         "offset": int(message.offset),
         "key": message.key,
-        "value": message.value,
+        "value": value,
         "headers": headers,
         "correlation_id": decode_headers(headers).get(CORRELATION_HEADER, ""),
         "failed_at": now_millis(),

@@ -63,6 +63,15 @@ def _derived_headers(parent: dict[str, str], schema_hex: str) -> list[tuple[str,
     return encode_headers({**propagated(parent), SCHEMA_HEADER: schema_hex})
 
 
+def check_text_size(text: str, limit: int) -> None:
+    size = len(text.encode("utf-8"))
+    if size > limit:
+        raise InvalidEvent(
+            f"text is {size} bytes; the limit is {limit} (DOCSTREAM_MAX_TEXT_BYTES): "
+            "split the document"
+        )
+
+
 @dataclass
 class ChunkStage:
     """documents → chunks: validate, decide against the document's state, cut,
@@ -75,6 +84,7 @@ class ChunkStage:
     topics: Topics
     states: StateTable
     name: str = "chunker"
+    max_text_bytes: int = 4 * 1024 * 1024
 
     async def handle(self, message: RawMessage) -> None:
         headers = _headers(message)
@@ -99,6 +109,8 @@ class ChunkStage:
             doc = DocumentEvent.from_record(record)
             if doc.op == "UPSERT" and not doc.text.strip():
                 raise InvalidEvent("text is empty: nothing to index")
+            if len(doc.text) > self.max_text_bytes // 4:  # cheap first: 4 bytes a char at most
+                check_text_size(doc.text, self.max_text_bytes)
         except (CodecError, InvalidEvent, TypeError, KeyError) as exc:
             await self.dead_letters.send(self.name, message, exc)
             self._record_failure(message, exc, correlation_id)

@@ -138,7 +138,7 @@ def test_queries_in_flight_count_while_answered_and_return_to_zero() -> None:
             seen.append(in_flight())
             return await super().search(vector, limit, where)
 
-    search = SearchService(FakeEmbedder(), Watching(hits=[hit("a")]), FakeStore(), QueryLimits())  # type: ignore[arg-type]
+    search = SearchService(FakeEmbedder(), Watching(hits=[hit("a")]), FakeStore(), QueryLimits())
     api = TestClient(create_api(search, Health({"kafka": up})))
     before = in_flight()
     assert api.get("/query", params={"q": "kafka"}).status_code == 200

@@ -91,6 +91,23 @@ def test_truncated_and_padded_bodies_are_malformed() -> None:
         codec_for("DocumentEvent").decode(good + b"\x00")
 
 
+def test_a_malformed_body_says_what_is_wrong_with_it() -> None:
+    codec = codec_for("DocumentEvent")
+    upsert = codec.encode({**EXAMPLES["DocumentEvent"], "op": "UPSERT"})
+    delete = codec.encode({**EXAMPLES["DocumentEvent"], "op": "DELETE"})
+    [at] = [i for i, (a, b) in enumerate(zip(upsert, delete, strict=True)) if a != b]
+    unknown_op = upsert[:at] + b"\x0a" + upsert[at + 1 :]  # enum index 5
+    doc_id = EXAMPLES["DocumentEvent"]["doc_id"].encode()
+    bad_utf8 = upsert.replace(doc_id, b"\xff" * len(doc_id), 1)
+    for data, meaning in (
+        (unknown_op, "unknown op"),
+        (bad_utf8, "not valid UTF-8"),
+        (upsert[: len(upsert) // 2], "truncated"),
+    ):
+        with pytest.raises(MalformedBody, match=meaning):
+            codec.decode(data)
+
+
 def test_record_that_breaks_the_schema_is_an_encode_error() -> None:
     with pytest.raises(EncodeError):
         codec_for("DocumentEvent").encode({"doc_id": "d", "version": "three", "occurred_at": 0})

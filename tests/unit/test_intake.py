@@ -87,6 +87,19 @@ def test_oversized_bodies_are_413_and_bad_json_is_422() -> None:
     assert sender.sent == []
 
 
+def test_a_text_over_the_limit_is_413_naming_it() -> None:
+    sender = FakeSender()
+    settings = ApiSettings(api_keys=frozenset({KEY}))
+    search = SearchService(FakeEmbedder(), FakeStore(), FakeStore(), QueryLimits())  # type: ignore[arg-type]
+    intake = Intake(sender, codec_for("DocumentEvent"), "documents", settings, max_text_bytes=50)
+    api = TestClient(create_api(search, Health({}), settings=settings, intake=intake))
+    batch = [DOC, {"doc_id": "d2", "text": "é" * 30}]  # 60 bytes in UTF-8
+    response = api.post("/documents", json=batch, headers={"X-API-Key": KEY})
+    assert response.status_code == 413
+    assert response.json()["field"] == "[1].text" and "60 bytes" in response.json()["detail"]
+    assert sender.sent == [], "nothing of a refused batch is sent"
+
+
 def test_kafka_down_is_503_with_retry_after() -> None:
     response = client(FakeSender(up=False)).post("/documents", json=DOC, headers={"X-API-Key": KEY})
     assert response.status_code == 503

@@ -67,3 +67,12 @@ def test_worker_stages_can_be_split() -> None:
 def test_bad_worker_stages_say_what_is_wrong(value: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Settings.from_env({"DOCSTREAM_WORKER_STAGES": value})
+
+
+def test_size_limits_come_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {"DOCSTREAM_MAX_MESSAGE_BYTES": "2000000", "DOCSTREAM_MAX_TEXT_BYTES": "1000"}
+    )
+    assert settings.kafka.max_message_bytes == 2_000_000
+    assert settings.kafka.dead_letter_max_bytes == 4_000_000
+    assert settings.chunker.max_text_bytes == 1000

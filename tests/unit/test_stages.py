@@ -9,7 +9,7 @@ from schemas.codec import AvroCodec, Codecs, codec_for
 from schemas.confluent import ConfluentRegistry
 from sinks.retry import Backoff
 from streams.chunker import SentenceChunker
-from streams.deadletter import DeadLetters
+from streams.deadletter import DeadLetters, dead_letter_record
 from streams.records import embedded_record
 from streams.stages import ChunkStage, EmbedStage, SinkStage
 from tests.fakes import FakeEmbedder, FakeMessage, FakeProducer, FakeStore
@@ -73,6 +73,25 @@ async def test_empty_text_and_negative_versions_are_dead_letters() -> None:
     reasons = [codec_for("DeadLetter").decode(v)["error_message"] for _, _, v, _ in producer.sent]
     assert len(reasons) == 2
     assert "empty" in reasons[0] and "version" in reasons[1]
+
+
+async def test_a_text_over_the_limit_is_a_dead_letter_not_thousands_of_chunks() -> None:
+    producer = FakeProducer()
+    stage = chunk_stage(producer)
+    stage.max_text_bytes = 40
+    await stage.handle(FakeMessage(document(text="word " * 20)))
+    [(topic, _, value, _)] = producer.sent
+    assert topic == "documents.dlq"
+    assert "100 bytes; the limit is 40" in codec_for("DeadLetter").decode(value)["error_message"]
+
+
+def test_a_dead_letter_keeps_the_head_of_a_gigantic_original(monkeypatch: Any) -> None:
+    monkeypatch.setattr("streams.deadletter.MAX_ORIGINAL_BYTES", 10)
+    message = FakeMessage(b"x" * 25, topic="documents", offset=7)
+    record = dead_letter_record("chunker", message, ValueError("too big"))
+    assert record["value"] == b"x" * 10
+    assert "cut from 25 to 10 bytes" in record["error_message"]
+    assert "documents:0:7" in record["error_message"]
 
 
 def chunk_message(text: str, index: int = 0) -> FakeMessage:

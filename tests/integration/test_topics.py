@@ -1,0 +1,55 @@
+"""The topics docstream creates take events up to DOCSTREAM_MAX_MESSAGE_BYTES
+(the broker's own default is about 1 MB), and its producers send them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka.admin import AdminClient, ConfigResource
+
+from core.producer import AsyncProducer
+from core.settings import KafkaSettings, Settings, Topics
+from core.topics import ensure_topics
+from ops.stack.local import LocalStack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def kafka(stack: LocalStack, base_settings: Settings) -> Iterator[KafkaSettings]:
+    prefix = f"topics{uuid.uuid4().hex[:8]}."
+    settings = KafkaSettings(
+        bootstrap_servers=base_settings.kafka.bootstrap_servers,
+        topics=Topics(prefix=prefix),
+        partitions=1,
+        max_message_bytes=3 * 1024 * 1024,
+    )
+    ensure_topics(settings)
+    yield settings
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    for future in admin.delete_topics(settings.topics.all()).values():
+        future.result(timeout=30)
+
+
+def configured_max(settings: KafkaSettings, topic: str) -> int:
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    [future] = admin.describe_configs([ConfigResource("topic", topic)]).values()
+    return int(future.result(timeout=30)["max.message.bytes"].value)
+
+
+def test_topics_take_the_configured_size_and_dead_letters_twice_it(kafka: KafkaSettings) -> None:
+    assert configured_max(kafka, kafka.topics.documents) == 3 * 1024 * 1024
+    assert configured_max(kafka, Topics.dead_letter(kafka.topics.documents)) == 6 * 1024 * 1024
+
+
+def test_an_event_over_the_brokers_default_is_accepted(kafka: KafkaSettings) -> None:
+    producer = AsyncProducer(kafka.bootstrap_servers, 20.0, kafka.max_message_bytes)
+    incompressible = os.urandom(1_000_000).hex().encode()  # 2 MB that lz4 cannot shrink
+    try:
+        asyncio.run(producer.send_all(kafka.topics.documents, [(b"big", incompressible, [])]))
+    finally:
+        producer.close()
