@@ -64,6 +64,33 @@ def scrub(text: str) -> str:
 _NOISY = ("aiokafka", "neo4j", "httpx", "uvicorn.access", "sentence_transformers", "faust", "mode")
 
 
+class RepeatFilter(logging.Filter):
+    """One line per `window_s` for each repeated library message: a broker that
+    is down makes its client log the same connection error thousands of times
+    a second. The line after a quiet window says how many were held back."""
+
+    def __init__(self, window_s: float = 10.0, prefixes: tuple[str, ...] = _NOISY) -> None:
+        super().__init__()
+        self.window_s = window_s
+        self.prefixes = prefixes
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}  # → (first shown, held back)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.prefixes):
+            return True
+        key = (record.name, str(record.msg))
+        shown, held = self._seen.get(key, (0.0, 0))
+        if record.created - shown < self.window_s:
+            self._seen[key] = (shown, held + 1)
+            return False
+        if held:
+            record.repeated = held  # becomes a field of the JSON line
+        self._seen[key] = (record.created, 0)
+        if len(self._seen) > 10_000:  # messages with ids in their template: forget
+            self._seen.clear()
+        return True
+
+
 def logging_config(level: str = "INFO") -> dict[str, Any]:
     """A dictConfig routing every logger (ours, faust's, uvicorn's) to one JSON
     stream on stderr. Faust's worker takes it as `logging_config`."""
@@ -71,8 +98,14 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": JsonFormatter}},
+        "filters": {"repeats": {"()": RepeatFilter}},
         "handlers": {
-            "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": sys.stderr}
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": sys.stderr,
+                "filters": ["repeats"],
+            }
         },
         "root": {"level": level, "handlers": ["stderr"]},
         "loggers": {name: {"level": "WARNING"} for name in _NOISY},

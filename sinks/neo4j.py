@@ -183,6 +183,9 @@ class Neo4jGraphStore:
                 auth=self.settings.auth,
                 connection_timeout=5.0,
                 max_transaction_retry_time=5.0,
+                # Reading `active` before the first generation exists is expected,
+                # not worth a warning per query.
+                notifications_disabled_classifications=["UNRECOGNIZED"],
             )
         return self._driver
 

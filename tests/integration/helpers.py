@@ -99,8 +99,9 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 30) -> list[Any]:
             if message is None or message.error() is not None:
                 continue
             messages.append(message)
-            if message.offset() + 1 >= ends[message.partition()]:
-                remaining.discard(message.partition())
+            partition, offset = message.partition(), message.offset()
+            if partition is not None and offset is not None and offset + 1 >= ends[partition]:
+                remaining.discard(partition)
         return messages
     finally:
         consumer.close()

@@ -53,3 +53,21 @@ def test_a_line_inside_a_span_carries_its_trace_and_span_ids() -> None:
         inside = line("in a stage")
     assert inside["trace_id"] == f"{0xABC:032x}" and inside["span_id"] == f"{0xDEF:016x}"
     assert "trace_id" not in line("outside")
+
+
+def test_a_library_repeating_itself_is_held_back_and_counted() -> None:
+    from core.logs import RepeatFilter
+
+    repeats = RepeatFilter(window_s=10.0)
+
+    def at(t: float, name: str = "aiokafka.conn", msg: str = "Unable connect to %s") -> bool:
+        record = logging.LogRecord(name, logging.ERROR, __file__, 1, msg, ("node",), None)
+        record.created = t
+        shown = repeats.filter(record)
+        at.last = record  # type: ignore[attr-defined]
+        return shown
+
+    assert at(100.0) and not at(101.0) and not at(105.0)
+    assert at(100.5, msg="another message"), "each message has its own window"
+    assert at(100.5, name="docstream.stages"), "our own lines are never held back"
+    assert at(111.0) and at.last.repeated == 2  # type: ignore[attr-defined]
