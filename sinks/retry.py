@@ -7,7 +7,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pybreaker
@@ -53,6 +53,58 @@ class Backoff:
         return random.uniform(bound / 2, bound)
 
 
+@dataclass(frozen=True)
+class Dependency:
+    """Something a stage waits out while it is down: who waits (the value of the
+    log field `field`), its 0/1 gauge, and the lines logged while it is down
+    and once it is back."""
+
+    name: str
+    field: str
+    up: Any
+    down_message: str
+    back_message: str
+
+
+async def wait_out(
+    dependency: Dependency,
+    attempt: Callable[[], Awaitable[T]],
+    is_down: Callable[[BaseException], bool],
+    backoff: Backoff | None = None,
+) -> T:
+    """`attempt()` until it succeeds; failures `is_down` calls an outage are
+    waited out with backoff, anything else is raised."""
+    backoff = backoff or Backoff()
+    tries = 0
+    while True:
+        try:
+            result = await attempt()
+        except Exception as exc:
+            if not is_down(exc):
+                raise
+            dependency.up.set(0)
+            delay = backoff.delay(tries)
+            log.warning(
+                dependency.down_message,
+                extra={
+                    dependency.field: dependency.name,
+                    "attempt": tries + 1,
+                    "retry_in_s": round(delay, 2),
+                    "error": repr(exc),
+                },
+            )
+            tries += 1
+            await asyncio.sleep(delay)
+            continue
+        dependency.up.set(1)
+        if tries:
+            log.info(
+                dependency.back_message,
+                extra={dependency.field: dependency.name, "attempts": tries},
+            )
+        return result
+
+
 async def until_written(
     sink: str,
     write: Callable[[], Awaitable[T]],
@@ -66,31 +118,17 @@ async def until_written(
     Behind an open breaker the write is not even tried until its timeout passes.
     Non-transient errors are raised for the caller to isolate the bad event.
     """
-    backoff = backoff or Backoff()
-    attempt = 0
-    while True:
-        try:
-            if breaker is None:
-                result = await write()
-            else:
-                with breaker.calling():
-                    result = await write()
-        except Exception as exc:
-            if not (is_transient(exc) or isinstance(exc, pybreaker.CircuitBreakerError)):
-                raise
-            SINK_UP.labels(sink).set(0)
-            delay = backoff.delay(attempt)
-            log.warning(
-                "sink unavailable, retrying",
-                extra={
-                    "sink": sink,
-                    "attempt": attempt + 1,
-                    "retry_in_s": round(delay, 2),
-                    "error": repr(exc),
-                },
-            )
-            attempt += 1
-            await asyncio.sleep(delay)
-            continue
-        SINK_UP.labels(sink).set(1)
-        return result
+
+    async def attempt() -> T:
+        if breaker is None:
+            return await write()
+        with breaker.calling():
+            return await write()
+
+    def is_down(exc: BaseException) -> bool:
+        return is_transient(exc) or isinstance(exc, pybreaker.CircuitBreakerError)
+
+    store = Dependency(
+        sink, "sink", SINK_UP.labels(sink), "sink unavailable, retrying", "sink back"
+    )
+    return await wait_out(store, attempt, is_down, backoff)

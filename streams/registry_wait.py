@@ -7,42 +7,29 @@ a sink that is down) instead of dead-lettering good events."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import TypeVar
 
-from core.logs import get_logger
 from core.metrics import REGISTRY_UP
 from schemas.confluent import RegistryUnavailable
-from sinks.retry import Backoff
+from sinks.retry import Backoff, Dependency, wait_out
 
-log = get_logger(__name__)
 T = TypeVar("T")
 
 
 async def with_registry(stage: str, call: Callable[[], T], backoff: Backoff | None = None) -> T:
     """`call()`, retried with backoff for as long as the registry is unavailable."""
-    backoff = backoff or Backoff()
-    attempt = 0
-    while True:
-        try:
-            result = call()
-        except RegistryUnavailable as exc:
-            REGISTRY_UP.labels(stage).set(0)
-            delay = backoff.delay(attempt)
-            log.warning(
-                "schema registry unavailable, retrying",
-                extra={
-                    "stage": stage,
-                    "attempt": attempt + 1,
-                    "retry_in_s": round(delay, 2),
-                    "error": str(exc),
-                },
-            )
-            attempt += 1
-            await asyncio.sleep(delay)
-            continue
-        REGISTRY_UP.labels(stage).set(1)
-        if attempt:
-            log.info("schema registry back", extra={"stage": stage, "attempts": attempt})
-        return result
+
+    async def attempt() -> T:
+        return call()
+
+    registry = Dependency(
+        stage,
+        "stage",
+        REGISTRY_UP.labels(stage),
+        "schema registry unavailable, retrying",
+        "schema registry back",
+    )
+    return await wait_out(
+        registry, attempt, lambda exc: isinstance(exc, RegistryUnavailable), backoff
+    )
