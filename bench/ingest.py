@@ -1,0 +1,208 @@
+"""Ingest throughput through the real pipeline, next to the raw embedder on the
+same chunk texts in the same run.
+
+1. Start the stack (if nothing answers) and one worker on fresh topics and a
+   fresh Qdrant folder (`bench.pipeline`).
+2. For each corpus: publish its documents to `documents` and time from the
+   first publish until both sinks have written every chunk (the worker's
+   /metrics, polled every second). Chunks/s = chunks / that time. Meanwhile
+   read the CPU seconds of the worker, Kafka, Neo4j, this process and the
+   machine from /proc (`bench/measure.py`), and the seconds each stage spent in
+   its handler from the worker's own histogram (where the worker's time went).
+3. Stop the worker (so nothing competes), then embed the same chunk texts (the
+   worker's chunker, the worker's settings) with the same class,
+   `core.embedding.SentenceTransformerEmbedder`, in this process, in batches of
+   the worker's batch size (DOCSTREAM_EMBED_BATCH, 64), after a warm-up.
+4. Print pipeline chunks/s, raw chunks/s and their ratio (target >= 0.8).
+
+Corpora: `scifact` (SciFact abstracts, one document each: 1 to 3 chunks of up
+to 200 tokens) and `synthetic` (4 to 8 paragraphs of SciFact sentences drawn
+with --seed: about 5 chunks each).
+
+    .venv/bin/python -m bench.ingest                              # both corpora, default sizes
+    .venv/bin/python -m bench.ingest --corpus scifact --docs 100  # a quick check
+    .venv/bin/python -m bench.ingest --corpus synthetic --docs 200 --seed 3
+
+The JSON record goes to bench/results/ingest.json (or --json-out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.corpora import (
+    SINKS,
+    chunk_texts,
+    cleanup,
+    load_average,
+    metrics_text,
+    scifact_documents,
+    stage_seconds,
+    synthetic_documents,
+    wait_written,
+    worker_pid,
+    written,
+)
+from bench.measure import Span, measured, rate
+from bench.pipeline import RunningPipeline, pipeline, write_record
+from bench.quality import publish
+from core.embedding import SentenceTransformerEmbedder
+from core.settings import Settings
+from ops.stack.local import LocalStack
+from schemas.events import DocumentEvent
+
+# Sized for about 6 minutes in all on 2 CPU cores (~25 chunks/s of 200 tokens).
+DEFAULT_DOCS = {"scifact": 800, "synthetic": 120}
+TARGET_RATIO = 0.8
+
+
+@dataclass
+class Corpus:
+    name: str
+    docs: list[DocumentEvent]
+    texts: list[str]
+
+
+def corpora(args: argparse.Namespace, settings: Settings) -> list[Corpus]:
+    names = ["scifact", "synthetic"] if args.corpus == "both" else [args.corpus]
+    out = []
+    for name in names:
+        count = args.docs or DEFAULT_DOCS[name]
+        docs = (
+            scifact_documents(count)
+            if name == "scifact"
+            else synthetic_documents(count, seed=args.seed)
+        )
+        out.append(Corpus(name, docs, chunk_texts(settings, docs)))
+    return out
+
+
+def ingest(run: RunningPipeline, corpus: Corpus, timeout_s: float) -> dict[str, Any]:
+    """Publish the corpus, wait until both sinks hold every chunk; time and CPU."""
+    pid = worker_pid()
+    pids = {s.name: s.pid for s in LocalStack(run.settings).status() if s.pid is not None}
+    before_text = metrics_text(run.base_url)
+    before = written(before_text)
+    expected = {s: before[s] + len(corpus.texts) for s in SINKS}
+    with measured({"worker": pid, **pids}) as span:
+        publish_s = publish(run, corpus.docs)
+        asyncio.run(wait_written([run.base_url], expected, timeout_s))
+    after_text = metrics_text(run.base_url)
+    stages = {
+        k: round(v - stage_seconds(before_text)[k], 2) for k, v in stage_seconds(after_text).items()
+    }
+    extra = {s: written(after_text)[s] - expected[s] for s in SINKS}
+    return {
+        "documents": len(corpus.docs),
+        "chunks": len(corpus.texts),
+        "mean_words_per_chunk": round(
+            sum(len(t.split()) for t in corpus.texts) / max(1, len(corpus.texts)), 1
+        ),
+        "publish_s": round(publish_s, 2),
+        "chunks_per_s": rate(len(corpus.texts), span.wall),
+        **span.as_dict(),
+        "stage_handler_s": stages,
+        "written_beyond_expected": extra,
+    }
+
+
+def raw_embed(embedder: SentenceTransformerEmbedder, texts: list[str]) -> Span:
+    """The same texts through the same embedder class in this process, batch by batch."""
+    embedder.embed(texts[:8])  # warm-up, as the worker's load-time probe
+    batch = embedder.batch_size
+    with measured({}) as span:
+        for start in range(0, len(texts), batch):
+            embedder.embed(texts[start : start + batch])
+    return span
+
+
+def report(name: str, row: dict[str, Any]) -> None:
+    ratio = row["ratio"]
+    verdict = "meets" if ratio >= TARGET_RATIO else "below"
+    print(
+        f"\n{name}: {row['documents']} documents -> {row['chunks']} chunks "
+        f"({row['mean_words_per_chunk']:.0f} words each on average)\n"
+        f"  pipeline (first publish -> both sinks hold every chunk): {row['wall_s']:.1f} s, "
+        f"{row['chunks_per_s']:.1f} chunks/s\n"
+        f"  raw embedder (same texts, same class, worker stopped):   "
+        f"{row['raw']['wall_s']:.1f} s, {row['raw']['chunks_per_s']:.1f} chunks/s\n"
+        f"  pipeline / raw = {ratio:.2f}  (target >= {TARGET_RATIO}: {verdict})\n"
+        f"  CPU s during the pipeline span: {row['cpu_s']}\n"
+        f"  stage handler wall s: {row['stage_handler_s']}",
+        flush=True,
+    )
+
+
+def summary(record: dict[str, Any]) -> list[list[str]]:
+    """Rows for bench/all.py: figure, value, baseline, target."""
+    return [
+        [
+            f"ingest {name} chunks/s ({row['chunks']} chunks)",
+            f"{row['chunks_per_s']:.1f} ({row['ratio']:.2f} of raw)",
+            f"raw embedder {row['raw']['chunks_per_s']:.1f}",
+            f"ratio >= {TARGET_RATIO}",
+        ]
+        for name, row in record["corpora"].items()
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--corpus", choices=("scifact", "synthetic", "both"), default="both")
+    parser.add_argument("--docs", type=int, default=0, help=f"documents per corpus {DEFAULT_DOCS}")
+    parser.add_argument("--seed", type=int, default=7, help="of the synthetic corpus")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per corpus")
+    parser.add_argument("--json-out", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    started_load = load_average()
+    rows: dict[str, dict[str, Any]] = {}
+    chosen = corpora(args, Settings.from_env())
+    ran: list[Settings] = []
+    try:
+        with pipeline("ingest") as run:
+            ran.append(run.settings)
+            for corpus in chosen:
+                print(f"{corpus.name}: publishing {len(corpus.docs)} documents", flush=True)
+                rows[corpus.name] = ingest(run, corpus, args.timeout)
+    finally:
+        for done in ran:  # only the run's own topics, graph and folder
+            cleanup(done)
+    settings = ran[0]
+    embedder = SentenceTransformerEmbedder(settings.embedder)
+    for corpus in chosen:
+        span = raw_embed(embedder, corpus.texts)
+        row = rows[corpus.name]
+        row["raw"] = {"chunks_per_s": rate(len(corpus.texts), span.wall), **span.as_dict()}
+        row["ratio"] = row["chunks_per_s"] / row["raw"]["chunks_per_s"]
+        report(corpus.name, row)
+    write_record(
+        "ingest",
+        {
+            "bench": "ingest",
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "cores": os.cpu_count(),
+            "load_average_at_start": started_load,
+            "load_average_at_end": load_average(),
+            "partitions": settings.kafka.partitions,
+            "embed_batch": settings.embedder.batch_size,
+            "corpora": rows,
+            "target_ratio": TARGET_RATIO,
+            "argv": sys.argv[1:] if argv is None else argv,
+        },
+        args.json_out,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
