@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from functools import partial
 
 import httpx
 import pytest
@@ -63,6 +64,13 @@ def helper(pipeline: Pipeline) -> Iterator[Helper]:
     worker = Helper(pipeline)
     try:
         wait_ready(worker.base_url, worker.process, worker.log_path)
+        # Ready is not yet a member: wait until the groups have rebalanced.
+        for stage in ("embedder", "neo4j-sink"):
+            eventually(
+                partial(worker.metric_total, "docstream_assigned_partitions", stage=stage),
+                f"the helper holds partitions of the {stage} group",
+                timeout_s=180,
+            )
         yield worker
     finally:
         worker.stop()
