@@ -153,7 +153,13 @@ async def wait_written(
     last = 0.0
     async with httpx.AsyncClient(timeout=30) as client:
         while (waited := time.monotonic() - started) < timeout_s:
-            texts = [(await client.get(f"{u}/metrics")).text for u in urls]
+            try:
+                texts = [(await client.get(f"{u}/metrics")).text for u in urls]
+            except httpx.HTTPError:
+                # The embedded store's index build holds the worker's GIL for
+                # seconds at a time: a scrape may fail then. Ask again.
+                await asyncio.sleep(poll_s)
+                continue
             counts = [written(t) for t in texts]
             done = {s: sum(c[s] for c in counts) for s in SINKS}
             if all(done[s] >= expected[s] for s in SINKS):
