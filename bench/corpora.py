@@ -13,7 +13,9 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from confluent_kafka.admin import AdminClient
@@ -178,22 +180,40 @@ def metrics_text(url: str) -> str:
 # --- cleanup ------------------------------------------------------------------------
 
 
+async def delete_graph(store: Neo4jGraphStore, graph: str) -> None:
+    """Every node of the generations of `graph`, and its DocstreamGraph node."""
+    async with store.driver.session() as session:
+        result = await session.run(
+            "MATCH (n:Document|Chunk|Entity) WHERE n.gen STARTS WITH $prefix "
+            "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS",
+            prefix=f"{graph}:",
+        )
+        await result.consume()
+    await store.driver.execute_query(
+        "MATCH (g:DocstreamGraph {name: $graph}) DELETE g", graph=graph
+    )
+
+
 async def drop_graph(settings: Settings) -> None:
     """The run's nodes in the shared Neo4j (its graph name is the run's own)."""
     store = Neo4jGraphStore(settings.neo4j)
     try:
-        async with store.driver.session() as session:
-            result = await session.run(
-                "MATCH (n:Document|Chunk|Entity) WHERE n.gen STARTS WITH $prefix "
-                "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS",
-                prefix=f"{settings.neo4j.graph}:",
-            )
-            await result.consume()
-        await store.driver.execute_query(
-            "MATCH (g:DocstreamGraph {name: $graph}) DELETE g", graph=settings.neo4j.graph
-        )
+        await delete_graph(store, settings.neo4j.graph)
     finally:
         await store.close()
+
+
+def record_header(bench: str, load_at_start: list[float], argv: list[str] | None) -> dict[str, Any]:
+    """What every benchmark record opens with: which, when, on how many cores,
+    how loaded the machine was, and the arguments it ran with."""
+    return {
+        "bench": bench,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cores": os.cpu_count(),
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": load_average(),
+        "argv": sys.argv[1:] if argv is None else argv,
+    }
 
 
 def drop_kafka(settings: Settings) -> None:

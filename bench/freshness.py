@@ -30,27 +30,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.corpora import SINKS, cleanup, load_average, metrics_text, sentences, wait_written
+from bench.corpora import (
+    SINKS,
+    cleanup,
+    load_average,
+    metrics_text,
+    record_header,
+    sentences,
+    wait_written,
+)
 from bench.corpora import written as written_counts
 from bench.pipeline import RunningPipeline, pipeline, write_record
 from bench.quality import publish
 from bench.query import percentiles
 from core.correlation import mint_correlation_id, mint_traceparent
-from core.settings import Settings
 from ops.publish import DocumentPublisher
 from schemas.codec import codec_for
 from schemas.events import DocumentEvent
@@ -261,41 +265,30 @@ def main(argv: list[str] | None = None) -> int:
     started_load = load_average()
     docs = ShortDocuments(args.seed)
     phases: dict[str, dict[str, Any]] = {}
-    ran: list[Settings] = []
-    try:
-        with pipeline("freshness") as run:
-            ran.append(run.settings)
-            measured = args.max_rate <= 0
-            top = max_rate(run, docs, args.burst, 600) if measured else args.max_rate
-            how = f"measured: a burst of {args.burst}" if measured else "given (--max-rate)"
-            print(
-                f"maximum rate {top:.1f} docs/s ({how}); documents: one SciFact sentence "
-                "each plus a unique token, one chunk",
-                flush=True,
-            )
-            for name in args.phases.split(","):
-                rate = top / 2 if name == "half" else top
-                print(f"phase {name}: {rate:.1f} docs/s for {args.duration:.0f} s", flush=True)
-                phases[name] = phase(run, docs, rate, args)
-                report(name, phases[name])
-    finally:
-        for done in ran:
-            cleanup(done)
+    with pipeline("freshness", cleanup=cleanup) as run:
+        measured = args.max_rate <= 0
+        top = max_rate(run, docs, args.burst, 600) if measured else args.max_rate
+        how = f"measured: a burst of {args.burst}" if measured else "given (--max-rate)"
+        print(
+            f"maximum rate {top:.1f} docs/s ({how}); documents: one SciFact sentence "
+            "each plus a unique token, one chunk",
+            flush=True,
+        )
+        for name in args.phases.split(","):
+            rate = top / 2 if name == "half" else top
+            print(f"phase {name}: {rate:.1f} docs/s for {args.duration:.0f} s", flush=True)
+            phases[name] = phase(run, docs, rate, args)
+            report(name, phases[name])
     write_record(
         "freshness",
         {
-            "bench": "freshness",
-            "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "cores": os.cpu_count(),
-            "load_average_at_start": started_load,
-            "load_average_at_end": load_average(),
+            **record_header("freshness", started_load, argv),
             "corpus": "SciFact sentences (<= 40 words) with a unique token: one chunk each",
             "max_rate_docs_per_s": top,
             "max_rate_source": how,
             "poll_s": args.poll,
             "phases": phases,
             "target_ms": {"p50": TARGET_P50_MS, "p99": TARGET_P99_MS},
-            "argv": sys.argv[1:] if argv is None else argv,
         },
         args.json_out,
     )

@@ -30,10 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +40,7 @@ from bench.corpora import (
     cleanup,
     load_average,
     metrics_text,
+    record_header,
     scifact_documents,
     stage_seconds,
     synthetic_documents,
@@ -167,17 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     started_load = load_average()
     rows: dict[str, dict[str, Any]] = {}
     chosen = corpora(args, Settings.from_env())
-    ran: list[Settings] = []
-    try:
-        with pipeline("ingest") as run:
-            ran.append(run.settings)
-            for corpus in chosen:
-                print(f"{corpus.name}: publishing {len(corpus.docs)} documents", flush=True)
-                rows[corpus.name] = ingest(run, corpus, args.timeout)
-    finally:
-        for done in ran:  # only the run's own topics, graph and folder
-            cleanup(done)
-    settings = ran[0]
+    with pipeline("ingest", cleanup=cleanup) as run:
+        settings = run.settings
+        for corpus in chosen:
+            print(f"{corpus.name}: publishing {len(corpus.docs)} documents", flush=True)
+            rows[corpus.name] = ingest(run, corpus, args.timeout)
     embedder = SentenceTransformerEmbedder(settings.embedder)
     for corpus in chosen:
         span = raw_embed(embedder, corpus.texts)
@@ -188,16 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     write_record(
         "ingest",
         {
-            "bench": "ingest",
-            "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "cores": os.cpu_count(),
-            "load_average_at_start": started_load,
-            "load_average_at_end": load_average(),
+            **record_header("ingest", started_load, argv),
             "partitions": settings.kafka.partitions,
             "embed_batch": settings.embedder.batch_size,
             "corpora": rows,
             "target_ratio": TARGET_RATIO,
-            "argv": sys.argv[1:] if argv is None else argv,
         },
         args.json_out,
     )

@@ -30,12 +30,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +45,7 @@ from bench.corpora import (
     load_average,
     memory_mib,
     metrics_text,
+    record_header,
     wait_written,
     worker_pid,
     written,
@@ -54,7 +53,6 @@ from bench.corpora import (
 from bench.pipeline import REPO, RunningPipeline, pipeline, write_record
 from bench.quality import DATASET
 from bench.rebuild_events import publish, synthetic_events
-from core.settings import Settings
 from schemas.codec import Codecs
 
 BARE = """
@@ -191,28 +189,18 @@ def main(argv: list[str] | None = None) -> int:
 
     started_load = load_average()
     codecs = Codecs.create()
-    ran: list[Settings] = []
-    try:
-        with pipeline("memory") as run:
-            ran.append(run.settings)
-            row = load(run, args, codecs)
-    finally:
-        for done in ran:
-            cleanup(done)
+    with pipeline("memory", cleanup=cleanup) as run:
+        row = load(run, args, codecs)
+        engine = run.settings.qdrant.engine
     row["bare_model_mib"] = bare_model()
     report(row)
     write_record(
         "memory",
         {
-            "bench": "memory",
-            "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "cores": os.cpu_count(),
-            "load_average_at_start": started_load,
-            "load_average_at_end": load_average(),
-            "qdrant_engine": ran[0].qdrant.engine,
+            **record_header("memory", started_load, argv),
+            "qdrant_engine": engine,
             "result": row,
             "api_alone": "not measured: docstream api needs QDRANT_URL (a Qdrant server)",
-            "argv": sys.argv[1:] if argv is None else argv,
         },
         args.json_out,
     )

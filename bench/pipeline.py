@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +40,14 @@ class RunningPipeline:
 
 
 @contextmanager
-def pipeline(name: str, extra_env: dict[str, str] | None = None) -> Iterator[RunningPipeline]:
-    """Stack (started if nothing answers, stopped after), plus one worker with the API."""
+def pipeline(
+    name: str,
+    extra_env: dict[str, str] | None = None,
+    cleanup: Callable[[Settings], None] | None = None,
+) -> Iterator[RunningPipeline]:
+    """Stack (started if nothing answers, stopped after), plus one worker with the
+    API. `cleanup` runs once the worker has stopped and while the stack still
+    answers: it drops what the run left on the shared services."""
     run = f"bench-{name}-{uuid.uuid4().hex[:6]}"
     workdir = REPO / ".stack" / "bench" / run
     workdir.mkdir(parents=True, exist_ok=True)
@@ -76,7 +82,11 @@ def pipeline(name: str, extra_env: dict[str, str] | None = None) -> Iterator[Run
             worker.wait(timeout=60)
         except subprocess.TimeoutExpired:
             worker.kill()
-        stack.down(only=started)
+        try:
+            if cleanup is not None:
+                cleanup(settings)
+        finally:
+            stack.down(only=started)
 
 
 def wait_ready(

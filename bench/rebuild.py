@@ -45,6 +45,7 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
 
+from bench.corpora import delete_graph
 from bench.measure import Span, cpu_rate, measured, rate
 from bench.pipeline import write_record
 from bench.rebuild_events import DIMENSION, Message, publish, synthetic_events
@@ -193,19 +194,9 @@ async def run_rebuild(
 
 
 async def drop_graph(stores: Stores) -> None:
-    graph = stores.settings.neo4j.graph
     store = stores.targets["neo4j"].store
     assert isinstance(store, Neo4jGraphStore)
-    async with store.driver.session() as session:
-        result = await session.run(
-            "MATCH (n:Document|Chunk|Entity) WHERE n.gen STARTS WITH $prefix "
-            "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS",
-            prefix=f"{graph}:",
-        )
-        await result.consume()
-    await store.driver.execute_query(
-        "MATCH (g:DocstreamGraph {name: $graph}) DELETE g", graph=graph
-    )
+    await delete_graph(store, stores.settings.neo4j.graph)
 
 
 def drop_kafka(settings: Settings) -> None:

@@ -30,12 +30,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +47,7 @@ from bench.corpora import (
     cleanup,
     load_average,
     metrics_text,
+    record_header,
     scifact_documents,
     wait_written,
     written,
@@ -298,28 +297,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started_load = load_average()
-    ran: list[Settings] = []
-    try:
-        with pipeline("scaleout", {"DOCSTREAM_PARTITIONS": str(args.partitions)}) as run:
-            ran.append(run.settings)
-            record = measure(run, args)
-    finally:
-        for done in ran:
-            cleanup(done)
+    partitions = {"DOCSTREAM_PARTITIONS": str(args.partitions)}
+    with pipeline("scaleout", partitions, cleanup=cleanup) as run:
+        record = measure(run, args)
     record["documents"] = 3 * args.docs
     report(record)
     write_record(
         "scaleout",
         {
-            "bench": "scaleout",
-            "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "cores": os.cpu_count(),
-            "load_average_at_start": started_load,
-            "load_average_at_end": load_average(),
+            **record_header("scaleout", started_load, argv),
             "partitions": args.partitions,
             "worker_b_stages": B_STAGES,
             **record,
-            "argv": sys.argv[1:] if argv is None else argv,
         },
         args.json_out,
     )
