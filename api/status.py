@@ -5,7 +5,7 @@ themselves (how many chunks of the indexed version each one holds)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -17,15 +17,22 @@ from core.types import GraphStore, VectorStore
 Counts = tuple[int, int]  # (all chunks of the document, chunks of its indexed version)
 
 
-def overall(state: Mapping[str, Any], qdrant: Counts, neo4j: Counts) -> str:
-    """indexed | indexing | deleted | deleting | dead_lettered."""
+def overall(state: Mapping[str, Any], qdrant: Counts, neo4j: Counts, current: bool = True) -> str:
+    """indexed | indexing | deleted | deleting | dead_lettered.
+
+    `current`: the state's chunk count is of the chunker in use. After a replay
+    re-cut a document with another one, the stores hold the replay's count:
+    then both must agree, with no orphans."""
     if state["status"] == "dead_lettered":
         return "dead_lettered"
     if state["status"] == "deleted":
         return "deleted" if qdrant[0] == 0 and neo4j[0] == 0 else "deleting"
     # Indexed: each store holds exactly the indexed version's chunks, no orphans.
-    want = (state["chunk_count"], state["chunk_count"])
-    return "indexed" if qdrant == want and neo4j == want else "indexing"
+    if current:
+        want = (state["chunk_count"], state["chunk_count"])
+        return "indexed" if qdrant == want and neo4j == want else "indexing"
+    agree = qdrant == neo4j and qdrant[0] == qdrant[1] > 0
+    return "indexed" if agree else "indexing"
 
 
 class DocumentStatus:
@@ -35,11 +42,13 @@ class DocumentStatus:
         vectors: VectorStore,
         graph: GraphStore,
         timeout_s: float = 2.0,
+        current: Callable[[str], bool] = lambda profile: True,
     ) -> None:
         self.states = states
         self.vectors = vectors
         self.graph = graph
         self.timeout_s = timeout_s
+        self.current = current  # a state's profile digest → cut by the chunker in use?
 
     async def get(self, request: Request) -> Response:
         doc_id = request.path_params["doc_id"]
@@ -63,7 +72,9 @@ class DocumentStatus:
         )
         body = {
             "doc_id": doc_id,
-            "status": overall(state, qdrant, neo4j) if qdrant and neo4j else "unknown",
+            "status": overall(state, qdrant, neo4j, self.current(state.get("profile", "")))
+            if qdrant and neo4j
+            else "unknown",
             "version": state["version"],
             "indexed_version": indexed,
             "chunk_count": state["chunk_count"],

@@ -8,6 +8,8 @@ docstream run                          everything, with the sample corpus (`make
 docstream dlq list|show|redrive|purge  dead letters (docs/OPERATIONS.md)
 docstream status [--json]              Kafka offsets and lag, breakers, freshness, stores
 docstream rebuild [--target …]         rebuild an index into a new generation, then switch
+docstream rebuild --from-time T        re-apply events since T to the active index (a repair)
+docstream replay --topic documents     re-chunk and re-embed into a new generation, then switch
 """
 
 from __future__ import annotations

@@ -18,6 +18,11 @@ For each target store (Qdrant, Neo4j or both, each on its own):
 
 Offsets are committed after each batch: stopped anywhere before the switch,
 the next rebuild resumes the same generation where its group left off.
+
+With a start point (`--from-offset/--from-time`), a rebuild is a repair
+instead: it re-applies the events from there on to the active generation, with
+no new generation and no switch. Writes are idempotent, so a repair can only
+bring a store up to date (after it was restored from a backup, say).
 """
 
 from __future__ import annotations
@@ -26,23 +31,19 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-from aiokafka import ConsumerRecord
-from confluent_kafka import Consumer
-from confluent_kafka import TopicPartition as KafkaPartition
+from typing import Any, Protocol, cast
 
 from core.logs import get_logger
 from core.metrics import REBUILD_CHUNKS, REBUILD_LAG
+from core.positions import StartAt
 from core.settings import KafkaSettings
 from core.types import Generations, GraphStore, VectorStore
+from ops.catchup import Records, TopicCatchUp
 from schemas.codec import Codecs
-from streams.batches import BatchConsumer
 from streams.deadletter import RawMessage
 from streams.stages import SinkStage
 
 log = get_logger(__name__)
-CATCH_UP_LAG = 0  # events left when the switch may happen
 
 
 class PinnableStore(Protocol):
@@ -56,18 +57,23 @@ class Target:
     name: str  # "qdrant" | "neo4j"
     store: PinnableStore
     generations: Generations
+    # Whether a replay replaced a model: its vectors must not come back through
+    # a rebuild (one that meets them stops before its switch). None: any model.
+    retired: Callable[[str], bool] | None = None
 
 
 @dataclass
 class Progress:
     target: str
-    phase: str = "starting"  # starting | filling | switching | draining | done | failed
+    # starting | filling | switching | draining | repairing | done | failed | interrupted
+    phase: str = "starting"
     generation: str = ""
     previous: str = ""
     written: int = 0
     lag: int | None = None
     started_at: float = field(default_factory=time.monotonic)
     error: str = ""
+    unit: str = "chunks"  # what `written` counts: a replay counts documents
 
     @property
     def rate(self) -> float:
@@ -83,18 +89,12 @@ class Progress:
             "generation": self.generation,
             "previous": self.previous,
             "written": self.written,
+            "unit": self.unit,
             "offsets_left": self.lag,
-            "chunks_per_s": round(rate, 1),
+            "per_s": round(rate, 1),
             "eta_s": None if eta is None else round(eta, 1),
             "error": self.error,
         }
-
-
-@dataclass(frozen=True)
-class Watermarks:
-    start: int
-    end: int
-    committed: int | None
 
 
 class QuietDeadLetters:
@@ -114,19 +114,29 @@ class QuietDeadLetters:
 
 
 class TargetRebuild:
+    """One store's rebuild into a new generation, or, given `start`, a repair:
+    the events from `start` on re-applied to the active generation (after a
+    store was restored from a backup, say); a repair has no switch."""
+
     def __init__(
-        self, target: Target, kafka: KafkaSettings, codecs: Codecs, batch: int = 1000
+        self,
+        target: Target,
+        kafka: KafkaSettings,
+        codecs: Codecs,
+        batch: int = 1000,
+        start: StartAt | None = None,
     ) -> None:
         self.target = target
         self.kafka = kafka
         self.codecs = codecs
         self.batch = batch
+        self.start = start
         self.progress = Progress(target.name)
-        self._positions: dict[int, int] = {}  # partition → next offset to handle
+        self._stage: SinkStage | None = None
 
     async def run(self) -> Progress:
         try:
-            await self._run()
+            await (self._repair() if self.start is not None else self._rebuild())
         except asyncio.CancelledError:
             self.progress.phase = "interrupted"
             log.warning("rebuild interrupted; run it again to resume", extra=self._log())
@@ -137,103 +147,84 @@ class TargetRebuild:
             raise
         return self.progress
 
-    async def _run(self) -> None:
+    async def _rebuild(self) -> None:
         generations = self.target.generations
         gen = await generations.begin()
         self.progress.generation = gen
         self.progress.phase = "filling"
         log.info("rebuild started", extra=self._log())
-        stage = SinkStage(
-            self.target.store.pinned(gen),
-            self.codecs,
-            QuietDeadLetters(self.target.name),
-            name=f"rebuild-{self.target.name}",
-            records_freshness=False,
-        )
-        consumer = BatchConsumer(
-            name=f"rebuild-{self.target.name}",
-            topic=self.kafka.topics.chunks_embedded,
-            group_id=self._group(),
-            bootstrap_servers=self.kafka.bootstrap_servers,
-            handle=lambda records: self._handle(stage, records),
-            max_records=self.batch,
-            within_s=0.2,
-        )
-        reading = asyncio.create_task(consumer.run())
+        reader = self._reader(self.target.store.pinned(gen), f"rebuild.{gen}")
+        reader.start()
         try:
-            await self._wait_until_caught_up(reading, ends=None)
+            await reader.wait_until_caught_up(None, self._lag)
+            self._refuse_other_models()
             self.progress.phase = "switching"
             self.progress.previous = await generations.activate(gen)
             log.info("rebuild switched", extra=self._log())
             self.progress.phase = "draining"
-            ends = {p: m.end for p, m in (await asyncio.to_thread(self._watermarks)).items()}
-            await self._wait_until_caught_up(reading, ends=ends)
+            await reader.wait_until_caught_up(await reader.end_offsets(), self._lag)
         finally:
-            reading.cancel()
-            await asyncio.gather(reading, return_exceptions=True)
+            await reader.stop()
         if self.progress.previous != gen:
             await generations.drop(self.progress.previous)
         self.progress.phase = "done"
         log.info("rebuild done", extra=self._log())
 
-    async def _handle(self, stage: SinkStage, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+    async def _repair(self) -> None:
+        assert self.start is not None
+        self.progress.generation = (await self.target.generations.state()).active
+        # The group is named after the start point: the same command resumes it.
+        label = self.start.describe().replace(" ", "-").replace(":", "_").replace(",", ".")
+        live = cast(VectorStore | GraphStore, self.target.store)  # the live store pins itself
+        reader = self._reader(live, f"repair.{self.progress.generation}.{label}")
+        self.progress.phase = "repairing"
+        begins = await asyncio.to_thread(reader.start_group_at, self.start)
+        log.info(
+            "repair started", extra={**self._log(), "from": self.start.describe(), "at": begins}
+        )
+        reader.start()
+        try:
+            await reader.wait_until_caught_up(await reader.end_offsets(), self._lag)
+        finally:
+            await reader.stop()
+        self.progress.phase = "done"
+        log.info("repair done", extra=self._log())
+
+    def _refuse_other_models(self) -> None:
+        if self._stage is not None and self._stage.superseded:
+            raise RuntimeError(
+                f"{self._stage.superseded} events on {self.kafka.topics.chunks_embedded} carry "
+                "vectors of a model a replay replaced: rebuild from the documents with "
+                "`docstream replay --topic documents`"
+            )
+
+    def _reader(self, store: VectorStore | GraphStore, suffix: str) -> TopicCatchUp:
+        stage = SinkStage(
+            store,
+            self.codecs,
+            QuietDeadLetters(self.target.name),
+            name=f"rebuild-{self.target.name}",
+            records_freshness=False,
+            retired=self.target.retired,
+        )
+        self._stage = stage
+        return TopicCatchUp(
+            f"rebuild-{self.target.name}",
+            self.kafka,
+            self.kafka.topics.chunks_embedded,
+            f"{self.kafka.group_id}.{suffix}",
+            lambda records: self._handle(stage, records),
+            self.batch,
+        )
+
+    async def _handle(self, stage: SinkStage, records: Records) -> None:
         await stage.handle(records)
-        for record in records:
-            partition = record.partition
-            self._positions[partition] = max(self._positions.get(partition, 0), record.offset + 1)
         self.progress.written += len(records)
         REBUILD_CHUNKS.labels(self.target.name).inc(len(records))
 
-    async def _wait_until_caught_up(
-        self, reading: asyncio.Task[None], ends: dict[int, int] | None
-    ) -> dict[int, int]:
-        """Until the rebuild has read to `ends` (or, when None, to the topic's
-        current end); the rebuild's own offsets start where its group left off."""
-        while True:
-            if reading.done():
-                reading.result()  # re-raise what stopped the reader
-                raise RuntimeError("the rebuild's reader stopped")
-            marks = await asyncio.to_thread(self._watermarks)
-            current = ends if ends is not None else {p: m.end for p, m in marks.items()}
-            lag = 0
-            for partition, end in current.items():
-                mark = marks[partition]
-                done = self._positions.get(partition, mark.committed or mark.start)
-                lag += max(0, end - max(done, mark.start))
-            self.progress.lag = lag
-            REBUILD_LAG.labels(self.target.name).set(lag)
-            if lag <= CATCH_UP_LAG:
-                return current
-            await asyncio.sleep(0.5)
-
-    def _watermarks(self) -> dict[int, Watermarks]:
-        """Per partition of chunks.embedded: first and next offset, and what the
-        rebuild's group has committed. Never empty: a topic has partitions."""
-        topic = self.kafka.topics.chunks_embedded
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.kafka.bootstrap_servers,
-                "group.id": self._group(),
-                "enable.auto.commit": False,
-            }
-        )
-        try:
-            metadata = consumer.list_topics(topic, timeout=10)
-            partitions = sorted(metadata.topics[topic].partitions)
-            if not partitions:
-                raise RuntimeError(f"topic {topic} has no partitions yet")
-            tps = [KafkaPartition(topic, p) for p in partitions]
-            committed = {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10)}
-            marks = {}
-            for p in partitions:
-                low, high = consumer.get_watermark_offsets(KafkaPartition(topic, p), timeout=10)
-                marks[p] = Watermarks(low, high, committed[p] if committed[p] >= 0 else None)
-            return marks
-        finally:
-            consumer.close()
-
-    def _group(self) -> str:
-        return f"{self.kafka.group_id}.rebuild.{self.progress.generation}"
+    def _lag(self, lag: int) -> None:
+        self.progress.lag = lag
+        REBUILD_LAG.labels(self.target.name).set(lag)
 
     def _log(self) -> dict[str, Any]:
         return self.progress.as_dict()
@@ -269,13 +260,14 @@ class Rebuild:
 
 def starter(
     kafka: KafkaSettings, codecs: Codecs, targets: dict[str, Callable[[], Target]]
-) -> Callable[[str], Rebuild]:
+) -> Callable[[str, StartAt | None], Rebuild]:
     """What the API's /admin/rebuild calls: target name ("all" for every one)
-    → a rebuild, already started on the running event loop."""
+    and an optional start point → a rebuild, already started on the running
+    event loop."""
 
-    def start(name: str) -> Rebuild:
+    def start(name: str, at: StartAt | None) -> Rebuild:
         chosen = list(targets) if name == "all" else [name]
-        rebuild = Rebuild([TargetRebuild(targets[n](), kafka, codecs) for n in chosen])
+        rebuild = Rebuild([TargetRebuild(targets[n](), kafka, codecs, start=at) for n in chosen])
         rebuild.start()
         return rebuild
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from api.app import create_api
 from api.health import Check, Health, KafkaCheck, ops_app
 from api.intake import Intake
-from api.rebuild import RebuildControl, rebuild_routes
+from api.rebuild import RebuildControl, ReplayRequest, rebuild_routes
 from api.search import QueryLimits, SearchService
 from api.status import DocumentStatus
 from core.embedding import SentenceTransformerEmbedder
@@ -26,8 +26,10 @@ from core.producer import AsyncProducer
 from core.settings import Settings
 from core.topics import ensure_topics
 from core.tracing import configure_tracing
-from core.types import Generations
+from core.types import Embedder, Generations
+from ops.live import LiveProcessing, configured_profile
 from ops.rebuild import Target, starter
+from ops.replay import Replay
 from ops.status import worker_status
 from schemas.codec import Codecs
 from sinks.breaker import sink_breaker
@@ -102,6 +104,7 @@ def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
             topics,
             states,
             max_text_bytes=settings.chunker.max_text_bytes,
+            profile=configured_profile(settings).digest,
         ),
         embed=EmbedStage(embedder, codecs, producer, dead_letters, topics)
         if "embedder" in runs
@@ -114,9 +117,16 @@ def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
         *([("qdrant-schema", vectors.ensure_schema)] if vectors is not None else []),
         *([("neo4j-schema", graph.ensure_schema)] if "neo4j-sink" in runs or with_api else []),
     ]
+    live = LiveProcessing(configured_profile(settings), chunker, embedder, stages)
+    for sink in sinks:
+        sink.retired = live.retired  # vectors of a model a replay replaced are skipped
     if with_api and vectors is not None:
-        api = build_api(settings, embedder, vectors, graph, states)
-        rebuilds = rebuild_control(settings, codecs, vectors, graph)
+        search = search_service(settings, embedder, vectors, graph)
+        live.search = search
+        api = build_api(
+            settings, embedder, vectors, graph, states, search=search, current=live.cut_by_current
+        )
+        rebuilds = rebuild_control(settings, codecs, vectors, graph, live)
         api.router.routes += rebuild_routes(rebuilds)
         serve_asgi(app, api, host=settings.api.host, port=settings.api.port)
     else:
@@ -157,16 +167,51 @@ def vector_generations(vectors: Vectors) -> Generations:
 
 
 def rebuild_control(
-    settings: Settings, codecs: Codecs, vectors: Vectors, graph: Neo4jGraphStore
+    settings: Settings,
+    codecs: Codecs,
+    vectors: Vectors,
+    graph: Neo4jGraphStore,
+    live: LiveProcessing,
 ) -> RebuildControl:
-    """Rebuilds run in the worker, which owns the stores (`ops/rebuild.py`)."""
+    """Rebuilds and replays run in the worker, which owns the stores
+    (`ops/rebuild.py`, `ops/replay.py`)."""
     targets = {
-        "qdrant": lambda: Target("qdrant", vectors, vector_generations(vectors)),
+        "qdrant": lambda: Target("qdrant", vectors, vector_generations(vectors), live.retired),
         "neo4j": lambda: Target(
-            "neo4j", graph, GraphGenerations(lambda: graph.driver, settings.neo4j.graph)
+            "neo4j",
+            graph,
+            GraphGenerations(lambda: graph.driver, settings.neo4j.graph),
+            live.retired,
         ),
     }
-    return RebuildControl(starter(settings.kafka, codecs, targets), settings.api.api_keys)
+
+    async def replay(request: ReplayRequest) -> Replay:
+        processing = await asyncio.to_thread(live.processing_for, request, settings)
+        run = Replay(
+            processing,
+            [make() for make in targets.values()],
+            settings.kafka,
+            codecs,
+            live.adopt,
+            settings.chunker.max_text_bytes,
+        )
+        run.start()
+        return run
+
+    return RebuildControl(
+        starter(settings.kafka, codecs, targets), settings.api.api_keys, replay=replay
+    )
+
+
+def search_service(
+    settings: Settings, embedder: Embedder, vectors: Vectors, graph: Neo4jGraphStore
+) -> SearchService:
+    limits = QueryLimits(
+        max_k=settings.api.max_k,
+        embed_timeout_s=settings.api.query_embed_timeout_s,
+        store_timeout_s=settings.api.query_store_timeout_s,
+    )
+    return SearchService(embedder, vectors, graph, limits)
 
 
 def build_api(
@@ -175,14 +220,11 @@ def build_api(
     vectors: Vectors,
     graph: Neo4jGraphStore,
     states: Mapping[str, Any] | None = None,
+    search: SearchService | None = None,
+    current: Callable[[str], bool] | None = None,
 ) -> Starlette:
     checks = worker_checks(settings, vectors, graph)
-    limits = QueryLimits(
-        max_k=settings.api.max_k,
-        embed_timeout_s=settings.api.query_embed_timeout_s,
-        store_timeout_s=settings.api.query_store_timeout_s,
-    )
-    search = SearchService(embedder, vectors, graph, limits)
+    search = search or search_service(settings, embedder, vectors, graph)
     producer = AsyncProducer(
         settings.kafka.bootstrap_servers,
         settings.api.intake_timeout_s,
@@ -202,7 +244,7 @@ def build_api(
         yield
         producer.close()
 
-    status = DocumentStatus(states, vectors, graph)
+    status = DocumentStatus(states, vectors, graph, current=current or (lambda _: True))
     return create_api(
         search,
         Health(checks),

@@ -6,8 +6,10 @@ Agents only move messages; what happens to them is in `streams/stages.py`.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -45,6 +47,9 @@ def create_faust_app(settings: Settings, *, web: bool) -> DocstreamApp:
         broker=faust_broker(settings.kafka.bootstrap_servers),
         store="memory://",
         autodiscover=False,
+        # Tables live in memory (their changelogs are in Kafka); Faust still
+        # makes a data folder, which belongs in no working directory.
+        datadir=str(Path(tempfile.gettempdir()) / "docstream-faust-{conf.name}"),
         web_enabled=web,
         web_bind=settings.api.host,
         web_port=settings.api.port,

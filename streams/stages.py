@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -85,6 +85,9 @@ class ChunkStage:
     states: StateTable
     name: str = "chunker"
     max_text_bytes: int = 4 * 1024 * 1024
+    # The digest of the chunker and model in use, kept in each document's
+    # state: after a replay changed them, status knows which counts to expect.
+    profile: str = ""
 
     async def handle(self, message: RawMessage) -> None:
         headers = _headers(message)
@@ -144,7 +147,7 @@ class ChunkStage:
         # document, which re-sends the same chunk ids (harmless).
         count = 0 if decision is Decision.DELETE else len(records)
         self.states[doc.doc_id] = next_state(
-            state, doc, decision, digest, count, correlation_id
+            state, doc, decision, digest, count, correlation_id, self.profile
         ).to_dict()
         EVENTS.labels(self.name, decision.value).inc()
         log.info(
@@ -242,10 +245,26 @@ class SinkStage:
     # Freshness is the live path's figure; a rebuild replaying old events
     # would only drown it (its progress has metrics of its own).
     records_freshness: bool = True
+    # Whether a model was replaced by a replay. After a replay switched models,
+    # events still in flight carry the old model's vectors: they are skipped
+    # ("superseded"), since the replay re-embedded their documents.
+    retired: Callable[[str], bool] | None = None
+    superseded: int = 0
 
     async def handle(self, messages: Sequence[RawMessage]) -> None:
         with batch_spans(f"docstream.{self.name}", self.name, messages):
             await self._handle(messages)
+
+    def _current(self, record: dict[str, Any]) -> bool:
+        if self.retired is None or record["op"] != "UPSERT" or not self.retired(record["model"]):
+            return True
+        self.superseded += 1
+        EVENTS.labels(self.name, "superseded").inc()
+        log.info(
+            "event skipped: its vector is of a model a replay replaced",
+            extra={"doc_id": record["doc_id"], "model": record["model"]},
+        )
+        return False
 
     async def _handle(self, messages: Sequence[RawMessage]) -> None:
         started = time.perf_counter()
@@ -257,6 +276,8 @@ class SinkStage:
                 record = await with_registry(
                     self.name, partial(self.codecs.embedded.decode, message.value)
                 )
+                if not self._current(record):
+                    continue
                 correlation_id = _headers(message).get(CORRELATION_HEADER, "")
                 items.append((message, sink_event(record, correlation_id)))
                 occurred.append(record["occurred_at"].timestamp())

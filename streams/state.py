@@ -29,6 +29,7 @@ class DocumentState:
     reason: str = ""  # why it was dead-lettered
     updated_at: int = 0
     indexed_version: int = -1  # the version whose chunks the stores hold
+    profile: str = ""  # the digest of the chunker and model that cut it (ops/replay.py)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> DocumentState:
@@ -59,6 +60,7 @@ def next_state(
     content_hash: str,
     chunk_count: int,
     correlation_id: str,
+    profile: str = "",
 ) -> DocumentState:
     now = now_millis()
     if decision is Decision.UNCHANGED and state is not None:
@@ -66,7 +68,15 @@ def next_state(
     if decision is Decision.DELETE:
         return DocumentState(doc.version, "", 0, "deleted", correlation_id, "", now, doc.version)
     return DocumentState(
-        doc.version, content_hash, chunk_count, "chunked", correlation_id, "", now, doc.version
+        doc.version,
+        content_hash,
+        chunk_count,
+        "chunked",
+        correlation_id,
+        "",
+        now,
+        doc.version,
+        profile,
     )
 
 

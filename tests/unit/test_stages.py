@@ -172,6 +172,24 @@ async def test_only_the_live_path_records_freshness() -> None:
     assert freshness_count("fresh-replay") == 0
 
 
+async def test_a_sink_skips_vectors_of_a_model_a_replay_replaced() -> None:
+    """After a replay switched models, old-model vectors still in flight must
+    not land in the new generation (their documents were re-embedded)."""
+    store, retired = FakeStore(), set[str]()
+    stage = SinkStage(
+        store,  # type: ignore[arg-type]
+        CODECS,
+        dead_letters(FakeProducer()),
+        name="model-sink",
+        retired=retired.__contains__,
+    )
+    await stage.handle([embedded_message("model in use", 0)])
+    retired.add("fake")  # the messages' model
+    await stage.handle([embedded_message("replaced model", 1)])
+    assert [c.text for c in store.written] == ["model in use"]
+    assert stage.superseded == 1
+
+
 async def test_an_older_or_unchanged_version_sends_nothing() -> None:
     producer, states = FakeProducer(), {}
     stage = chunk_stage(producer, states)

@@ -1,0 +1,162 @@
+"""Replay and repair on the real stack.
+
+- A repair (`rebuild --from-time`) re-applies the events since a time to the
+  active generation: chunks a store lost come back, with no new generation.
+- A replay re-chunks and re-embeds the raw documents with a new chunk size into
+  a new generation of both stores while queries run, switches, and from then
+  on the worker chunks new documents with that size too.
+
+The module has topics and a graph of its own: a replay reads every document
+of its topic, and switches the whole graph.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from neo4j import Driver
+
+from core.settings import ChunkerSettings
+from streams.chunker import SentenceChunker
+from tests.integration.conftest import Pipeline
+from tests.integration.helpers import eventually, stored_index
+from tests.integration.test_rebuild import AUTH, TOPICS, QueryLoop, chunks_by_gen, indexed, publish
+
+pytestmark = pytest.mark.integration
+OWN = f"replay{uuid.uuid4().hex[:8]}"
+PIPELINE_ENV = {"DOCSTREAM_TOPIC_PREFIX": f"{OWN}.", "NEO4J_GRAPH": OWN}
+LIVE_TOKENS, REPLAY_TOKENS = 48, 12
+
+
+def text(i: int, topic: str) -> str:
+    sentences = [
+        f"Field notes on {topic}, entry {i}.",
+        f"The {topic} were surveyed at dawn and again at dusk by the second crew.",
+        "Readings drifted a little with the temperature, as the logbook says.",
+        f"Nobody expected the {topic} to behave the same way twice in one week.",
+        "The crew filed the notes and went home before the rain.",
+    ]
+    return " ".join(sentences)
+
+
+def chunk_count(doc_text: str, max_tokens: int, model: str) -> int:
+    chunker = SentenceChunker.for_model(ChunkerSettings(max_tokens, overlap_tokens=0), model)
+    return len(chunker.chunk("x", doc_text))
+
+
+@pytest.fixture(scope="module")
+def corpus(pipeline: Pipeline, neo4j_driver: Driver) -> Iterator[dict[str, str]]:
+    docs = {f"{OWN}-{i}": text(i, topic) for i, topic in enumerate(TOPICS)}
+    publish(pipeline, [{"doc_id": d, "text": t, "links": []} for d, t in docs.items()])
+    for doc_id in docs:
+        eventually(lambda d=doc_id: indexed(pipeline, d), f"{doc_id} indexed")
+    yield docs
+    neo4j_driver.execute_query(
+        "MATCH (n) WHERE n.doc_id STARTS WITH $own OR n.gen STARTS WITH $own + ':' "
+        "OR n.name = $own DETACH DELETE n",
+        own=OWN,
+    )
+
+
+def chunks_per_doc(driver: Driver) -> dict[str, int]:
+    records = driver.execute_query(
+        "MATCH (c:Chunk) WHERE c.doc_id STARTS WITH $own RETURN c.doc_id AS d, count(c) AS n",
+        own=OWN,
+    ).records
+    return {r["d"]: r["n"] for r in records}
+
+
+def finished(pipeline: Pipeline, path: str) -> dict[str, object] | None:
+    report = httpx.get(f"{pipeline.base_url}{path}", headers=AUTH, timeout=30).json()
+    return None if report["running"] else report
+
+
+def test_a_repair_from_a_time_brings_back_what_a_store_lost(
+    pipeline: Pipeline, corpus: dict[str, str], neo4j_driver: Driver
+) -> None:
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    lost = f"{OWN}-lost"
+    publish(pipeline, [{"doc_id": lost, "text": text(9, "repair work")}])
+    eventually(lambda: indexed(pipeline, lost), f"{lost} indexed")
+    before = chunks_by_gen(neo4j_driver, OWN)
+    [gen] = before
+    assert chunks_per_doc(neo4j_driver)[lost] > 0
+    # The store "loses" the document: restored from a backup taken before it.
+    neo4j_driver.execute_query("MATCH (c:Chunk {doc_id: $d}) DETACH DELETE c", d=lost)
+    assert not indexed(pipeline, lost)
+
+    started = httpx.post(
+        f"{pipeline.base_url}/admin/rebuild",
+        json={"target": "neo4j", "from_time": since.isoformat()},
+        headers=AUTH,
+    )
+    assert started.status_code == 202, started.text
+    report = eventually(lambda: finished(pipeline, "/admin/rebuild"), "the repair finished")
+    [target] = report["targets"]  # type: ignore[index]
+    assert target["phase"] == "done" and target["generation"] == gen, report
+    assert 0 < target["written"] < 50, "it read from the time on, not the whole topic"
+    assert chunks_by_gen(neo4j_driver, OWN) == before, "the same generation, whole again"
+    assert indexed(pipeline, lost)
+
+
+def test_a_replay_with_a_new_chunk_size_switches_both_stores_under_queries(
+    pipeline: Pipeline, corpus: dict[str, str], neo4j_driver: Driver
+) -> None:
+    model = pipeline.settings.embedder.model
+    assert any(
+        chunk_count(t, LIVE_TOKENS, model) != chunk_count(t, REPLAY_TOKENS, model)
+        for t in corpus.values()
+    ), "the new chunk size must change the chunks, or the test shows nothing"
+    [old_gen] = chunks_by_gen(neo4j_driver, OWN)
+    loop = QueryLoop(pipeline)
+    loop.start()
+    try:
+        started = httpx.post(
+            f"{pipeline.base_url}/admin/replay",
+            json={"topic": "documents", "max_tokens": REPLAY_TOKENS, "overlap_tokens": 0},
+            headers=AUTH,
+            timeout=60,
+        )
+        assert started.status_code == 202, started.text
+        late = f"{OWN}-late"
+        publish(pipeline, [{"doc_id": late, "text": text(7, "harbour cranes")}])
+        report = eventually(
+            lambda: finished(pipeline, "/admin/replay"), "the replay finished", timeout_s=300
+        )
+        time.sleep(1)  # a few queries after the switch as well
+    finally:
+        loop.stop.set()
+        loop.join(timeout=60)
+    [target] = report["targets"]  # type: ignore[index]
+    assert target["phase"] == "done", report
+    assert report["configure"]["DOCSTREAM_CHUNK_MAX_TOKENS"] == str(REPLAY_TOKENS)  # type: ignore[index]
+    assert loop.answered > 0 and loop.bad == [], loop.bad[:5]
+
+    # Every document, the late one included, is cut at the new size, in a new
+    # generation only; the old one is gone.
+    eventually(lambda: indexed(pipeline, late), f"{late} indexed after the switch")
+    [new_gen] = chunks_by_gen(neo4j_driver, OWN)
+    assert new_gen != old_gen
+    expected = {**corpus, late: text(7, "harbour cranes")}
+    counted = chunks_per_doc(neo4j_driver)
+    for doc_id, doc_text in expected.items():
+        assert counted[doc_id] == chunk_count(doc_text, REPLAY_TOKENS, model), doc_id
+
+    # The worker adopted the profile: a document published now is cut the new way.
+    fresh = f"{OWN}-fresh"
+    publish(pipeline, [{"doc_id": fresh, "text": text(8, "orchard bees")}])
+    eventually(lambda: indexed(pipeline, fresh), f"{fresh} indexed")
+    fresh_chunks = chunks_per_doc(neo4j_driver)[fresh]
+    assert fresh_chunks == chunk_count(text(8, "orchard bees"), REPLAY_TOKENS, model)
+
+    pipeline.stop()
+    stored = stored_index(pipeline.settings.qdrant)
+    assert stored.generations == [stored.active], "the old Qdrant generation is gone"
+    points = {p for p, payload in stored.points.items() if payload["doc_id"].startswith(OWN)}
+    graph = {c for cs in chunks_by_gen(neo4j_driver, OWN).values() for c in cs}
+    assert points == graph, "Qdrant's new generation holds the same chunks as Neo4j's"
