@@ -5,7 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.rebuild import MAX_CHUNK_TOKENS, MODEL_PATTERN
+
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+
+REPLAY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "topic": {"type": "string", "enum": ["documents"], "default": "documents"},
+        "model": {"type": "string", "pattern": MODEL_PATTERN, "description": "default: live"},
+        "max_tokens": {"type": "integer", "minimum": 1, "maximum": MAX_CHUNK_TOKENS},
+        "overlap_tokens": {"type": "integer", "minimum": 0, "maximum": MAX_CHUNK_TOKENS},
+    },
+}
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -183,7 +196,18 @@ def openapi(version: str) -> dict[str, Any]:
                                             "type": "string",
                                             "enum": ["qdrant", "neo4j", "all"],
                                             "default": "all",
-                                        }
+                                        },
+                                        "from_offset": {
+                                            "type": "string",
+                                            "description": "A repair from this offset of every "
+                                            "partition, or partition:offset pairs (0:12,1:9)",
+                                        },
+                                        "from_time": {
+                                            "type": "string",
+                                            "format": "date-time",
+                                            "description": "A repair from the first event at "
+                                            "or after this time",
+                                        },
                                     },
                                 }
                             }
@@ -211,6 +235,24 @@ def openapi(version: str) -> dict[str, Any]:
                         "202": _json("Interrupted"),
                         "401": _problem("Missing or wrong API key, or no keys configured"),
                         "409": _problem("No rebuild is running"),
+                    },
+                },
+            },
+            "/admin/replay": {
+                "post": {
+                    "summary": "Start a replay: re-chunk and re-embed the documents topic with "
+                    "a profile into a new generation of both stores, then switch (worker only; "
+                    "always needs an API key). GET and DELETE as for /admin/rebuild",
+                    "security": [{"bearer": []}, {"apiKey": []}],
+                    "requestBody": {
+                        "required": False,
+                        "content": {"application/json": {"schema": REPLAY_SCHEMA}},
+                    },
+                    "responses": {
+                        "202": _json("Started: progress, profile, settings to configure"),
+                        "401": _problem("Missing or wrong API key, or no keys configured"),
+                        "409": _problem("A rebuild or replay is already running"),
+                        "422": _problem("Unknown topic, a profile that cannot be made"),
                     },
                 },
             },

@@ -16,6 +16,7 @@ only), so `docstream rebuild` and `docstream replay` ask the worker's API:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -31,6 +32,9 @@ from core.positions import StartAt, parse_start
 TARGETS = ("qdrant", "neo4j", "all")
 REPLAY_TOPICS = ("documents",)
 JOB_PATHS = ("/admin/rebuild", "/admin/replay")
+# A model's name or the path of its folder; nothing a shell or a URL would read twice.
+MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$"
+MAX_CHUNK_TOKENS = 8192  # far beyond any model's window; the chunker caps it lower
 
 
 class RebuildRun(Protocol):
@@ -121,11 +125,11 @@ class RebuildControl:
                 "topic",
                 f"topic must be one of {', '.join(REPLAY_TOPICS)} (chunks.embedded: rebuild)",
             )
+        model = _text(body, "model")
+        if model is not None and not re.match(MODEL_PATTERN, model):
+            raise InvalidField("model", "model must be a model's name or folder")
         request = ReplayRequest(
-            topic,
-            _text(body, "model"),
-            _count(body, "max_tokens"),
-            _count(body, "overlap_tokens"),
+            topic, model, _count(body, "max_tokens"), _count(body, "overlap_tokens")
         )
         try:
             return await self.replay(request)
@@ -161,8 +165,8 @@ def _count(body: dict[str, Any], name: str) -> int | None:
     value = body.get(name)
     if value is None:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidField(name, f"{name} must be a whole number, 0 or more")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_CHUNK_TOKENS:
+        raise InvalidField(name, f"{name} must be a whole number from 0 to {MAX_CHUNK_TOKENS}")
     return value
 
 

@@ -67,17 +67,18 @@ class DocumentStatus:
                 "is on its way)",
             )
         indexed = state.get("indexed_version", -1)
+        current = self.current(state.get("profile", ""))
         qdrant, neo4j = await asyncio.gather(
             self._counts(self.vectors, doc_id, indexed), self._counts(self.graph, doc_id, indexed)
         )
         body = {
             "doc_id": doc_id,
-            "status": overall(state, qdrant, neo4j, self.current(state.get("profile", "")))
-            if qdrant and neo4j
-            else "unknown",
+            "status": overall(state, qdrant, neo4j, current) if qdrant and neo4j else "unknown",
             "version": state["version"],
             "indexed_version": indexed,
             "chunk_count": state["chunk_count"],
+            # False: a replay re-cut it since, and the stores hold the replay's chunks.
+            "cut_by_current_profile": current,
             "correlation_id": state.get("correlation_id", ""),
             "qdrant": _describe(qdrant, "points"),
             "neo4j": _describe(neo4j, "chunks"),
