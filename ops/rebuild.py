@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -135,17 +135,8 @@ class TargetRebuild:
         self._stage: SinkStage | None = None
 
     async def run(self) -> Progress:
-        try:
-            await (self._repair() if self.start is not None else self._rebuild())
-        except asyncio.CancelledError:
-            self.progress.phase = "interrupted"
-            log.warning("rebuild interrupted; run it again to resume", extra=self._log())
-            raise
-        except Exception as exc:
-            self.progress.phase, self.progress.error = "failed", repr(exc)
-            log.exception("rebuild failed", extra=self._log())
-            raise
-        return self.progress
+        work = self._repair() if self.start is not None else self._rebuild()
+        return await tracked("rebuild", self.progress, work, self._log)
 
     async def _rebuild(self) -> None:
         generations = self.target.generations
@@ -230,18 +221,30 @@ class TargetRebuild:
         return self.progress.as_dict()
 
 
-class Rebuild:
-    """One rebuild of one or more targets, each on its own."""
+async def tracked(
+    job: str, progress: Progress, work: Awaitable[None], described: Callable[[], dict[str, Any]]
+) -> Progress:
+    """Run `work`, keeping `progress` and the log told of an interruption or a failure."""
+    try:
+        await work
+    except asyncio.CancelledError:
+        progress.phase = "interrupted"
+        log.warning(f"{job} interrupted; run it again to resume", extra=described())
+        raise
+    except Exception as exc:
+        progress.phase, progress.error = "failed", repr(exc)
+        log.exception(f"{job} failed", extra=described())
+        raise
+    return progress
 
-    def __init__(self, targets: Sequence[TargetRebuild]) -> None:
-        self.parts = list(targets)
-        self.task: asyncio.Task[list[Progress]] | None = None
 
-    def start(self) -> None:
-        self.task = asyncio.create_task(self._run())
+class Job:
+    """A task on the worker's loop that the admin routes follow and interrupt."""
 
-    async def _run(self) -> list[Progress]:
-        return list(await asyncio.gather(*(part.run() for part in self.parts)))
+    task: asyncio.Task[Any] | None = None
+
+    def launch(self, work: Coroutine[Any, Any, Any]) -> None:
+        self.task = asyncio.create_task(work)
 
     @property
     def running(self) -> bool:
@@ -250,6 +253,19 @@ class Rebuild:
     def cancel(self) -> None:
         if self.task is not None:
             self.task.cancel()
+
+
+class Rebuild(Job):
+    """One rebuild of one or more targets, each on its own."""
+
+    def __init__(self, targets: Sequence[TargetRebuild]) -> None:
+        self.parts = list(targets)
+
+    def start(self) -> None:
+        self.launch(self._run())
+
+    async def _run(self) -> list[Progress]:
+        return list(await asyncio.gather(*(part.run() for part in self.parts)))
 
     def report(self) -> dict[str, Any]:
         return {

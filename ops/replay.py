@@ -42,7 +42,7 @@ from core.metrics import REBUILD_CHUNKS, REBUILD_LAG
 from core.settings import KafkaSettings
 from core.types import Chunker, DocumentDeletion, Embedder, SinkEvent, WritePlan
 from ops.catchup import Records, TopicCatchUp
-from ops.rebuild import Progress, Target
+from ops.rebuild import Job, Progress, Target, tracked
 from schemas.codec import Codecs
 from schemas.errors import CodecError
 from schemas.events import DocumentEvent, InvalidEvent
@@ -102,7 +102,7 @@ class Skipped:
             )
 
 
-class Replay:
+class Replay(Job):
     """One replay of `documents` into new generations of `targets` (see the
     module docstring). Has the `running`/`cancel`/`report` of a Rebuild."""
 
@@ -127,18 +127,9 @@ class Replay:
         self.chunks = 0
         self.skipped = Skipped()
         self._latest: dict[str, int] = {}  # doc_id → the highest version seen
-        self.task: asyncio.Task[Progress] | None = None
 
     def start(self) -> None:
-        self.task = asyncio.create_task(self.run())
-
-    @property
-    def running(self) -> bool:
-        return self.task is not None and not self.task.done()
-
-    def cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
+        self.launch(self.run())
 
     def report(self) -> dict[str, Any]:
         return {
@@ -152,17 +143,7 @@ class Replay:
         }
 
     async def run(self) -> Progress:
-        try:
-            await self._run()
-        except asyncio.CancelledError:
-            self.progress.phase = "interrupted"
-            log.warning("replay interrupted; run it again to resume", extra=self._log())
-            raise
-        except Exception as exc:
-            self.progress.phase, self.progress.error = "failed", repr(exc)
-            log.exception("replay failed", extra=self._log())
-            raise
-        return self.progress
+        return await tracked("replay", self.progress, self._run(), self._log)
 
     async def _run(self) -> None:
         generations = [await t.generations.begin() for t in self.targets]
