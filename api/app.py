@@ -17,7 +17,6 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -35,6 +34,7 @@ from api.problems import FieldError, problem
 from api.queries import params_to_dict, query_from_dict
 from api.ratelimit import RateLimitMiddleware
 from api.search import Query, SearchService
+from api.sse import Event, EventStream
 from api.status import DocumentStatus
 from core.logs import get_logger
 from core.metrics import QUERY_CANCELLED, QUERY_IN_FLIGHT
@@ -89,7 +89,7 @@ def create_api(
             "plan": plan_of(parsed),
         }
         if "text/event-stream" in request.headers.get("accept", ""):
-            return EventSourceResponse(_sse(search, parsed, meta), ping=settings.sse_heartbeat_s)
+            return EventStream(_sse(search, parsed, meta), settings.sse_heartbeat_s)
         return JSONResponse(await _collect(search, parsed, meta))
 
     async def schema(request: Request) -> Response:
@@ -148,15 +148,16 @@ def edge_middleware(settings: ApiSettings) -> list[Middleware]:
 
 async def _sse(
     search: SearchService, query: Query, meta: dict[str, Any]
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[list[Event]]:
     event_id = 0
     QUERY_IN_FLIGHT.inc()  # down again however the stream ends: a leak would show
     try:
-        yield ServerSentEvent(json.dumps(meta), event="meta", id=str(event_id))
+        yield [Event("meta", meta, event_id)]
         try:
-            async for event in search.run(query):
-                event_id += 1
-                yield ServerSentEvent(json.dumps(event.data), event=event.kind, id=str(event_id))
+            async for burst in search.bursts(query):
+                events = [Event(e.kind, e.data, event_id + i) for i, e in enumerate(burst, 1)]
+                event_id += len(events)
+                yield events
         except (asyncio.CancelledError, GeneratorExit):
             # The client went away: the store calls in flight are cancelled with us.
             QUERY_CANCELLED.inc()

@@ -96,25 +96,36 @@ class SearchService:
         self.limits = limits
 
     async def run(self, query: Query) -> AsyncIterator[SearchEvent]:
+        async for burst in self.bursts(query):
+            for event in burst:
+                yield event
+
+    async def bursts(self, query: Query) -> AsyncIterator[list[SearchEvent]]:
+        """The query's events in the groups they become known in, so a stream
+        can send each group at once: the fused hits (after any `degraded`),
+        then the graph's hits, with `done` at the end of the last group."""
         timings: dict[str, float] = {}
         started = time.perf_counter()
         degraded: dict[str, str] = {}  # store → reason, for this query only
         ranked = await self._retrieve(query, timings, degraded)
-        for store, reason in sorted(degraded.items()):
-            yield SearchEvent("degraded", {"store": store, "reason": reason})
+        burst = [
+            SearchEvent("degraded", {"store": store, "reason": reason})
+            for store, reason in sorted(degraded.items())
+        ]
         fusion_started = time.perf_counter()
         fused = fuse(ranked, query.fusion, query.weights)[: query.k]
         timings["fusion_ms"] = _ms(fusion_started)
         for rank, item in enumerate(fused, start=1):
             hit = replace(item.hit, score=round(item.score, 6))
-            yield SearchEvent("hit", hit_payload(rank, hit, item.ranks))
+            burst.append(SearchEvent("hit", hit_payload(rank, hit, item.ranks)))
         hits = len(fused)
-        async for event in self._expand(query, fused, timings, degraded):
-            hits += event.kind == "hit"
-            yield event
+        if fused[: query.expand]:
+            yield burst  # the fused hits go out before the graph is asked
+            burst = [event async for event in self._expand(query, fused, timings, degraded)]
+            hits += sum(event.kind == "hit" for event in burst)
         timings["total_ms"] = _ms(started)
         QUERY_SECONDS.labels("total").observe(timings["total_ms"] / 1000)
-        yield SearchEvent("done", {"hits": hits, "mode": query.mode, "timings": timings})
+        yield [*burst, SearchEvent("done", {"hits": hits, "mode": query.mode, "timings": timings})]
 
     async def _retrieve(
         self, query: Query, timings: dict[str, float], degraded: dict[str, str]
