@@ -20,11 +20,14 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from confluent_kafka import Consumer
 from confluent_kafka import TopicPartition as KafkaPartition
+from confluent_kafka.admin import AdminClient
 
+from core.logs import get_logger
 from core.positions import StartAt
 from core.settings import KafkaSettings
 from streams.batches import BatchConsumer
 
+log = get_logger(__name__)
 Records = Sequence[ConsumerRecord[Any, Any]]
 POLL_S = 0.5
 
@@ -117,6 +120,19 @@ class TopicCatchUp:
                 done = committed[tp.partition]
                 marks[tp.partition] = Watermarks(low, high, done if done >= 0 else None)
             return marks
+
+    def forget(self) -> None:
+        """Delete the group's committed offsets once the job is done (its reader
+        stopped): the next job of the same name starts afresh, and no finished
+        group is left for status to list."""
+        admin = AdminClient({"bootstrap.servers": self.kafka.bootstrap_servers})
+        for group, future in admin.delete_consumer_groups([self.group]).items():
+            try:
+                future.result(timeout=30)
+            except Exception as exc:  # left behind, harmless: say so and go on
+                log.warning(
+                    "consumer group not deleted", extra={"group": group, "error": repr(exc)}
+                )
 
     def start_group_at(self, start: StartAt) -> dict[int, int]:
         """Commit `start` as the group's position, unless it has read already

@@ -158,6 +158,7 @@ class TargetRebuild:
             await reader.stop()
         if self.progress.previous != gen:
             await generations.drop(self.progress.previous)
+        await asyncio.to_thread(reader.forget)
         self.progress.phase = "done"
         log.info("rebuild done", extra=self._log())
 
@@ -178,6 +179,7 @@ class TargetRebuild:
             await reader.wait_until_caught_up(await reader.end_offsets(), self._lag)
         finally:
             await reader.stop()
+        await asyncio.to_thread(reader.forget)  # the same command repairs again later
         self.progress.phase = "done"
         log.info("repair done", extra=self._log())
 

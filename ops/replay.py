@@ -182,6 +182,7 @@ class Replay(Job):
         for target, old, new in zip(self.targets, previous, generations, strict=True):
             if old != new:
                 await target.generations.drop(old)
+        await asyncio.to_thread(reader.forget)
         self.progress.phase = "done"
         log.info("replay done", extra=self._log())
 

@@ -103,6 +103,17 @@ def test_a_repair_from_a_time_brings_back_what_a_store_lost(
     assert chunks_by_gen(neo4j_driver, OWN) == before, "the same generation, whole again"
     assert indexed(pipeline, lost)
 
+    # The same command later repairs again (a finished repair leaves no offsets behind).
+    neo4j_driver.execute_query("MATCH (c:Chunk {doc_id: $d}) DETACH DELETE c", d=lost)
+    again = httpx.post(
+        f"{pipeline.base_url}/admin/rebuild",
+        json={"target": "neo4j", "from_time": since.isoformat()},
+        headers=AUTH,
+    )
+    assert again.status_code == 202, again.text
+    eventually(lambda: finished(pipeline, "/admin/rebuild"), "the second repair finished")
+    assert chunks_by_gen(neo4j_driver, OWN) == before
+
 
 def test_a_replay_with_a_new_chunk_size_switches_both_stores_under_queries(
     pipeline: Pipeline, corpus: dict[str, str], neo4j_driver: Driver
