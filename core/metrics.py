@@ -34,13 +34,19 @@ REGISTRY_UP = Gauge(
 )
 REBUILD_CHUNKS = Counter(
     "docstream_rebuild_chunks_total",
-    "Events a rebuild has written into its new generation.",
+    "Chunks a rebuild or a replay has written into its new generation.",
     ["target"],
 )
 REBUILD_LAG = Gauge(
     "docstream_rebuild_lag",
-    "Events of chunks.embedded a rebuild has still to read.",
+    "Events a rebuild (chunks.embedded) or a replay (documents) has still to read.",
     ["target"],
+)
+PROFILE = Gauge(
+    "docstream_profile",
+    "1 for the profile (model, chunk sizes) the worker chunks and embeds with; "
+    "configured=false after a replay changed it and before the configuration says so.",
+    ["model", "max_tokens", "overlap_tokens", "configured"],
 )
 BREAKER_OPEN = Gauge(
     "docstream_breaker_open",

@@ -16,6 +16,7 @@ from api.rebuild import ReplayRequest
 from api.search import QueryEmbeddings, SearchService
 from core.embedding import SentenceTransformerEmbedder
 from core.logs import get_logger
+from core.metrics import PROFILE
 from core.settings import ChunkerSettings, Settings
 from core.types import Chunker, Embedder
 from ops.replay import Processing, Profile
@@ -36,6 +37,16 @@ class LiveProcessing:
     def __post_init__(self) -> None:
         self.configured = self.profile  # what the worker started with
         self.retired_models: set[str] = set()  # replaced by a replay, in this process
+        self._export()
+
+    def _export(self) -> None:
+        """The profile in use as a metric (status and alerts read it)."""
+        PROFILE.clear()
+        profile = self.profile
+        configured = "true" if profile == self.configured else "false"
+        PROFILE.labels(
+            profile.model, str(profile.max_tokens), str(profile.overlap_tokens), configured
+        ).set(1)
 
     def retired(self, model: str) -> bool:
         """Whether vectors of `model` were replaced by a replay's (and so must
@@ -90,6 +101,7 @@ class LiveProcessing:
             self.stages.embed.embedder = processing.embedder
         if self.search is not None:
             self.search.embeddings = QueryEmbeddings(processing.embedder)
+        self._export()
         log.warning(
             "the worker now chunks and embeds with the replay's profile; "
             "configure it before the next restart, which would bring the old one back",

@@ -171,6 +171,7 @@ def pipeline_metrics(text: str) -> dict[str, Any]:
     paused: dict[str, bool] = {}
     events: dict[str, dict[str, float]] = {}
     buckets: dict[str, list[tuple[float, float]]] = {}
+    profile: dict[str, Any] | None = None
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels, value = sample.labels, sample.value
@@ -182,6 +183,8 @@ def pipeline_metrics(text: str) -> dict[str, Any]:
                 paused[labels["stage"]] = bool(value)
             elif sample.name == "docstream_events_total":
                 events.setdefault(labels["stage"], {})[labels["outcome"]] = value
+            elif sample.name == "docstream_profile" and value:
+                profile = {**labels, "configured": labels["configured"] == "true"}
             elif sample.name == "docstream_freshness_seconds_bucket":
                 buckets.setdefault(labels["sink"], []).append((float(labels["le"]), value))
     freshness = {
@@ -197,6 +200,7 @@ def pipeline_metrics(text: str) -> dict[str, Any]:
         "consumers_paused": paused,
         "events": events,
         "freshness_s": freshness,
+        "profile": profile,
     }
 
 
@@ -328,6 +332,12 @@ def _pipeline_lines(metrics: Mapping[str, Any]) -> list[str]:
     for stage, outcomes in sorted(metrics["events"].items()):
         counts = ", ".join(f"{k} {int(v)}" for k, v in sorted(outcomes.items()))
         lines.append(f"  events {stage}: {counts}")
+    if profile := metrics.get("profile"):
+        note = "" if profile["configured"] else " (a replay's: not yet the configured one)"
+        lines.append(
+            f"  profile: {profile['model']} max_tokens={profile['max_tokens']} "
+            f"overlap_tokens={profile['overlap_tokens']}{note}"
+        )
     return lines
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from api.search import QueryEmbeddings, SearchService
 from core.settings import ChunkerSettings, KafkaSettings
 from core.tokens import WordCounter
@@ -127,9 +129,15 @@ def test_a_state_is_current_when_cut_by_the_profile_in_use() -> None:
 
 
 def test_a_replay_with_another_model_retires_the_old_one() -> None:
-    old, new = processing(), processing()
-    new.embedder.model_name = "newer"  # type: ignore[misc]
+    old, made = processing(), processing()
+    made.embedder.model_name = "newer"  # type: ignore[misc]
+    new = Processing(Profile("newer", 2, 0), made.chunker, made.embedder)
     stages = Stages(chunk=_Holder(old.chunker), embed=None, sinks=[])  # type: ignore[arg-type]
     live = LiveProcessing(old.profile, old.chunker, old.embedder, stages)
     live.adopt(new)
     assert live.retired("fake") and not live.retired("newer")
+    exported = REGISTRY.get_sample_value(
+        "docstream_profile",
+        {"model": "newer", "max_tokens": "2", "overlap_tokens": "0", "configured": "false"},
+    )
+    assert exported == 1, "the profile in use is exported, marked not yet configured"

@@ -89,6 +89,13 @@ def worker_metrics_text() -> str:
     )
     for seconds in [0.2] * 10 + [0.8] * 10 + [1.5] * 20:
         freshness.labels("qdrant-sink").observe(seconds)
+    profile = Gauge(
+        "docstream_profile",
+        "",
+        ["model", "max_tokens", "overlap_tokens", "configured"],
+        registry=registry,
+    )
+    profile.labels("m", "64", "8", "false").set(1)
     return generate_latest(registry).decode()
 
 
@@ -101,6 +108,12 @@ def test_breakers_freshness_and_events_come_from_the_worker_metrics_text() -> No
     fresh = parsed["freshness_s"]["qdrant-sink"]
     assert fresh["count"] == 40
     assert fresh["p50"] == pytest.approx(1.0) and fresh["p95"] == pytest.approx(1.9)
+    assert parsed["profile"] == {
+        "model": "m",
+        "max_tokens": "64",
+        "overlap_tokens": "8",
+        "configured": False,
+    }
 
 
 def test_text_without_pipeline_metrics_gives_empty_sections() -> None:
@@ -111,6 +124,7 @@ def test_text_without_pipeline_metrics_gives_empty_sections() -> None:
         "consumers_paused": {},
         "events": {},
         "freshness_s": {},
+        "profile": None,
     }
 
 
@@ -163,6 +177,7 @@ def test_the_report_renders_as_text_section_by_section() -> None:
     assert "qdrant\n  unavailable: ConnectionError: refused" in text
     assert "docstream:1: 9 chunks, 2 documents (bolt://n:7687)" in text
     assert "rebuilding into docstream:2: 4 chunks" in text
+    assert "profile: m max_tokens=64 overlap_tokens=8 (a replay's: not yet the configured" in text
 
 
 def admin_client(keys: frozenset[str], provider: Any = None, **api: Any) -> TestClient:
