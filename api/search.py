@@ -119,7 +119,7 @@ class SearchService:
             hit = replace(item.hit, score=round(item.score, 6))
             burst.append(SearchEvent("hit", hit_payload(rank, hit, item.ranks)))
         hits = len(fused)
-        if fused[: query.expand]:
+        if query.expand and fused:
             yield burst  # the fused hits go out before the graph is asked
             burst = [event async for event in self._expand(query, fused, timings, degraded)]
             hits += sum(event.kind == "hit" for event in burst)

@@ -57,7 +57,6 @@ class TopicCatchUp:
         self.group = group
         self._handle = handle
         self.batch = batch
-        self.lag: int | None = None
         self._positions: dict[int, int] = {}  # partition → next offset to handle
         self._reading: asyncio.Task[None] | None = None
 
@@ -103,7 +102,6 @@ class TopicCatchUp:
                 mark = marks[partition]
                 done = self._positions.get(partition, mark.committed or mark.start)
                 lag += max(0, end - max(done, mark.start))
-            self.lag = lag
             on_lag(lag)
             if lag == 0:
                 return

@@ -49,7 +49,7 @@ from schemas.events import DocumentEvent, InvalidEvent
 from sinks.plan import plan_writes
 from sinks.retry import until_written
 from streams.records import chunk_records, embedded_record, sink_event
-from streams.stages import check_text_size
+from streams.stages import check_indexable
 
 log = get_logger(__name__)
 TARGET = "replay"  # the label of its progress and metrics
@@ -200,10 +200,7 @@ class Replay(Job):
     def _document(self, record: Any) -> tuple[DocumentEvent, str] | None:
         try:
             doc = DocumentEvent.from_record(self.codecs.documents.decode(record.value))
-            if doc.op == "UPSERT":
-                if not doc.text.strip():
-                    raise InvalidEvent("text is empty")
-                check_text_size(doc.text, self.max_text_bytes)
+            check_indexable(doc, self.max_text_bytes)
         except (CodecError, InvalidEvent, TypeError, KeyError) as exc:
             self.skipped.add("invalid", record.offset, repr(exc))
             return None

@@ -63,13 +63,20 @@ def _derived_headers(parent: dict[str, str], schema_hex: str) -> list[tuple[str,
     return encode_headers({**propagated(parent), SCHEMA_HEADER: schema_hex})
 
 
-def check_text_size(text: str, limit: int) -> None:
-    size = len(text.encode("utf-8"))
-    if size > limit:
-        raise InvalidEvent(
-            f"text is {size} bytes; the limit is {limit} (DOCSTREAM_MAX_TEXT_BYTES): "
-            "split the document"
-        )
+def check_indexable(doc: DocumentEvent, max_text_bytes: int) -> None:
+    """Raise InvalidEvent for an UPSERT that can never be indexed: empty text,
+    or text over the limit (one document must not become thousands of chunks)."""
+    if doc.op != "UPSERT":
+        return
+    if not doc.text.strip():
+        raise InvalidEvent("text is empty: nothing to index")
+    if len(doc.text) > max_text_bytes // 4:  # cheap first: 4 bytes a char at most
+        size = len(doc.text.encode("utf-8"))
+        if size > max_text_bytes:
+            raise InvalidEvent(
+                f"text is {size} bytes; the limit is {max_text_bytes} "
+                "(DOCSTREAM_MAX_TEXT_BYTES): split the document"
+            )
 
 
 @dataclass
@@ -110,10 +117,7 @@ class ChunkStage:
                 self.name, lambda: self.codecs.documents.decode(message.value)
             )
             doc = DocumentEvent.from_record(record)
-            if doc.op == "UPSERT" and not doc.text.strip():
-                raise InvalidEvent("text is empty: nothing to index")
-            if len(doc.text) > self.max_text_bytes // 4:  # cheap first: 4 bytes a char at most
-                check_text_size(doc.text, self.max_text_bytes)
+            check_indexable(doc, self.max_text_bytes)
         except (CodecError, InvalidEvent, TypeError, KeyError) as exc:
             await self.dead_letters.send(self.name, message, exc)
             self._record_failure(message, exc, correlation_id)

@@ -53,13 +53,14 @@ async def test_each_burst_is_one_write_and_the_stream_ends_cleanly() -> None:
 async def test_a_silent_producer_gets_heartbeats_between_its_bursts() -> None:
     async def bursts() -> AsyncIterator[list[Event]]:
         yield [Event("meta", {}, 0)]
-        await asyncio.sleep(0.35)
+        await asyncio.sleep(0.5)
         yield [Event("done", {}, 1)]
 
     wire = Wire()
     await EventStream(bursts(), heartbeat_s=0.1)({}, wire.receive, wire.send)  # type: ignore[arg-type]
     pings = [b for b in wire.bodies if b.startswith(b": ping")]
-    assert 2 <= len(pings) <= 4, wire.bodies
+    # About five; the bounds only say "some, and not a flood" on a busy machine.
+    assert 2 <= len(pings) <= 10, wire.bodies
     assert wire.bodies[-1].startswith(b"id: 1\r\nevent: done")
 
 
