@@ -18,7 +18,7 @@ from core.embedding import SentenceTransformerEmbedder
 from core.logs import get_logger
 from core.metrics import PROFILE
 from core.settings import ChunkerSettings, Settings
-from core.types import Chunker, Embedder
+from core.types import Embedder
 from ops.replay import Processing, Profile
 from streams.app import Stages
 from streams.chunker import SentenceChunker
@@ -28,8 +28,10 @@ log = get_logger(__name__)
 
 @dataclass
 class LiveProcessing:
+    """The profile the worker runs and its embedder; the chunker lives in the
+    chunk stage, which this keeps told of the profile's digest."""
+
     profile: Profile
-    chunker: Chunker
     embedder: Embedder
     stages: Stages
     search: SearchService | None = None
@@ -37,6 +39,7 @@ class LiveProcessing:
     def __post_init__(self) -> None:
         self.configured = self.profile  # what the worker started with
         self.retired_models: set[str] = set()  # replaced by a replay, in this process
+        self.stages.chunk.profile = self.profile.digest
         self._export()
 
     def _export(self) -> None:
@@ -90,11 +93,7 @@ class LiveProcessing:
         if processing.embedder.model_name != self.embedder.model_name:
             self.retired_models.add(self.embedder.model_name)
         self.retired_models.discard(processing.embedder.model_name)
-        self.profile, self.chunker, self.embedder = (
-            processing.profile,
-            processing.chunker,
-            processing.embedder,
-        )
+        self.profile, self.embedder = processing.profile, processing.embedder
         self.stages.chunk.chunker = processing.chunker
         self.stages.chunk.profile = processing.profile.digest
         if self.stages.embed is not None:

@@ -104,7 +104,6 @@ def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
             topics,
             states,
             max_text_bytes=settings.chunker.max_text_bytes,
-            profile=configured_profile(settings).digest,
         ),
         embed=EmbedStage(embedder, codecs, producer, dead_letters, topics)
         if "embedder" in runs
@@ -117,7 +116,7 @@ def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
         *([("qdrant-schema", vectors.ensure_schema)] if vectors is not None else []),
         *([("neo4j-schema", graph.ensure_schema)] if "neo4j-sink" in runs or with_api else []),
     ]
-    live = LiveProcessing(configured_profile(settings), chunker, embedder, stages)
+    live = LiveProcessing(configured_profile(settings), embedder, stages)
     for sink in sinks:
         sink.retired = live.retired  # vectors of a model a replay replaced are skipped
     if with_api and vectors is not None:

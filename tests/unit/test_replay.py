@@ -89,7 +89,7 @@ async def test_at_the_switch_the_worker_takes_the_profile_and_forgets_cached_que
     old, new = processing(max_tokens=200), processing(max_tokens=5)
     stages = Stages(chunk=_Holder(old.chunker), embed=_Holder(embedder=old.embedder), sinks=[])  # type: ignore[arg-type]
     search = SearchService(old.embedder, FakeStore(), FakeStore(), limits=None)  # type: ignore[arg-type]
-    live = LiveProcessing(old.profile, old.chunker, old.embedder, stages, search)
+    live = LiveProcessing(old.profile, old.embedder, stages, search)
     cache = search.embeddings
     await cache.vector("cached with the old model")
     live.adopt(new)
@@ -119,7 +119,8 @@ def test_a_profile_names_the_settings_that_make_it_the_configured_one() -> None:
 def test_a_state_is_current_when_cut_by_the_profile_in_use() -> None:
     old, new = processing(max_tokens=200), processing(max_tokens=5)
     stages = Stages(chunk=_Holder(old.chunker), embed=None, sinks=[])  # type: ignore[arg-type]
-    live = LiveProcessing(old.profile, old.chunker, old.embedder, stages)
+    live = LiveProcessing(old.profile, old.embedder, stages)
+    assert stages.chunk.profile == old.profile.digest  # type: ignore[attr-defined]
     assert live.cut_by_current(old.profile.digest) and live.cut_by_current("")
     live.adopt(new)
     assert stages.chunk.profile == new.profile.digest  # type: ignore[attr-defined]
@@ -133,7 +134,7 @@ def test_a_replay_with_another_model_retires_the_old_one() -> None:
     made.embedder.model_name = "newer"  # type: ignore[misc]
     new = Processing(Profile("newer", 2, 0), made.chunker, made.embedder)
     stages = Stages(chunk=_Holder(old.chunker), embed=None, sinks=[])  # type: ignore[arg-type]
-    live = LiveProcessing(old.profile, old.chunker, old.embedder, stages)
+    live = LiveProcessing(old.profile, old.embedder, stages)
     live.adopt(new)
     assert live.retired("fake") and not live.retired("newer")
     exported = REGISTRY.get_sample_value(
