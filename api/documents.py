@@ -37,18 +37,24 @@ def _where(path: str, field: str) -> str:
     return f"{path}.{field}" if path else field
 
 
+def doc_id_of(value: Any, where: str = "doc_id") -> str:
+    """The one rule for a doc_id, in a body or a path: a string of at most
+    MAX_DOC_ID characters that is not only whitespace (Unicode whitespace too:
+    the event would refuse it later)."""
+    if not isinstance(value, str) or not value.strip():
+        raise FieldError(where, "is required and must be a non-empty string")
+    if len(value) > MAX_DOC_ID:
+        raise FieldError(where, f"must be at most {MAX_DOC_ID} characters")
+    return value
+
+
 def document_of(raw: Any, path: str = "") -> DocumentEvent:
     if not isinstance(raw, dict):
         raise FieldError(path or "body", "must be a JSON object")
     unknown = sorted(set(raw) - KNOWN_FIELDS)
     if unknown:
         raise FieldError(_where(path, unknown[0]), "unknown field")
-    doc_id = raw.get("doc_id")
-    if not isinstance(doc_id, str) or not doc_id.strip():
-        raise FieldError(_where(path, "doc_id"), "is required and must be a non-empty string")
-    if len(doc_id) > MAX_DOC_ID:
-        raise FieldError(_where(path, "doc_id"), f"must be at most {MAX_DOC_ID} characters")
-    values: dict[str, Any] = {"doc_id": doc_id}
+    values: dict[str, Any] = {"doc_id": doc_id_of(raw.get("doc_id"), _where(path, "doc_id"))}
     for field in STRING_FIELDS:
         if field in raw:
             if not isinstance(raw[field], str):

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api.auth import key_is_valid, presented_key, unauthorized
-from api.documents import documents_of
+from api.documents import doc_id_of, documents_of
 from api.problems import FieldError, problem
 from core.correlation import event_headers, mint_traceparent
 from core.logs import get_logger
@@ -106,8 +106,12 @@ class Intake:
     async def delete(self, request: Request) -> Response:
         if (denied := self.authorize(request)) is not None:
             return denied
+        try:
+            doc_id = doc_id_of(request.path_params["doc_id"])
+        except FieldError as exc:
+            return problem(422, "Invalid document id", str(exc), field=exc.field, reason=exc.reason)
         now = now_millis()
-        document = DocumentEvent(request.path_params["doc_id"], now, now, op="DELETE")
+        document = DocumentEvent(doc_id, now, now, op="DELETE")
         return await self._publish(request, [document], batch=False)
 
     async def _publish(

@@ -148,7 +148,12 @@ def openapi(version: str) -> dict[str, Any]:
             },
             "/documents/{doc_id}": {
                 "parameters": [
-                    {"name": "doc_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    {
+                        "name": "doc_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 512},
+                    }
                 ],
                 "get": {
                     "summary": "Where a document stands",
@@ -164,6 +169,7 @@ def openapi(version: str) -> dict[str, Any]:
                     "responses": {
                         "202": _json("Accepted"),
                         "401": _problem("Missing or wrong API key"),
+                        "422": _problem("The doc_id is blank or too long"),
                         "503": _problem("Kafka unavailable"),
                     },
                 },

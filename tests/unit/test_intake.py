@@ -1,6 +1,7 @@
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import pytest
 from starlette.testclient import TestClient
 
 from api.app import create_api
@@ -111,6 +112,15 @@ def test_delete_sends_a_delete_event() -> None:
     response = client(sender).delete("/documents/a/b.md", headers={"X-API-Key": KEY})
     assert response.status_code == 202 and response.json()["doc_id"] == "a/b.md"
     assert codec_for("DocumentEvent").decode(sender.sent[0][2])["op"] == "DELETE"
+
+
+@pytest.mark.parametrize("doc_id", ["%C2%A0", "%20%09", "x" * 513])
+def test_delete_of_an_id_no_document_can_have_is_422_and_sends_nothing(doc_id: str) -> None:
+    sender = FakeSender()
+    response = client(sender).delete(f"/documents/{doc_id}", headers={"X-API-Key": KEY})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "doc_id"
+    assert sender.sent == []
 
 
 def test_reads_can_be_made_to_need_a_key() -> None:
