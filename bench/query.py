@@ -200,9 +200,10 @@ async def one_query(client: httpx.AsyncClient, text: str, params: dict[str, Any]
                 degraded += 1
             elif line == "event: done":
                 done = (time.perf_counter() - started) * 1000
-            elif done is not None and line.startswith("data: "):
+            elif done is not None and line.startswith("data: ") and not timings:
                 timings = json.loads(line.removeprefix("data: "))["timings"]
-                break
+        # Read to the end of the response, as an EventSource does: leaving after
+        # `done` would make httpx drop the connection and each query pay a new one.
     return {"first_hit": first_hit, "done": done, "degraded": degraded, "timings": timings}
 
 
@@ -226,6 +227,8 @@ async def load(
 
         async def run(offset: int) -> None:
             i = offset
+            if think:  # users arrive spread over a pause, not all in the same millisecond
+                await asyncio.sleep(random.uniform(0, think))
             while time.monotonic() < deadline:
                 try:
                     samples.append(await one_query(client, queries[i % len(queries)], params))

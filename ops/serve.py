@@ -21,6 +21,7 @@ from api.rebuild import RebuildControl, ReplayRequest, rebuild_routes
 from api.search import QueryLimits, SearchService
 from api.status import DocumentStatus
 from core.embedding import SentenceTransformerEmbedder
+from core.heap import freeze_startup_heap, freeze_when_started
 from core.logs import configure_logging, get_logger, logging_config
 from core.producer import AsyncProducer
 from core.settings import Settings
@@ -115,6 +116,7 @@ def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
         ("kafka-topics", lambda: asyncio.to_thread(ensure_topics, settings.kafka)),
         *([("qdrant-schema", vectors.ensure_schema)] if vectors is not None else []),
         *([("neo4j-schema", graph.ensure_schema)] if "neo4j-sink" in runs or with_api else []),
+        ("heap", freeze_when_started),  # last: what start-up built stays out of the GC's walks
     ]
     live = LiveProcessing(configured_profile(settings), embedder, stages)
     for sink in sinks:
@@ -240,6 +242,7 @@ def build_api(
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        freeze_startup_heap()  # the model and the stores are loaded by now
         yield
         producer.close()
 

@@ -2,7 +2,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from api.search import Query, QueryLimits, SearchEvent, SearchService
+from api.search import Query, QueryLimits, SearchEvent, SearchService, hit_payload
 from core.types import Hit, SearchFilter
 from tests.fakes import FakeEmbedder, FakeStore, hit
 
@@ -62,9 +62,33 @@ async def test_filters_reach_every_retriever() -> None:
 async def test_query_vectors_are_cached() -> None:
     embedder = FakeEmbedder()
     search = SearchService(embedder, FakeStore(), FakeStore(), QueryLimits())  # type: ignore[arg-type]
+    done = []
     for _ in range(3):
-        await run(search, Query("same question", mode="dense"))
+        events = await run(search, Query("same question", mode="dense"))
+        done.append(events[-1].data["timings"])
     assert embedder.calls == [["same question"]]
+    assert [t["embed_ms"] == 0.0 for t in done] == [False, True, True]
+    assert all(t["dense_ms"] >= 0 for t in done)
+
+
+async def test_hit_payload_carries_every_field_of_the_hit() -> None:
+    found = hit("a", doc_id="d", index=4, score=0.5)
+    payload = hit_payload(2, found, {"dense": 1})
+    assert payload == {
+        "rank": 2,
+        "chunk_id": "a",
+        "doc_id": "d",
+        "chunk_index": 4,
+        "text": found.text,
+        "score": 0.5,
+        "correlation_id": found.correlation_id,
+        "retriever": found.retriever,
+        "title": found.title,
+        "retrievers": {"dense": 1},
+    }
+    assert set(payload) - {"rank", "chunk_index", "retrievers"} == set(Hit.__dataclass_fields__) - {
+        "index"
+    }
 
 
 async def test_graph_hits_already_found_are_not_repeated() -> None:
