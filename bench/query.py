@@ -50,6 +50,7 @@ import numpy as np
 
 from bench.pipeline import REPO, free_port, wait_ready, write_record
 from core.embedding import SentenceTransformerEmbedder
+from core.heap import freeze_startup_heap, thaw_heap
 from core.ids import chunk_id
 from core.settings import QdrantSettings, Settings
 from core.types import IndexedChunk, SearchFilter, WritePlan
@@ -216,17 +217,18 @@ async def load(
     params: dict[str, Any],
 ) -> dict[str, Any]:
     timeout = httpx.Timeout(30.0)
-    limits = httpx.Limits(max_connections=max(clients, 1))
-    async with httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=timeout) as client:
         warm = await asyncio.gather(*(one_query(client, q, params) for q in queries[:4]))
         for query in queries:  # one pass: the query-embedding cache is warm after it
             warm.append(await one_query(client, query, params))
-        samples: list[dict[str, Any]] = []
-        errors: list[str] = []
-        deadline = time.monotonic() + duration
+    samples: list[dict[str, Any]] = []
+    errors: list[str] = []
+    deadline = time.monotonic() + duration
 
-        async def run(offset: int) -> None:
-            i = offset
+    async def run(offset: int) -> None:
+        """One user: its own connection, as each browser has."""
+        i = offset
+        async with httpx.AsyncClient(base_url=base_url, timeout=timeout) as client:
             if think:  # users arrive spread over a pause, not all in the same millisecond
                 await asyncio.sleep(random.uniform(0, think))
             while time.monotonic() < deadline:
@@ -238,9 +240,9 @@ async def load(
                 if think:  # a user reading the answer: uniform around --think
                     await asyncio.sleep(random.uniform(0.5 * think, 1.5 * think))
 
-        started = time.monotonic()
-        await asyncio.gather(*(run(n) for n in range(clients)))
-        elapsed = time.monotonic() - started
+    started = time.monotonic()
+    await asyncio.gather(*(run(n) for n in range(clients)))
+    elapsed = time.monotonic() - started
     return {
         "queries": len(samples),
         "per_s": round(len(samples) / elapsed, 1),
@@ -362,7 +364,15 @@ def run_clients(
         base_url = f"http://127.0.0.1:{port}"
         wait_ready(base_url, server, log_path, probe="/health/live")
         print(f"{args.clients} clients for {args.duration:.0f} s against {base_url}", flush=True)
-        return asyncio.run(load(base_url, queries, args.clients, args.duration, args.think, params))
+        # The clients share this process with the model loaded above: keep its
+        # heap out of the GC's walks too, or the clients' clock stalls with it.
+        freeze_startup_heap()
+        try:
+            return asyncio.run(
+                load(base_url, queries, args.clients, args.duration, args.think, params)
+            )
+        finally:
+            thaw_heap()
     finally:
         server.terminate()
         server.wait(timeout=60)

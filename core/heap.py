@@ -10,6 +10,7 @@ are never collected, which for start-up state is what we want."""
 
 from __future__ import annotations
 
+import atexit
 import gc
 
 from core.logs import get_logger
@@ -21,9 +22,16 @@ def freeze_startup_heap() -> int:
     """Collect once, then freeze what is left; returns how many objects are frozen."""
     gc.collect()
     gc.freeze()
+    atexit.register(thaw_heap)  # once more is harmless: unfreezing twice is a no-op
     frozen = gc.get_freeze_count()
     log.info("start-up heap frozen: the collector skips it", extra={"objects": frozen})
     return frozen
+
+
+def thaw_heap() -> None:
+    """At shutdown: hand the frozen objects back, so the interpreter's last
+    collection finalises them (native extensions report them as leaks otherwise)."""
+    gc.unfreeze()
 
 
 async def freeze_when_started() -> None:
