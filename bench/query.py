@@ -278,6 +278,7 @@ def serve(path: Path, engine: str, port: int) -> None:
     vectors = vector_store(settings, embedder.dimension)
     asyncio.run(vectors.ensure_schema())
     api = build_api(settings, embedder, vectors, Neo4jGraphStore(settings.neo4j))
+    freeze_startup_heap()  # as `docstream api` does before it serves
     uvicorn.run(api, host="127.0.0.1", port=port, log_level="warning")
 
 

@@ -242,7 +242,6 @@ def build_api(
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        freeze_startup_heap()  # the model and the stores are loaded by now
         yield
         producer.close()
 
@@ -308,5 +307,6 @@ def run_api(settings: Settings) -> int:
     vectors = vector_store(settings, embedder.dimension)
     graph = Neo4jGraphStore(settings.neo4j)
     api = build_api(settings, embedder, vectors, graph)
+    freeze_startup_heap()  # the model and the stores are loaded: keep them out of GC walks
     uvicorn.run(api, host=settings.api.host, port=settings.api.port, log_config=None)
     return 0
