@@ -42,6 +42,9 @@ def cpu_now(pids: dict[str, int]) -> dict[str, float]:
             out[name] = 0.0
     total = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     out["machine"] = (sum(total) - total[3] - total[4]) / tick  # all but idle and iowait
+    # Steal: time the hypervisor gave this machine's CPUs to someone else. It
+    # slows everything measured here and is nobody's work on this machine.
+    out["steal"] = total[7] / tick if len(total) > 7 else 0.0
     return out
 
 

@@ -18,7 +18,11 @@ store holding >= 100k chunks, next to the store's own query time.
    queries, then run --clients clients for --duration seconds, each sending
    GET /query?q=…&k=10 (Accept: text/event-stream) one after the other, and
    record the time to the first `event: hit` and to `event: done`, and the
-   server's own timings from the `done` event. With --think 0 (the default)
+   server's own timings from the `done` event, and the server's and the
+   clients' CPU per query and the CPU the host stole meanwhile. The clients
+   read the stream with a lean socket reader (bench/sse_wire.py); --client
+   httpx uses httpx, whose own CPU (about 5 ms an answer here, on the cores
+   the server uses) shows in its latencies. With --think 0 (the default)
    the clients keep the server saturated, so latency is 16 / throughput;
    --think S has each client pause about S seconds between queries.
    --graph expands the 3 best hits through the local Neo4j (it must be up;
@@ -47,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from bench.pipeline import REPO, free_port, wait_ready, write_record
-from bench.query_clients import load, percentiles
+from bench.query_clients import CLIENTS, Users, load, percentiles
 from core.embedding import SentenceTransformerEmbedder
 from core.heap import freeze_startup_heap, thaw_heap
 from core.ids import chunk_id
@@ -242,6 +246,9 @@ def main() -> None:
     )
     parser.add_argument("--queries", type=int, default=300, help="SciFact queries used")
     parser.add_argument("--graph", action="store_true", help="expand through the local Neo4j")
+    parser.add_argument(
+        "--client", choices=CLIENTS, default="raw", help="raw: lean socket reader; httpx: compare"
+    )
     parser.add_argument("--dir", type=Path, help="the store folder (default: per engine/size)")
     parser.add_argument("--dataset", type=Path, default=DATASET)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the child: its port
@@ -284,9 +291,8 @@ def run_clients(
         # heap out of the GC's walks too, or the clients' clock stalls with it.
         freeze_startup_heap()
         try:
-            return asyncio.run(
-                load(base_url, queries, args.clients, args.duration, args.think, params)
-            )
+            users = Users(args.clients, args.duration, args.think, args.client)
+            return asyncio.run(load(base_url, queries, users, params, server_pid=server.pid))
         finally:
             thaw_heap()
     finally:
@@ -306,10 +312,15 @@ def report(record: dict[str, Any]) -> None:
     if not sse:
         return
     print(
-        f"SSE GET /query k=10, {record['clients']} clients (think {record['think_s']} s), "
-        f"{record['duration_s']:.0f} s: "
+        f"SSE GET /query k=10, {record['clients']} {sse['client']} clients "
+        f"(think {record['think_s']} s), {record['duration_s']:.0f} s: "
         f"{sse['queries']} queries ({sse['per_s']}/s), {sse['errors']} errors, "
         f"{sse['degraded']} degraded"
+    )
+    cpu = sse["cpu"]
+    print(
+        f"  CPU per query: server {cpu['server_ms_per_query']} ms, clients "
+        f"{cpu['client_ms_per_query']} ms; CPU stolen by the host: {cpu['steal_pct']}%"
     )
     for name in ("first_hit_ms", "done_ms", "cold_done_ms"):
         if sse[name]["n"]:
