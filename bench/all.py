@@ -81,7 +81,8 @@ def query_rows(record: dict[str, Any]) -> list[Row]:
         [
             f"query ms to done, p95 ({record['clients']} clients, think "
             f"{record['think_s']} s, {record['chunks']} chunks)",
-            f"{sse['done_ms'].get('p95', '-')} (first hit {sse['first_hit_ms'].get('p95', '-')})",
+            f"{sse['done_ms'].get('p95', '-')} (first hit {sse['first_hit_ms'].get('p95', '-')}; "
+            f"host steal {sse.get('cpu', {}).get('steal_pct', '-')}%)",
             f"store dense top-30 p95 {store.get('p95', '-')}",
             "done <= 40, first hit <= 20",
         ]
