@@ -166,6 +166,9 @@ class EdgeVectorStore:
             # Qdrant applies IDF at query time from live statistics, as on a server.
             sparse_vectors={LEXICAL: edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)},
             hnsw_config=HNSW,
+            # Explicit on every load: left unset, a shard keeps the count it was
+            # created with, so one moved to a bigger machine would not use it.
+            max_search_threads=os.cpu_count() or 1,
             optimizers=edge.EdgeOptimizersConfig(
                 max_segment_size=MAX_SEGMENT_KB, indexing_threshold=INDEXING_THRESHOLD_KB
             ),

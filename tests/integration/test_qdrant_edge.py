@@ -4,6 +4,7 @@ opener, and generations as shard folders behind the `.active` pointer."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -83,6 +84,26 @@ async def test_optimized_segments_answer_as_before_and_survive_a_reopen(
     assert await observed() == before
     assert "metadata.team" in again._shards.indexed[again._shards.active]
     await again.close()
+
+
+async def test_a_reopened_shard_searches_with_this_machines_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A shard remembers its search pool in edge_config.json: one created on a
+    # one-core machine and reopened on a bigger one must not keep one thread.
+    monkeypatch.setattr(qdrant_edge.os, "cpu_count", lambda: 1)
+    store = open_store(tmp_path)
+    await store.ensure_schema()
+    await store.write(plan("d1", 3))
+    await store.close()
+    config = tmp_path / "edge" / "chunks-g0" / "edge_config.json"
+    assert json.loads(config.read_text())["max_search_threads"] == 1
+    monkeypatch.setattr(qdrant_edge.os, "cpu_count", lambda: 3)
+    reopened = open_store(tmp_path)
+    await reopened.ensure_schema()
+    assert len(await reopened.search([1.0, 0.0, 1.0], 3)) == 3
+    await reopened.close()
+    assert json.loads(config.read_text())["max_search_threads"] == 3
 
 
 async def test_a_second_opener_of_the_same_folder_is_refused(tmp_path: Path) -> None:
