@@ -216,6 +216,10 @@ class EdgeVectorStore:
 
     def _shard(self) -> tuple[str, edge.EdgeShard]:
         name = self._shards.active if self.collection == self.alias else self.collection
+        if not name:
+            # Without this, the shard folder would be the store's root itself:
+            # Qdrant Edge would create a stray shard there and use it.
+            raise RuntimeError("the Qdrant Edge store is not open: await ensure_schema() first")
         return name, self._open(name)
 
     async def write(self, plan: WritePlan) -> None:

@@ -106,6 +106,18 @@ async def test_a_reopened_shard_searches_with_this_machines_cores(
     assert json.loads(config.read_text())["max_search_threads"] == 3
 
 
+async def test_a_store_used_before_it_is_opened_says_so_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    store = open_store(tmp_path)
+    with pytest.raises(RuntimeError, match="ensure_schema"):
+        await store.search([1.0, 0.0, 0.0], 3)
+    with pytest.raises(RuntimeError, match="ensure_schema"):
+        await store.write(plan("d1", 1))
+    await store.close()
+    assert not list(tmp_path.rglob("*")), "no stray shard at the store's root"
+
+
 async def test_a_second_opener_of_the_same_folder_is_refused(tmp_path: Path) -> None:
     first = open_store(tmp_path)
     await first.ensure_schema()
