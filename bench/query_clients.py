@@ -9,7 +9,6 @@ kept to compare: its own CPU shows in the latencies it reports)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import time
@@ -21,11 +20,11 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 from bench.measure import Span, measured
-from bench.sse_wire import SseConnection, WireError, answer_dict
+from bench.sse_wire import Answer, EventTimer, SseConnection, WireError
 
 CLIENTS = ("raw", "httpx")
 # One user's connection: ask one query, or close.
-Ask = Callable[[str], Awaitable[dict[str, Any]]]
+Ask = Callable[[str], Awaitable[Answer]]
 Close = Callable[[], Awaitable[None]]
 
 
@@ -53,26 +52,16 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
     return {"n": len(ordered), "p50": at(0.50), "p95": at(0.95), "p99": at(0.99)}
 
 
-async def one_query(client: httpx.AsyncClient, text: str, params: dict[str, Any]) -> dict[str, Any]:
-    started = time.perf_counter()
-    first_hit = done = None
-    degraded = 0
-    timings: dict[str, float] = {}
+async def one_query(client: httpx.AsyncClient, text: str, params: dict[str, Any]) -> Answer:
+    timer = EventTimer(time.perf_counter())
     headers = {"Accept": "text/event-stream"}
     async with client.stream("GET", "/query", params={"q": text, **params}, headers=headers) as r:
         r.raise_for_status()
-        async for line in r.aiter_lines():
-            if line == "event: hit" and first_hit is None:
-                first_hit = (time.perf_counter() - started) * 1000
-            elif line == "event: degraded":
-                degraded += 1
-            elif line == "event: done":
-                done = (time.perf_counter() - started) * 1000
-            elif done is not None and line.startswith("data: ") and not timings:
-                timings = json.loads(line.removeprefix("data: "))["timings"]
         # Read to the end of the response, as an EventSource does: leaving after
         # `done` would make httpx drop the connection and each query pay a new one.
-    return {"first_hit": first_hit, "done": done, "degraded": degraded, "timings": timings}
+        async for body in r.aiter_bytes():
+            timer.feed(body)
+    return timer.answer
 
 
 async def connect(client: str, base_url: str, params: dict[str, Any]) -> tuple[Ask, Close]:
@@ -83,9 +72,8 @@ async def connect(client: str, base_url: str, params: dict[str, Any]) -> tuple[A
     url = urlsplit(base_url)
     wire = await SseConnection.open(url.hostname or "127.0.0.1", url.port or 80)
 
-    async def ask(text: str) -> dict[str, Any]:
-        answer = await asyncio.wait_for(wire.get(f"/query?{urlencode({'q': text, **params})}"), 30)
-        return answer_dict(answer)
+    async def ask(text: str) -> Answer:
+        return await asyncio.wait_for(wire.get(f"/query?{urlencode({'q': text, **params})}"), 30)
 
     return ask, wire.close
 
@@ -115,7 +103,7 @@ async def load(
         cold = [await ask(query) for query in queries]
     finally:
         await close()
-    samples: list[dict[str, Any]] = []
+    samples: list[Answer] = []
     errors: list[str] = []
     deadline = time.monotonic() + users.duration
 
@@ -147,13 +135,13 @@ async def load(
         "per_s": round(len(samples) / span.wall, 1),
         "cpu": cpu_per_query(span, len(samples)),
         "errors": len(errors),
-        "degraded": sum(s["degraded"] > 0 for s in samples),
-        "first_hit_ms": percentiles([s["first_hit"] for s in samples if s["first_hit"]]),
-        "done_ms": percentiles([s["done"] for s in samples if s["done"]]),
+        "degraded": sum(s.degraded > 0 for s in samples),
+        "first_hit_ms": percentiles([s.first_hit_ms for s in samples if s.first_hit_ms]),
+        "done_ms": percentiles([s.done_ms for s in samples if s.done_ms]),
         # What the server's SearchService measured (no HTTP, SSE or waiting for the loop).
         "server_ms": {
-            stage: percentiles([s["timings"][stage] for s in samples if stage in s["timings"]])
+            stage: percentiles([s.timings[stage] for s in samples if stage in s.timings])
             for stage in ("total_ms", "embed_ms", "dense_ms", "lexical_ms", "graph_ms")
         },
-        "cold_done_ms": percentiles([s["done"] for s in cold if s["done"]]),
+        "cold_done_ms": percentiles([s.done_ms for s in cold if s.done_ms]),
     }

@@ -24,7 +24,6 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 
 class WireError(Exception):
@@ -43,9 +42,10 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-class _Events:
+class EventTimer:
     """Incremental SSE parsing (lines, `event:`/`data:` fields, a blank line
-    ends an event) that stamps the events the benchmark times."""
+    ends an event) that stamps the events the benchmark times. Fed the body's
+    bytes by either client: this socket reader, or httpx in bench/query_clients.py."""
 
     def __init__(self, started: float) -> None:
         self.started = started
@@ -99,7 +99,7 @@ class SseConnection:
         started = time.perf_counter()
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         head = await self._head()
-        events = _Events(started)
+        events = EventTimer(started)
         while size := await self._chunk_size():
             events.feed(await self.reader.readexactly(size))
             await self.reader.readexactly(2)  # the CRLF after each chunk
@@ -142,13 +142,3 @@ class SseConnection:
 def _header(line: str) -> tuple[str, str]:
     name, _, value = line.partition(":")
     return name.strip().lower(), value.strip().lower()
-
-
-def answer_dict(answer: Answer) -> dict[str, Any]:
-    """The shape bench/query_clients.py records for either client."""
-    return {
-        "first_hit": answer.first_hit_ms,
-        "done": answer.done_ms,
-        "degraded": answer.degraded,
-        "timings": answer.timings,
-    }
