@@ -46,6 +46,9 @@ from sinks.qdrant import DENSE, LEXICAL, PAYLOAD_INDEXES, _filter, _hit, _of_doc
 log = get_logger(__name__)
 T = TypeVar("T")
 THREADS = 2
+# A shard's search pool, set on every load: left unset, a shard keeps the count
+# it was created with, so one moved to a bigger machine would not use its cores.
+SEARCH_THREADS = os.cpu_count() or 1
 OPTIMIZE_AFTER = 20_000  # points written to a shard before the store indexes them
 MAX_SEGMENT_KB = 32_000  # about 20k points of 384 floats: bounds one optimize run
 INDEXING_THRESHOLD_KB = 10_000  # smaller segments stay unindexed: a scan is as quick
@@ -166,9 +169,7 @@ class EdgeVectorStore:
             # Qdrant applies IDF at query time from live statistics, as on a server.
             sparse_vectors={LEXICAL: edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)},
             hnsw_config=HNSW,
-            # Explicit on every load: left unset, a shard keeps the count it was
-            # created with, so one moved to a bigger machine would not use it.
-            max_search_threads=os.cpu_count() or 1,
+            max_search_threads=SEARCH_THREADS,
             optimizers=edge.EdgeOptimizersConfig(
                 max_segment_size=MAX_SEGMENT_KB, indexing_threshold=INDEXING_THRESHOLD_KB
             ),

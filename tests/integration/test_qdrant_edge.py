@@ -91,14 +91,14 @@ async def test_a_reopened_shard_searches_with_this_machines_cores(
 ) -> None:
     # A shard remembers its search pool in edge_config.json: one created on a
     # one-core machine and reopened on a bigger one must not keep one thread.
-    monkeypatch.setattr(qdrant_edge.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(qdrant_edge, "SEARCH_THREADS", 1)
     store = open_store(tmp_path)
     await store.ensure_schema()
     await store.write(plan("d1", 3))
     await store.close()
     config = tmp_path / "edge" / "chunks-g0" / "edge_config.json"
     assert json.loads(config.read_text())["max_search_threads"] == 1
-    monkeypatch.setattr(qdrant_edge.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(qdrant_edge, "SEARCH_THREADS", 3)
     reopened = open_store(tmp_path)
     await reopened.ensure_schema()
     assert len(await reopened.search([1.0, 0.0, 1.0], 3)) == 3
