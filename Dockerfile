@@ -44,7 +44,7 @@ RUN --mount=type=cache,target=/root/.cache/uv uv pip install --no-deps .
 WORKDIR /
 RUN HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 python -c "\
 from sentence_transformers import SentenceTransformer; \
-from core.embedding import resolve_model; \
+from streams.embedding.model import resolve_model; \
 model = SentenceTransformer(resolve_model('all-MiniLM-L6-v2'), device='cpu'); \
 assert model.encode(['ready']).shape == (1, 384)"
 

@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: venv
-	$(BIN)/docstream run
+	$(BIN)/python -m tools.run
 
 test: venv lint validate-deploy
 	mkdir -p reports
@@ -58,16 +58,16 @@ lint: venv
 
 # Offline checks of the deployment assets (docs/DEPLOYMENT.md says which).
 validate-deploy: venv
-	$(BIN)/python -m ops.validate_deploy
+	$(BIN)/python -m tools.validate_deploy
 
 services-up: venv
-	$(BIN)/docstream services up
+	$(BIN)/python -m tools.stack up
 
 services-down: venv
-	$(BIN)/docstream services down
+	$(BIN)/python -m tools.stack down
 
 services-status: venv
-	$(BIN)/docstream services status
+	$(BIN)/python -m tools.stack status
 
 clean:
 	rm -rf reports .pytest_cache .mypy_cache .ruff_cache

@@ -18,9 +18,9 @@ from api.auth import key_is_valid, presented_key, unauthorized
 from api.documents import doc_id_of, documents_of
 from api.problems import FieldError, problem
 from core.correlation import event_headers, mint_traceparent
+from core.kafka.producer import Headers, KafkaUnavailable
 from core.logs import get_logger
 from core.metrics import EVENTS
-from core.producer import Headers, KafkaUnavailable
 from core.settings import ApiSettings
 from core.tracing import current_traceparent, http_status, server_span
 from schemas.codec import AvroCodec

@@ -38,8 +38,8 @@ MAX_CHUNK_TOKENS = 8192  # far beyond any model's window; the chunker caps it lo
 
 
 class RebuildRun(Protocol):
-    """What the routes need of a running job (ops/rebuild.py's Rebuild,
-    ops/replay.py's Replay)."""
+    """What the routes need of a running job (ops/jobs/rebuild.py's Rebuild,
+    ops/jobs/replay.py's Replay)."""
 
     @property
     def running(self) -> bool: ...

@@ -24,7 +24,7 @@ from bench.quality import DATASET, sample_value
 from bench.rebuild_events import SENTENCE
 from core.settings import Settings
 from schemas.events import DocumentEvent
-from sinks.neo4j import Neo4jGraphStore
+from sinks.neo4j.store import Neo4jGraphStore
 from streams.chunker import SentenceChunker
 
 SINKS = ("qdrant-sink", "neo4j-sink")

@@ -1,5 +1,5 @@
 """Embedding throughput: raw `SentenceTransformer.encode` next to docstream's
-embedder (core/embedding.py), in the same process, on SciFact abstracts.
+embedder (streams/embedding/model.py), in the same process, on SciFact abstracts.
 
 Both run the same weights (fp16 on CUDA) on the same texts (title + " " +
 abstract) and the same batch size. After a warm-up, each round times one full
@@ -162,8 +162,8 @@ def main() -> int:
     import torch
     import transformers
 
-    from core.embedding import SentenceTransformerEmbedder, resolve_device
     from core.settings import EmbedderSettings
+    from streams.embedding.model import SentenceTransformerEmbedder, resolve_device
 
     device = resolve_device(args.device)
     cuda = device.startswith("cuda")

@@ -55,7 +55,7 @@ from bench.pipeline import RunningPipeline, pipeline, write_record
 from bench.quality import publish
 from bench.query import percentiles
 from core.correlation import mint_correlation_id, mint_traceparent
-from ops.publish import DocumentPublisher
+from ops.publishing.publisher import DocumentPublisher
 from schemas.codec import codec_for
 from schemas.events import DocumentEvent
 

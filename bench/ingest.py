@@ -11,7 +11,7 @@ same chunk texts in the same run.
    its handler from the worker's own histogram (where the worker's time went).
 3. Stop the worker (so nothing competes), then embed the same chunk texts (the
    worker's chunker, the worker's settings) with the same class,
-   `core.embedding.SentenceTransformerEmbedder`, in this process, in batches of
+   `streams.embedding.model.SentenceTransformerEmbedder`, in this process, in batches of
    the worker's batch size (DOCSTREAM_EMBED_BATCH, 64), after a warm-up.
 4. Print pipeline chunks/s, raw chunks/s and their ratio (target >= 0.8).
 
@@ -51,10 +51,10 @@ from bench.corpora import (
 from bench.measure import Span, measured, rate
 from bench.pipeline import RunningPipeline, pipeline, write_record
 from bench.quality import publish
-from core.embedding import SentenceTransformerEmbedder
 from core.settings import Settings
-from ops.stack.local import LocalStack
 from schemas.events import DocumentEvent
+from streams.embedding.model import SentenceTransformerEmbedder
+from tools.stack.local import LocalStack
 
 # Sized for about 6 minutes in all on 2 CPU cores (~25 chunks/s of 200 tokens).
 DEFAULT_DOCS = {"scifact": 800, "synthetic": 120}

@@ -57,7 +57,7 @@ from schemas.codec import Codecs
 
 BARE = """
 import json
-from core.embedding import SentenceTransformerEmbedder
+from streams.embedding.model import SentenceTransformerEmbedder
 from core.settings import EmbedderSettings
 SentenceTransformerEmbedder(EmbedderSettings()).embed(["a probe"])
 status = dict(line.split(":", 1) for line in open("/proc/self/status"))

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from core.settings import Settings
-from ops.stack.local import LocalStack
+from tools.stack.local import LocalStack
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"

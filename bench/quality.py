@@ -25,8 +25,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.pipeline import REPO, RunningPipeline, pipeline, write_record
 from core.correlation import mint_correlation_id, mint_traceparent
-from ops.publish import DocumentPublisher
-from ops.sources import document_from_json
+from ops.publishing.publisher import DocumentPublisher
+from ops.publishing.sources import document_from_json
 from schemas.codec import codec_for
 from schemas.events import DocumentEvent
 

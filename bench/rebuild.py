@@ -1,4 +1,4 @@
-"""Rebuild throughput: `docstream rebuild` (ops/rebuild.py) into fresh
+"""Rebuild throughput: `docstream rebuild` (ops/jobs/rebuild.py) into fresh
 generations, next to the raw write rate of the same stores in the same run.
 
 1. Publishes N synthetic EmbeddedChunk events straight to `chunks.embedded` on
@@ -49,19 +49,19 @@ from bench.corpora import delete_graph
 from bench.measure import Span, cpu_rate, measured, rate
 from bench.pipeline import write_record
 from bench.rebuild_events import DIMENSION, Message, publish, synthetic_events
+from core.kafka.admin import ensure_topics
 from core.settings import Settings
-from core.topics import ensure_topics
 from core.types import Generations, WritePlan
-from ops.rebuild import Progress, Rebuild, Target, TargetRebuild
-from ops.serve import vector_generations, vector_store
-from ops.stack.local import LocalStack
+from ops.composition.worker import vector_generations, vector_store
+from ops.jobs.rebuild import Progress, Rebuild, Target, TargetRebuild
 from schemas.codec import Codecs
-from sinks.entities import extract_entities
-from sinks.generations import GraphGenerations
-from sinks.lexical import Bm25
-from sinks.neo4j import SCHEMA, Neo4jGraphStore
+from sinks.neo4j.entities import extract_entities
+from sinks.neo4j.generations import GraphGenerations
+from sinks.neo4j.store import SCHEMA, Neo4jGraphStore
 from sinks.plan import plan_writes
+from sinks.qdrant.lexical import Bm25
 from streams.records import sink_event
+from tools.stack.local import LocalStack
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_RATE = 10_000  # chunks/s, issue 6

@@ -114,7 +114,7 @@ class GenerationState:
 
 
 class Generations(Protocol):
-    """The generations of one store's index (see `ops/rebuild.py`)."""
+    """The generations of one store's index (see `ops/jobs/rebuild.py`)."""
 
     async def state(self) -> GenerationState: ...
 

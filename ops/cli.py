@@ -1,10 +1,8 @@
 """`docstream`: the command line of producers and operators.
 
-docstream services up|down|status      the local Kafka + Neo4j stack
 docstream publish PATH… [-]            send documents (files, folders, JSONL, stdin)
 docstream worker [--no-api]            the pipeline (and, by default, the API beside it)
 docstream api                          the API alone (needs a Qdrant server: QDRANT_URL)
-docstream run                          everything, with the sample corpus (`make run`)
 docstream dlq list|show|redrive|purge  dead letters (docs/OPERATIONS.md)
 docstream status [--json]              Kafka offsets and lag, breakers, freshness, stores
 docstream rebuild [--target …]         rebuild an index into a new generation, then switch
@@ -18,52 +16,22 @@ import argparse
 import itertools
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.correlation import mint_correlation_id, mint_traceparent
 from core.settings import Settings
-from ops import rebuild_client
+from ops import admin_client
 
 if TYPE_CHECKING:
-    from ops.dlq import Ref
-    from ops.dlq_topics import DeadLetterTopics
-
-SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "samples" / "corpus"
-
-
-def _services(args: argparse.Namespace, settings: Settings) -> int:
-    from ops.stack.local import LocalStack, StackError
-
-    try:
-        stack = LocalStack(settings)
-        if args.action == "up":
-            stack.up()
-        elif args.action == "down":
-            stopped = stack.down(only=args.names or None)
-            print(f"[stack] stopped: {', '.join(stopped) or 'nothing was running'}")
-        elif args.action == "start":
-            for name in args.names:
-                stack.start(name)
-        else:
-            states = stack.status()
-            if args.json:
-                print(json.dumps([asdict(s) for s in states], indent=2))
-            else:
-                for s in states:
-                    print(f"{s.name:6} {s.state:8} {s.address:24} pid={s.pid or '-'}")
-            return 0 if all(s.state in ("ready", "external") for s in states) else 1
-    except StackError as exc:
-        print(f"[stack] error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    from ops.dlq.letters import Ref
+    from ops.dlq.topics import DeadLetterTopics
 
 
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
-    from core.topics import ensure_topics
-    from ops.publish import DocumentPublisher, Progress, PublishReport
-    from ops.sources import Rejected, Skipped, delete_events, read_path
+    from core.kafka.admin import ensure_topics
+    from ops.publishing.publisher import DocumentPublisher, Progress, PublishReport
+    from ops.publishing.sources import Rejected, Skipped, delete_events, read_path
     from schemas.codec import Codecs
 
     if not args.paths and not args.delete:
@@ -132,25 +100,19 @@ def _schemas(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from ops.serve import run_worker
+    from ops.composition.worker import run_worker
 
     return run_worker(settings, with_api=not args.no_api)
 
 
 def _api(args: argparse.Namespace, settings: Settings) -> int:
-    from ops.serve import run_api
+    from ops.composition.worker import run_api
 
     return run_api(settings)
 
 
-def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from ops.run import run_everything
-
-    return run_everything(settings, Path(args.sample))
-
-
 def _dlq_sources(args: argparse.Namespace) -> list[str]:
-    from ops.dlq import SOURCES, STAGE_SOURCE
+    from ops.dlq.letters import SOURCES, STAGE_SOURCE
 
     if args.topic:
         return list(dict.fromkeys(args.topic))
@@ -161,8 +123,8 @@ def _dlq_sources(args: argparse.Namespace) -> list[str]:
 
 def _dlq(args: argparse.Namespace, settings: Settings) -> int:
     from core.logs import configure_logging
-    from ops import dlq
-    from ops.dlq_topics import DeadLetterTopics
+    from ops.dlq import letters as dlq
+    from ops.dlq.topics import DeadLetterTopics
     from schemas.codec import Codecs
 
     configure_logging(settings.log_level)
@@ -185,7 +147,7 @@ def _dlq(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _dlq_list(args: argparse.Namespace, topics: DeadLetterTopics, refs: list[Ref]) -> int:
-    from ops import dlq
+    from ops.dlq import letters as dlq
 
     sources = _dlq_sources(args)
     found = [
@@ -214,7 +176,7 @@ def _dlq_list(args: argparse.Namespace, topics: DeadLetterTopics, refs: list[Ref
 
 
 def _dlq_show(args: argparse.Namespace, topics: DeadLetterTopics, refs: list[Ref]) -> int:
-    from ops import dlq
+    from ops.dlq import letters as dlq
 
     sources = [refs[0].source] if refs[0].source else list(dlq.SOURCES)
     letter = dlq.resolve(topics.read(sources), refs[0])
@@ -224,7 +186,7 @@ def _dlq_show(args: argparse.Namespace, topics: DeadLetterTopics, refs: list[Ref
 
 
 def _dlq_redrive(args: argparse.Namespace, topics: DeadLetterTopics, refs: list[Ref]) -> int:
-    from ops import dlq
+    from ops.dlq import letters as dlq
 
     if bool(refs) == args.all:
         print("dlq redrive: give --all or dead-letter refs (not both)", file=sys.stderr)
@@ -267,7 +229,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _dlq_parser(commands: Any) -> None:
-    from ops.dlq import DEFAULT_MAX_REDRIVES, SOURCES, STAGE_SOURCE
+    from ops.dlq.letters import DEFAULT_MAX_REDRIVES, SOURCES, STAGE_SOURCE
 
     dlq = commands.add_parser("dlq", help="dead letters: list, show, redrive, purge")
     actions = dlq.add_subparsers(dest="action", required=True)
@@ -325,12 +287,6 @@ def parser() -> argparse.ArgumentParser:
     )
     commands = root.add_subparsers(dest="command", required=True)
 
-    services = commands.add_parser("services", help="the local Kafka + Neo4j stack")
-    services.add_argument("action", choices=["up", "down", "status", "start"])
-    services.add_argument("names", nargs="*", help="down/start: only these services (kafka, neo4j)")
-    services.add_argument("--json", action="store_true", help="status as JSON")
-    services.set_defaults(handler=_services)
-
     publish = commands.add_parser("publish", help="publish documents to the documents topic")
     publish.add_argument(
         "paths", nargs="*", help="files, folders, JSONL files, or - for stdin (JSONL)"
@@ -363,12 +319,9 @@ def parser() -> argparse.ArgumentParser:
     api = commands.add_parser("api", help="run the API alone (needs QDRANT_URL)")
     api.set_defaults(handler=_api)
 
-    run = commands.add_parser("run", help="stack + worker + API + sample corpus")
-    run.add_argument("--sample", default=str(SAMPLE_CORPUS), help="folder of documents to publish")
-    run.set_defaults(handler=_run)
     _dlq_parser(commands)
     _status_parser(commands)
-    rebuild_client.add_parser(commands)
+    admin_client.add_parser(commands)
     return root
 
 

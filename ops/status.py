@@ -25,10 +25,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from core.settings import KafkaSettings, Settings
 from core.types import Generations
-from sinks.generations import GraphGenerations
-from sinks.neo4j import Neo4jGraphStore
-from sinks.qdrant import QdrantVectorStore
-from sinks.qdrant_generations import QdrantGenerations
+from sinks.neo4j.generations import GraphGenerations
+from sinks.neo4j.store import Neo4jGraphStore
+from sinks.qdrant.generations import QdrantGenerations
+from sinks.qdrant.server import QdrantVectorStore
 
 Probe = Callable[[], Awaitable[dict[str, Any]]]
 QUANTILES = (0.5, 0.95, 0.99)

@@ -14,9 +14,9 @@ from typing import Any
 
 import faust
 
+from core.kafka.batches import BatchConsumer
 from core.settings import Settings
 from sinks.retry import until_written
-from streams.batches import BatchConsumer
 from streams.stages import ChunkStage, EmbedStage, SinkStage
 
 StartupHook = Callable[[], Awaitable[object]]

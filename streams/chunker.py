@@ -25,8 +25,8 @@ from itertools import pairwise
 from core.ids import chunk_id
 from core.logs import get_logger
 from core.settings import ChunkerSettings
-from core.tokens import TokenCounter, TokenizerCounter
 from core.types import Chunk
+from streams.embedding.tokens import TokenCounter, TokenizerCounter
 
 log = get_logger(__name__)
 

@@ -29,7 +29,7 @@ class DocumentState:
     reason: str = ""  # why it was dead-lettered
     updated_at: int = 0
     indexed_version: int = -1  # the version whose chunks the stores hold
-    profile: str = ""  # the digest of the chunker and model that cut it (ops/replay.py)
+    profile: str = ""  # the digest of the chunker and model that cut it (ops/jobs/replay.py)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> DocumentState:

@@ -11,7 +11,6 @@ import time
 import pytest
 from neo4j import Driver
 
-from ops.stack.local import LocalStack
 from tests.faults.conftest import Verdict
 from tests.faults.projection import (
     Comparison,
@@ -28,6 +27,7 @@ from tests.faults.projection import (
 )
 from tests.integration.conftest import Pipeline
 from tests.integration.helpers import eventually
+from tools.stack.local import LocalStack
 
 pytestmark = pytest.mark.faults
 

@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 from neo4j import Driver
 
-from ops.stack.local import LocalStack
 from sinks.faults import FAULT_QDRANT_WRITES
 from tests.faults.conftest import Verdict
 from tests.faults.projection import (
@@ -38,6 +37,7 @@ from tests.faults.projection import assert_exact as assert_projection_exact
 from tests.integration.conftest import Pipeline
 from tests.integration.helpers import eventually, metric
 from tests.integration.test_resilience import dead_letters_of
+from tools.stack.local import LocalStack
 
 pytestmark = pytest.mark.faults
 

@@ -22,7 +22,7 @@ import pytest
 from neo4j import Driver, GraphDatabase
 
 from core.settings import Settings
-from ops.stack.local import LocalStack
+from tools.stack.local import LocalStack
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_API_KEY = "integration-test-key"

@@ -31,12 +31,12 @@ from neo4j import Driver
 
 from core.correlation import CORRELATION_HEADER, TRACEPARENT_HEADER
 from core.settings import Settings
-from ops.stack.local import LocalStack
 from schemas.codec import AvroCodec
 from schemas.confluent import ConfluentRegistry
 from schemas.events import DocumentEvent, now_millis
 from tests.integration.conftest import TEST_API_KEY, Pipeline, free_port
 from tests.integration.helpers import eventually, read_all
+from tools.stack.local import LocalStack
 
 pytestmark = pytest.mark.integration
 MAX_REDRIVES = "2"

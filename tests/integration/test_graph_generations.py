@@ -11,8 +11,8 @@ import pytest
 
 from core.settings import Settings
 from core.types import IndexedChunk, WritePlan
-from sinks.generations import GraphGenerations
-from sinks.neo4j import Neo4jGraphStore
+from sinks.neo4j.generations import GraphGenerations
+from sinks.neo4j.store import Neo4jGraphStore
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from core.correlation import CORRELATION_HEADER, decode_headers
-from ops.stack.local import LocalStack
 from schemas.codec import codec_for
 from tests.integration.conftest import TEST_API_KEY, Pipeline
 from tests.integration.helpers import read_all
+from tools.stack.local import LocalStack
 
 pytestmark = pytest.mark.integration
 AUTH = {"Authorization": f"Bearer {TEST_API_KEY}"}

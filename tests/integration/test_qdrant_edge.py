@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-import sinks.qdrant_edge as qdrant_edge
+import sinks.qdrant.edge as qdrant_edge
 from core.settings import QdrantSettings
 from core.types import DocumentDeletion, GenerationState, IndexedChunk, SearchFilter, WritePlan
-from sinks.qdrant_edge import EdgeVectorStore
-from sinks.qdrant_edge_generations import EdgeGenerations
+from sinks.qdrant.edge import EdgeVectorStore
+from sinks.qdrant.edge_generations import EdgeGenerations
 
 pytestmark = pytest.mark.integration
 

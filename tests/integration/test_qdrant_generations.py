@@ -10,8 +10,8 @@ import pytest
 
 from core.settings import QdrantSettings
 from core.types import IndexedChunk, WritePlan
-from sinks.qdrant import QdrantVectorStore
-from sinks.qdrant_generations import QdrantGenerations
+from sinks.qdrant.generations import QdrantGenerations
+from sinks.qdrant.server import QdrantVectorStore
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ import pytest
 
 from core.settings import QdrantSettings
 from core.types import DocumentDeletion, IndexedChunk, SearchFilter, WritePlan
-from sinks.qdrant import QdrantVectorStore
-from sinks.qdrant_edge import EdgeVectorStore
+from sinks.qdrant.edge import EdgeVectorStore
+from sinks.qdrant.server import QdrantVectorStore
 
 Store = QdrantVectorStore | EdgeVectorStore
 pytestmark = pytest.mark.integration

@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from ops.stack.local import LocalStack
 from schemas.codec import codec_for
 from tests.integration.conftest import TEST_API_KEY, Pipeline
 from tests.integration.helpers import eventually, metric, read_all, sse_query
+from tools.stack.local import LocalStack
 
 pytestmark = pytest.mark.integration
 AUTH = {"X-API-Key": TEST_API_KEY}

@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from ops.stack.local import LocalStack
 from tests.integration.conftest import TEST_API_KEY, Pipeline
 from tests.integration.helpers import eventually, metric
+from tools.stack.local import LocalStack
 
 pytestmark = pytest.mark.integration
 HEARTBEAT_S = 0.2

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from core.producer import AsyncProducer
+from core.kafka.admin import ensure_topics
+from core.kafka.producer import AsyncProducer
 from core.settings import KafkaSettings, Settings, Topics
-from core.topics import ensure_topics
-from ops.stack.local import LocalStack
+from tools.stack.local import LocalStack
 
 pytestmark = pytest.mark.integration
 

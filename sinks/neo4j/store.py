@@ -1,0 +1,289 @@
+"""Neo4j as the graph store:
+
+    (:Document)-[:HAS_CHUNK]->(:Chunk)-[:NEXT]->(:Chunk)     reading order
+    (:Document)-[:LINKS_TO]->(:Document)                    citations (`links`)
+    (:Chunk)-[:MENTIONS]->(:Entity)                         rule-based entities
+
+Written with idempotent MERGEs, one UNWIND per statement and one transaction
+per batch, so a replayed event changes nothing.
+
+Every node carries `gen`, the generation of the graph it belongs to (for
+example `docstream:0`). Community edition has one user database, so a rebuild
+writes a new generation beside the active one and switches by updating one
+node (`sinks/neo4j/generations.py`); every statement here is scoped to one `$gen`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
+
+from core.settings import Neo4jSettings
+from core.types import Hit, IndexedChunk, Neighbour, WritePlan
+from sinks.neo4j.entities import extract_entities
+from sinks.neo4j.generations import GraphGenerations
+
+SCHEMA = (
+    # Before generations, ids were unique on their own: those constraints go.
+    "DROP CONSTRAINT document_id IF EXISTS",
+    "DROP CONSTRAINT chunk_id IF EXISTS",
+    "DROP CONSTRAINT entity_key IF EXISTS",
+    "DROP INDEX chunk_position IF EXISTS",
+    "CREATE CONSTRAINT document_gen_id IF NOT EXISTS FOR (d:Document) "
+    "REQUIRE (d.doc_id, d.gen) IS UNIQUE",
+    "CREATE CONSTRAINT chunk_gen_id IF NOT EXISTS FOR (c:Chunk) "
+    "REQUIRE (c.chunk_id, c.gen) IS UNIQUE",
+    "CREATE CONSTRAINT entity_gen_key IF NOT EXISTS FOR (e:Entity) "
+    "REQUIRE (e.key, e.gen) IS UNIQUE",
+    "CREATE CONSTRAINT graph_name IF NOT EXISTS FOR (g:DocstreamGraph) REQUIRE g.name IS UNIQUE",
+    "CREATE INDEX chunk_gen_position IF NOT EXISTS FOR (c:Chunk) "
+    "ON (c.doc_id, c.gen, c.chunk_index)",
+)
+
+# A deleted document's chunks go, with every edge they had. The document node
+# goes too, unless another document still links to it: then it stays as a
+# placeholder, as if it had been linked before it existed.
+DELETE_DOCUMENTS = """
+UNWIND $doc_ids AS id
+MATCH (d:Document {doc_id: id, gen: $gen})
+OPTIONAL MATCH (d)-[:HAS_CHUNK]->(c:Chunk)
+DETACH DELETE c
+WITH DISTINCT d
+OPTIONAL MATCH (d)-[out:LINKS_TO]->()
+DELETE out
+WITH DISTINCT d, EXISTS { ()-[:LINKS_TO]->(d) } AS linked
+FOREACH (_ IN CASE WHEN linked THEN [1] ELSE [] END |
+  SET d.placeholder = true
+  REMOVE d.title, d.source, d.version, d.correlation_id)
+WITH d, linked WHERE NOT linked
+DETACH DELETE d
+"""
+
+# NEXT edges are merged from both sides of a pair: whichever chunk of a pair
+# arrives second links them, so the order of arrival does not matter.
+UPSERT_CHUNKS = """
+UNWIND $rows AS row
+MERGE (d:Document {doc_id: row.doc_id, gen: $gen})
+  SET d.title = row.title, d.source = row.source, d.version = row.version,
+      d.correlation_id = row.correlation_id, d.placeholder = false
+MERGE (c:Chunk {chunk_id: row.chunk_id, gen: $gen})
+  SET c.doc_id = row.doc_id, c.chunk_index = row.index, c.chunk_count = row.chunk_count,
+      c.text = row.text, c.version = row.version, c.correlation_id = row.correlation_id
+MERGE (d)-[:HAS_CHUNK]->(c)
+WITH c, row
+OPTIONAL MATCH (prev:Chunk {doc_id: row.doc_id, gen: $gen, chunk_index: row.index - 1})
+OPTIONAL MATCH (next:Chunk {doc_id: row.doc_id, gen: $gen, chunk_index: row.index + 1})
+FOREACH (p IN CASE WHEN prev IS NULL THEN [] ELSE [prev] END | MERGE (p)-[:NEXT]->(c))
+FOREACH (n IN CASE WHEN next IS NULL THEN [] ELSE [next] END | MERGE (c)-[:NEXT]->(n))
+"""
+
+# A version's links replace the previous version's. A target that does not
+# exist yet becomes a placeholder that its own first event fills in.
+REPLACE_LINKS = """
+UNWIND $docs AS doc
+MATCH (d:Document {doc_id: doc.doc_id, gen: $gen})
+OPTIONAL MATCH (d)-[old:LINKS_TO]->()
+DELETE old
+WITH DISTINCT d, doc
+UNWIND doc.links AS target
+MERGE (t:Document {doc_id: target, gen: $gen})
+  ON CREATE SET t.placeholder = true
+MERGE (d)-[:LINKS_TO]->(t)
+"""
+
+REPLACE_MENTIONS = """
+UNWIND $chunks AS row
+MATCH (c:Chunk {chunk_id: row.chunk_id, gen: $gen})
+OPTIONAL MATCH (c)-[old:MENTIONS]->()
+DELETE old
+WITH DISTINCT c, row
+UNWIND row.entities AS name
+MERGE (e:Entity {key: toLower(name), gen: $gen})
+  ON CREATE SET e.name = name
+MERGE (c)-[:MENTIONS]->(e)
+"""
+
+DROP_ORPHANS = """
+UNWIND $counts AS row
+MATCH (c:Chunk {doc_id: row.doc_id, gen: $gen})
+WHERE c.chunk_index >= row.count
+DETACH DELETE c
+"""
+
+# Three kinds of neighbour for each seed chunk, each with a bounded fan-out:
+# the chunks beside it (NEXT), chunks of documents that cite or are cited by
+# its document (LINKS_TO), and chunks of other documents that mention the same
+# entities (MENTIONS). `$edges` picks which kinds to follow. The generation is
+# read in the same statement, so a query never mixes two generations.
+NEIGHBOURS = """
+OPTIONAL MATCH (g:DocstreamGraph {name: $graph})
+WITH coalesce($gen, g.active, $graph + ':0') AS gen
+UNWIND $ids AS id
+MATCH (c:Chunk {chunk_id: id, gen: gen})
+CALL (c) {
+  MATCH (c)-[:NEXT]-(n:Chunk)
+  WHERE 'next' IN $edges
+  RETURN n, 'next' AS edge, 0 AS preference
+  ORDER BY n.chunk_index LIMIT $per_edge
+  UNION
+  MATCH (c)<-[:HAS_CHUNK]-(:Document)-[:LINKS_TO]-(:Document)-[:HAS_CHUNK]->(n:Chunk)
+  WHERE 'links_to' IN $edges
+  RETURN n, 'links_to' AS edge, 1 AS preference
+  ORDER BY n.chunk_index LIMIT $per_edge
+  UNION
+  MATCH (c)-[:MENTIONS]->(e:Entity)<-[:MENTIONS]-(n:Chunk)
+  WHERE 'mentions' IN $edges AND n.doc_id <> c.doc_id
+  WITH n, count(e) AS shared
+  RETURN n, 'mentions' AS edge, 2 AS preference
+  ORDER BY shared DESC, n.chunk_id LIMIT $per_edge
+}
+WITH id, n, edge, preference, gen
+WHERE NOT n.chunk_id IN $ids
+MATCH (d:Document {doc_id: n.doc_id, gen: gen})
+RETURN id AS seed, edge, n.chunk_id AS chunk_id, n.doc_id AS doc_id, n.chunk_index AS idx,
+       n.text AS text, n.correlation_id AS correlation_id, d.title AS title
+ORDER BY preference
+"""
+EDGES = ("next", "links_to", "mentions")
+
+ACTIVE = """
+OPTIONAL MATCH (g:DocstreamGraph {name: $graph})
+RETURN coalesce(g.active, $graph + ':0') AS gen
+"""
+
+COUNT = """
+OPTIONAL MATCH (g:DocstreamGraph {name: $graph})
+WITH coalesce($gen, g.active, $graph + ':0') AS gen
+MATCH (c:Chunk {doc_id: $doc_id, gen: gen})
+WHERE $version IS NULL OR c.version = $version
+RETURN count(c) AS n
+"""
+
+
+class Neo4jGraphStore:
+    """The graph of one generation: the active one (what the live sink and the
+    queries use), or a pinned one (what a rebuild writes)."""
+
+    def __init__(self, settings: Neo4jSettings, generation: str | None = None) -> None:
+        self.settings = settings
+        self.generation = generation
+        self._driver: AsyncDriver | None = None
+
+    def pinned(self, generation: str) -> Neo4jGraphStore:
+        """The same database, writing into `generation` whatever is active."""
+        return Neo4jGraphStore(self.settings, generation)
+
+    @property
+    def driver(self) -> AsyncDriver:
+        # Created on first use, inside the event loop that will use it.
+        if self._driver is None:
+            self._driver = AsyncGraphDatabase.driver(
+                self.settings.uri,
+                auth=self.settings.auth,
+                connection_timeout=5.0,
+                max_transaction_retry_time=5.0,
+                # Reading `active` before the first generation exists is expected,
+                # not worth a warning per query.
+                notifications_disabled_classifications=["UNRECOGNIZED"],
+            )
+        return self._driver
+
+    async def ensure_schema(self) -> None:
+        drops = [s for s in SCHEMA if s.startswith("DROP")]
+        for statement in drops:
+            await self.driver.execute_query(statement)
+        await GraphGenerations(lambda: self.driver, self.settings.graph).adopt_untagged()
+        for statement in SCHEMA[len(drops) :]:
+            await self.driver.execute_query(statement)
+
+    async def write(self, plan: WritePlan) -> None:
+        """The whole plan in one transaction: a batch lands entirely or not at all."""
+        async with self.driver.session() as session:
+            await session.execute_write(_apply, plan, self.generation, self.settings.graph)
+
+    async def neighbours(
+        self, chunk_ids: Sequence[str], per_edge: int, edges: Sequence[str] = EDGES
+    ) -> list[Neighbour]:
+        if not chunk_ids or not edges:
+            return []
+        result = await self.driver.execute_query(
+            NEIGHBOURS,
+            ids=list(chunk_ids),
+            per_edge=per_edge,
+            edges=list(edges),
+            graph=self.settings.graph,
+            gen=self.generation,
+        )
+        return [
+            Neighbour(
+                Hit(
+                    chunk_id=r["chunk_id"],
+                    doc_id=r["doc_id"],
+                    index=int(r["idx"]),
+                    text=r["text"] or "",
+                    score=0.0,
+                    correlation_id=r["correlation_id"] or "",
+                    retriever="graph",
+                    title=r["title"] or "",
+                ),
+                seed=r["seed"],
+                edge=r["edge"],
+            )
+            for r in result.records
+        ]
+
+    async def count(self, doc_id: str, version: int | None = None) -> int:
+        """Chunks of one document (of one version, if given)."""
+        result = await self.driver.execute_query(
+            COUNT,
+            doc_id=doc_id,
+            version=version,
+            graph=self.settings.graph,
+            gen=self.generation,
+        )
+        return int(result.records[0]["n"])
+
+    async def ping(self) -> None:
+        await self.driver.execute_query("RETURN 1")
+
+    async def close(self) -> None:
+        if self._driver is not None:
+            await self._driver.close()
+            self._driver = None
+
+
+async def _apply(
+    tx: AsyncManagedTransaction, plan: WritePlan, pinned: str | None, graph: str
+) -> None:
+    # Read in the write's own transaction: a write that began before a switch
+    # lands in the old generation, and the rebuild's final drain repeats it.
+    gen = pinned or (await (await tx.run(ACTIVE, graph=graph)).single(strict=True))["gen"]
+    if plan.deletions:
+        await tx.run(DELETE_DOCUMENTS, doc_ids=[d.doc_id for d in plan.deletions], gen=gen)
+    if plan.upserts:
+        await tx.run(UPSERT_CHUNKS, rows=[_row(c) for c in plan.upserts], gen=gen)
+        links = {c.doc_id: c.links for c in plan.upserts}
+        docs = [{"doc_id": d, "links": ls} for d, ls in links.items()]
+        await tx.run(REPLACE_LINKS, docs=docs, gen=gen)
+        mentions = [
+            {"chunk_id": c.chunk_id, "entities": extract_entities(c.text)} for c in plan.upserts
+        ]
+        await tx.run(REPLACE_MENTIONS, chunks=mentions, gen=gen)
+    if plan.chunk_counts:
+        counts = [{"doc_id": d, "count": n} for d, n in plan.chunk_counts.items()]
+        await tx.run(DROP_ORPHANS, counts=counts, gen=gen)
+
+
+def _row(chunk: IndexedChunk) -> dict[str, Any]:
+    return {
+        "chunk_id": chunk.chunk_id,
+        "doc_id": chunk.doc_id,
+        "index": chunk.index,
+        "chunk_count": chunk.chunk_count,
+        "version": chunk.version,
+        "title": chunk.title,
+        "text": chunk.text,
+        "source": chunk.source,
+        "correlation_id": chunk.correlation_id,
+    }

@@ -1,0 +1,241 @@
+"""Qdrant as the vector store: one point per chunk, id = the chunk's derived uuid.
+
+Embedded (qdrant-client local mode, on disk at `QDRANT_PATH`) by default, a
+Qdrant server when `QDRANT_URL` is set. Local mode allows one opener per path,
+which is why the single-machine mode runs the worker and the API in one process.
+
+`QDRANT_COLLECTION` names an alias; the points live in one collection per
+generation behind it (`<alias>-g0`, `<alias>-g1`, …), so a rebuild can fill a
+new one and switch the alias in one step (`sinks/qdrant/generations.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, TypeVar
+
+from qdrant_client import QdrantClient, models
+
+from core.settings import QdrantSettings
+from core.types import Hit, IndexedChunk, SearchFilter, WritePlan
+from sinks.qdrant.lexical import Bm25
+
+T = TypeVar("T")
+DENSE = "dense"
+LEXICAL = "lexical"
+PAYLOAD_INDEXES = {
+    "doc_id": models.PayloadSchemaType.KEYWORD,
+    "chunk_index": models.PayloadSchemaType.INTEGER,
+    "source": models.PayloadSchemaType.KEYWORD,
+    "version": models.PayloadSchemaType.INTEGER,
+}
+
+
+def _payload(chunk: IndexedChunk) -> dict[str, Any]:
+    return {
+        "doc_id": chunk.doc_id,
+        "version": chunk.version,
+        "chunk_index": chunk.index,
+        "chunk_count": chunk.chunk_count,
+        "title": chunk.title,
+        "text": chunk.text,
+        "source": chunk.source,
+        "metadata": chunk.metadata,
+        "correlation_id": chunk.correlation_id,
+        "links": chunk.links,
+    }
+
+
+def _of_doc(doc_id: str, *more: models.FieldCondition) -> models.Filter:
+    match = models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))
+    return models.Filter(must=[match, *more])
+
+
+def _filter(where: SearchFilter | None) -> models.Filter | None:
+    if not where:
+        return None
+    must: list[models.Condition] = [
+        models.FieldCondition(key=f"metadata.{key}", match=models.MatchValue(value=value))
+        for key, value in where.metadata
+    ]
+    if where.sources:
+        must.append(
+            models.FieldCondition(key="source", match=models.MatchAny(any=list(where.sources)))
+        )
+    if where.doc_ids:
+        must.append(
+            models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(where.doc_ids)))
+        )
+    return models.Filter(must=must)
+
+
+def _hit(point: Any, retriever: str) -> Hit:
+    payload = point.payload or {}
+    return Hit(
+        chunk_id=str(point.id),
+        doc_id=payload.get("doc_id", ""),
+        index=int(payload.get("chunk_index", 0)),
+        text=payload.get("text", ""),
+        score=float(point.score),
+        correlation_id=payload.get("correlation_id", ""),
+        retriever=retriever,
+        title=payload.get("title", ""),
+    )
+
+
+class QdrantVectorStore:
+    def __init__(self, settings: QdrantSettings, dimension: int, bm25: Bm25 | None = None) -> None:
+        self.settings = settings
+        self.dimension = dimension
+        self.bm25 = bm25 or Bm25()
+        self.alias = settings.collection
+        self.collection = settings.collection  # the alias, or a pinned generation
+        if settings.embedded:
+            settings.path.mkdir(parents=True, exist_ok=True)
+            self.client = QdrantClient(path=str(settings.path))
+        else:
+            self.client = QdrantClient(url=settings.url, api_key=settings.api_key or None)
+        # Every call runs off the event loop, so Kafka heartbeats and queries go
+        # on meanwhile. Embedded (local) mode is plain Python over files and not
+        # thread-safe: one thread makes all its calls, in order.
+        self._executor = ThreadPoolExecutor(
+            max_workers=1 if settings.embedded else 8, thread_name_prefix="qdrant"
+        )
+
+    @property
+    def location(self) -> str:
+        return f"embedded:{self.settings.path}" if self.settings.embedded else "server"
+
+    def pinned(self, generation: str) -> QdrantVectorStore:
+        """The same client, reading and writing one generation's collection."""
+        store = copy.copy(self)
+        store.collection = generation
+        return store
+
+    async def alias_target(self) -> str | None:
+        aliases = await self._call(self.client.get_aliases)
+        return next(
+            (a.collection_name for a in aliases.aliases if a.alias_name == self.alias), None
+        )
+
+    async def ensure_schema(self) -> None:
+        if self.collection != self.alias:
+            return  # a pinned generation is created by the rebuild that owns it
+        target = await self.alias_target()
+        if target is None and not await self._call(self.client.collection_exists, self.alias):
+            target = f"{self.alias}-g0"
+            await self.create_collection(target)
+            change = models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=target, alias_name=self.alias)
+            )
+            await self._call(self.client.update_collection_aliases, [change])
+        # Else: the alias exists, or a collection from before generations has its name.
+        await self._check_layout(target or self.alias)
+
+    async def create_collection(self, name: str) -> None:
+        await self._call(
+            self.client.create_collection,
+            name,
+            vectors_config={
+                DENSE: models.VectorParams(size=self.dimension, distance=models.Distance.COSINE)
+            },
+            # Qdrant applies IDF at query time from live statistics: BM25 that
+            # stays correct as chunks stream in.
+            sparse_vectors_config={
+                LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)
+            },
+        )
+        if not self.settings.embedded:  # local mode scans; payload indexes do nothing there
+            for field, kind in PAYLOAD_INDEXES.items():
+                await self._call(self.client.create_payload_index, name, field, field_schema=kind)
+
+    async def _check_layout(self, name: str) -> None:
+        info = await self._call(self.client.get_collection, name)
+        vectors = info.config.params.vectors
+        sparse = info.config.params.sparse_vectors or {}
+        if not isinstance(vectors, dict) or DENSE not in vectors or LEXICAL not in sparse:
+            raise RuntimeError(
+                f"Qdrant collection {name!r} has an older layout (no named "
+                f"{DENSE!r}/{LEXICAL!r} vectors): remove it (locally: the {self.settings.path} "
+                "folder) and replay the topics into a new one"
+            )
+
+    async def write(self, plan: WritePlan) -> None:
+        for deletion in plan.deletions:
+            await self._delete_where(_of_doc(deletion.doc_id))
+        if plan.upserts:
+            points = [
+                models.PointStruct(id=c.chunk_id, vector=self._vectors(c), payload=_payload(c))
+                for c in plan.upserts
+            ]
+            await self._call(self.client.upsert, self.collection, points=points, wait=True)
+        for doc_id, count in plan.chunk_counts.items():
+            orphans = models.FieldCondition(key="chunk_index", range=models.Range(gte=count))
+            await self._delete_where(_of_doc(doc_id, orphans))
+
+    async def _delete_where(self, condition: models.Filter) -> None:
+        selector = models.FilterSelector(filter=condition)
+        await self._call(self.client.delete, self.collection, points_selector=selector, wait=True)
+
+    def _vectors(self, chunk: IndexedChunk) -> dict[str, Any]:
+        lexical = self.bm25.document(f"{chunk.title}\n{chunk.text}")
+        sparse = models.SparseVector(indices=lexical.indices, values=lexical.values)
+        return {DENSE: list(chunk.vector), LEXICAL: sparse}
+
+    async def search(
+        self, vector: Sequence[float], limit: int, where: SearchFilter | None = None
+    ) -> list[Hit]:
+        response = await self._call(
+            self.client.query_points,
+            self.collection,
+            query=list(vector),
+            using=DENSE,
+            query_filter=_filter(where),
+            limit=limit,
+            with_payload=True,
+        )
+        return [_hit(point, "dense") for point in response.points]
+
+    async def search_lexical(
+        self, text: str, limit: int, where: SearchFilter | None = None
+    ) -> list[Hit]:
+        terms = self.bm25.query(text)
+        if not terms.indices:
+            return []
+        response = await self._call(
+            self.client.query_points,
+            self.collection,
+            query=models.SparseVector(indices=terms.indices, values=terms.values),
+            using=LEXICAL,
+            query_filter=_filter(where),
+            limit=limit,
+            with_payload=True,
+        )
+        return [_hit(point, "lexical") for point in response.points]
+
+    async def count(self, doc_id: str, version: int | None = None) -> int:
+        """Points of one document (of one version, if given)."""
+        conditions = []
+        if version is not None:
+            conditions.append(
+                models.FieldCondition(key="version", match=models.MatchValue(value=version))
+            )
+        result = await self._call(
+            self.client.count, self.collection, count_filter=_of_doc(doc_id, *conditions)
+        )
+        return int(result.count)
+
+    async def ping(self) -> None:
+        await self._call(self.client.get_collections)
+
+    async def close(self) -> None:
+        await self._call(self.client.close)
+        self._executor.shutdown(wait=False)
+
+    async def _call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, partial(method, *args, **kwargs))
