@@ -12,6 +12,36 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 
+# The error contract of the stores. Each adapter (sinks/qdrant, sinks/neo4j)
+# maps its library's exceptions to these in one place, so the code that retries,
+# pauses consumers and dead-letters decides on these types alone.
+
+
+class StoreError(Exception):
+    """A store failed an operation; the subclass says what the caller should do."""
+
+    def __init__(self, store: str, message: str) -> None:
+        super().__init__(f"{store}: {message}")
+        self.store = store
+
+
+class StoreUnavailable(StoreError):
+    """The store is not there right now (down, restarting, timing out): wait it out."""
+
+
+class StoreNeedsOperator(StoreError):
+    """The store keeps failing for a reason no wait will fix (permissions, a full
+    disk, a missing collection): pause, lose nothing, and tell the operator."""
+
+    def __init__(self, store: str, message: str, reason: str) -> None:
+        super().__init__(store, message)
+        self.reason = reason  # a short label: "permission", "disk_full", …
+
+
+class StoreRejected(StoreError):
+    """The store refused these records for their content: retrying cannot help."""
+
+
 @dataclass(frozen=True)
 class Chunk:
     """A piece of a document, as the chunker cut it."""
