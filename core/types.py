@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-
 # The error contract of the stores. Each adapter (sinks/qdrant, sinks/neo4j)
 # maps its library's exceptions to these in one place, so the code that retries,
 # pauses consumers and dead-letters decides on these types alone.
