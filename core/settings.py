@@ -1,9 +1,10 @@
 """Configuration as small frozen value objects, read once from the environment.
 
 Every setting has a default that works on one machine with the local stack
-(`docstream services up`), and every default can be overridden by the same
-environment variable in a container, a cluster or a test. Settings are passed
-explicitly to whatever needs them; nothing reads the environment later.
+(`make services-up`, or `python -m tools.stack up`), and every default can be
+overridden by the same environment variable in a container, a cluster or a test.
+Settings are passed explicitly to whatever needs them; nothing reads the
+environment later.
 """
 
 from __future__ import annotations

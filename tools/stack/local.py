@@ -1,4 +1,4 @@
-"""`docstream services up|down|status`: the local stack as a whole.
+"""`python -m tools.stack up|down|status|start`: the local stack as a whole.
 
 Ports come from the same variables the clients read (KAFKA_BOOTSTRAP_SERVERS,
 NEO4J_URI), so the stack and the pipeline always agree. `up` is idempotent: a
