@@ -1,2 +1,6 @@
-"""Operating docstream: the CLI, the publisher, the local service stack, and the
-composition root that runs the worker (and the API beside it)."""
+"""Operating docstream: the `docstream` CLI (`cli.py`), the operator's status
+view (`status.py`), the client of the worker's admin routes
+(`admin_client.py`), the composition root (`composition/`), index jobs
+(`jobs/`), dead letters (`dlq/`) and publishing (`publishing/`). The top of the
+runtime package: it may import every room below it, and only tools (and the
+benchmarks) import it."""

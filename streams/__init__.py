@@ -1,1 +1,6 @@
-"""The Faust app: topics, agents (chunk, embed, sink fan-out) and the worker."""
+"""The Faust worker: the app and its agents (`app.py`), what each stage does
+(`stages.py`: chunk, embed, sink), the chunker and its document state, dead
+letters, and the embedding model (`streams/embedding/`). It may import core,
+schemas and sinks (the sink stages use its write plan and retry; the stores
+themselves come in as Protocols), never api; only ops (the composition root
+and the jobs) and tools import it."""

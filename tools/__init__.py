@@ -1,0 +1,6 @@
+"""Tools for a source checkout, outside the runtime package (the wheel and the
+image do not carry them): the local JVM Kafka + Neo4j stack (`stack/`,
+`python -m tools.stack`), the offline checks of the deployment assets
+(`validate_deploy/`, `python -m tools.validate_deploy`) and `make run`
+(`run.py`, `python -m tools.run`). It may import every room; nothing in the
+runtime package imports it."""

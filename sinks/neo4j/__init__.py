@@ -1,0 +1,6 @@
+"""Neo4j as the graph store: documents, chunks, `NEXT`, `LINKS_TO` and
+`MENTIONS` edges (`store.py`), the rule-based entity extractor
+(`entities.py`), and the generations a rebuild switches between
+(`generations.py`). The adapter maps the driver's exceptions to the error
+contract of `core/types.py`. It may import core and schemas only; the
+composition root and the jobs in `ops/jobs/` import it."""
