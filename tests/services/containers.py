@@ -61,6 +61,8 @@ class ContainerHandle:
         self.container = container
 
     def stop(self) -> None:
+        # docker stop: SIGTERM, then SIGKILL after the timeout (a container whose
+        # first process ignores SIGTERM is killed, which a scenario sees as a crash).
         self.container.get_wrapped_container().stop(timeout=STOP_TIMEOUT_S)
 
     def start(self) -> None:
