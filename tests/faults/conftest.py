@@ -1,6 +1,7 @@
 """The fault-injection suite (`make test-faults`): the integration fixtures (the
-real local stack, a worker per module on its own topics, graph and Qdrant
-folder) plus a `verdict` recorder.
+real services of tests/services, the local stack or containers, which `stack`
+stops and starts for the scenarios; a worker per module on its own topics,
+graph and Qdrant folder) plus a `verdict` recorder.
 
 Every scenario ends with one verdict line: what it published, the fault, what
 was lost, duplicated or dead-lettered, and how long recovery took. The lines

@@ -1,6 +1,7 @@
-"""Integration fixtures: the real Kafka and Neo4j of the local stack (started here
-when nothing answers at the configured addresses, and stopped after), a real
-embedded Qdrant, and the real worker process with the API beside it.
+"""Integration fixtures: a real Kafka and Neo4j (the local stack's, or containers
+where a Docker engine answers: tests/services; started here when nothing answers
+at the configured addresses, and stopped after), a real embedded Qdrant, and
+the real worker process with the API beside it.
 
 Every run gets its own topic prefix, consumer group, Qdrant folder and doc-id
 prefix, so runs never see each other's data on a shared broker or graph."""
@@ -22,7 +23,7 @@ import pytest
 from neo4j import Driver, GraphDatabase
 
 from core.settings import Settings
-from tools.stack.local import LocalStack
+from tests.services import Services, start_services
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_API_KEY = "integration-test-key"
@@ -35,17 +36,29 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def base_settings() -> Settings:
-    return Settings.from_env()
+def stack() -> Iterator[Services]:
+    """The session's services (DOCSTREAM_TEST_SERVICES: containers where a Docker
+    engine answers, else the local stack); services already answering are used
+    as they are. Their addresses go into os.environ for the session, in the
+    variables Settings reads, so the settings below and every worker process
+    (its environment starts from os.environ) use them."""
+    services = start_services(os.environ)
+    saved = {key: os.environ.get(key) for key in services.env}
+    os.environ.update(services.env)
+    try:
+        yield services
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        services.close()
 
 
 @pytest.fixture(scope="session")
-def stack(base_settings: Settings) -> Iterator[LocalStack]:
-    """The local stack; services already answering are used as they are."""
-    local = LocalStack(base_settings)
-    started = local.up(log=True)
-    yield local
-    local.down(only=started)
+def base_settings(stack: Services) -> Settings:
+    return Settings.from_env()
 
 
 @pytest.fixture(scope="session")
@@ -133,7 +146,7 @@ class Pipeline:
 @pytest.fixture(scope="module")
 def pipeline(
     request: pytest.FixtureRequest,
-    stack: LocalStack,
+    stack: Services,
     run_id: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Pipeline]:
@@ -156,6 +169,8 @@ def pipeline(
         "DOCSTREAM_RATE_LIMIT_PER_S": "500",
         **getattr(request.module, "PIPELINE_ENV", {}),
     }
+    # The worker keeps Qdrant embedded even when the session runs a Qdrant
+    # server (containers): the tests read its index from disk once it stopped.
     env.pop("QDRANT_URL", None)
     pipeline = Pipeline(
         env, Settings.from_env(env), f"http://127.0.0.1:{port}", workdir / "worker.log"
@@ -166,7 +181,7 @@ def pipeline(
 
 
 @pytest.fixture(scope="session")
-def neo4j_driver(stack: LocalStack, base_settings: Settings, run_id: str) -> Iterator[Driver]:
+def neo4j_driver(stack: Services, base_settings: Settings, run_id: str) -> Iterator[Driver]:
     driver = GraphDatabase.driver(base_settings.neo4j.uri, auth=base_settings.neo4j.auth)
     yield driver
     # Leave the shared graph as we found it.
