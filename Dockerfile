@@ -33,6 +33,9 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 # Dependencies before the source, so a code change reuses this layer.
 COPY pyproject.toml README.md ./
 RUN --mount=type=cache,target=/root/.cache/uv uv pip install -r pyproject.toml
+# The runtime packages only, as the wheel holds them (pyproject.toml's
+# packages.find; tests/unit/test_packaging.py checks both): tools/, bench/ and
+# tests/ run from a checkout and stay out of the image.
 COPY core core
 COPY schemas schemas
 COPY streams streams

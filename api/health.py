@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
-from confluent_kafka.admin import AdminClient
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -18,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.middleware import CorrelationMiddleware, MetricsMiddleware
+from core.kafka.admin import admin_client
 
 Check = Callable[[], Awaitable[None]]
 try:
@@ -29,7 +29,7 @@ except PackageNotFoundError:  # running from a checkout that was never installed
 class KafkaCheck:
     def __init__(self, bootstrap_servers: str, timeout_s: float = 2.0) -> None:
         self.timeout_s = timeout_s
-        self._admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0})
+        self._admin = admin_client(bootstrap_servers)
 
     async def __call__(self) -> None:
         metadata = await asyncio.to_thread(self._admin.list_topics, timeout=self.timeout_s)

@@ -13,9 +13,9 @@ HEADER = b"x-correlation-id"
 MAX_ID_LENGTH = 128
 
 
-class CorrelationMiddleware:
-    """Keep the caller's X-Correlation-ID (or mint one), expose it to every log
-    line of the request, and echo it on the response."""
+class HttpMiddleware:
+    """An ASGI middleware that acts on HTTP requests only: lifespan and other
+    scopes pass through to the app untouched."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -24,6 +24,17 @@ class CorrelationMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class CorrelationMiddleware(HttpMiddleware):
+    """Keep the caller's X-Correlation-ID (or mint one), expose it to every log
+    line of the request, and echo it on the response."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         given = dict(scope["headers"]).get(HEADER, b"").decode("latin-1").strip()
         correlation_id = (
             given[:MAX_ID_LENGTH] if given.isprintable() and given else mint_correlation_id()
@@ -43,14 +54,10 @@ class CorrelationMiddleware:
             current_correlation_id.reset(token)
 
 
-class MetricsMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+class MetricsMiddleware(HttpMiddleware):
+    """Count every answer and time it, labelled by route template and status."""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 

@@ -90,6 +90,28 @@ QUERY_RESULTS = {
     "429": _problem("Rate limit exceeded (Retry-After)"),
 }
 
+# /admin/rebuild and /admin/replay share one job slot: GET and DELETE on either
+# answer for the current or last job, whichever kind it is.
+JOB_OPERATIONS: dict[str, Any] = {
+    "get": {
+        "summary": "Progress of the current or last rebuild or replay",
+        "security": [{"bearer": []}, {"apiKey": []}],
+        "responses": {
+            "200": _json("Phase, generation, written, offsets left, rate, ETA"),
+            "401": _problem("Missing or wrong API key, or no keys configured"),
+        },
+    },
+    "delete": {
+        "summary": "Interrupt the running rebuild or replay (run it again to resume)",
+        "security": [{"bearer": []}, {"apiKey": []}],
+        "responses": {
+            "202": _json("Interrupted"),
+            "401": _problem("Missing or wrong API key, or no keys configured"),
+            "409": _problem("No rebuild or replay is running"),
+        },
+    },
+}
+
 
 def openapi(version: str) -> dict[str, Any]:
     return {
@@ -226,29 +248,13 @@ def openapi(version: str) -> dict[str, Any]:
                         "422": _problem("Unknown target or invalid JSON"),
                     },
                 },
-                "get": {
-                    "summary": "Progress of the current or last rebuild",
-                    "security": [{"bearer": []}, {"apiKey": []}],
-                    "responses": {
-                        "200": _json("Phase, generation, written, offsets left, rate, ETA"),
-                        "401": _problem("Missing or wrong API key, or no keys configured"),
-                    },
-                },
-                "delete": {
-                    "summary": "Interrupt the running rebuild (run it again to resume)",
-                    "security": [{"bearer": []}, {"apiKey": []}],
-                    "responses": {
-                        "202": _json("Interrupted"),
-                        "401": _problem("Missing or wrong API key, or no keys configured"),
-                        "409": _problem("No rebuild is running"),
-                    },
-                },
+                **JOB_OPERATIONS,
             },
             "/admin/replay": {
                 "post": {
                     "summary": "Start a replay: re-chunk and re-embed the documents topic with "
                     "a profile into a new generation of both stores, then switch (worker only; "
-                    "always needs an API key). GET and DELETE as for /admin/rebuild",
+                    "always needs an API key)",
                     "security": [{"bearer": []}, {"apiKey": []}],
                     "requestBody": {
                         "required": False,
@@ -261,6 +267,7 @@ def openapi(version: str) -> dict[str, Any]:
                         "422": _problem("Unknown topic, a profile that cannot be made"),
                     },
                 },
+                **JOB_OPERATIONS,
             },
             "/health": {
                 "get": {

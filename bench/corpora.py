@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from confluent_kafka.admin import AdminClient
 
 from bench.quality import DATASET, sample_value
 from bench.rebuild_events import SENTENCE
+from core.kafka.admin import admin_client
 from core.settings import Settings
 from schemas.events import DocumentEvent
 from sinks.neo4j.store import Neo4jGraphStore
@@ -219,7 +219,7 @@ def record_header(bench: str, load_at_start: list[float], argv: list[str] | None
 def drop_kafka(settings: Settings) -> None:
     """Topics and consumer groups named after the run (Faust's included)."""
     run = settings.kafka.group_id
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers, "log_level": 0})
+    admin = admin_client(settings.kafka.bootstrap_servers)
     topics = [t for t in admin.list_topics(timeout=30).topics if t.startswith(run)]
     futures = dict(admin.delete_topics(topics, operation_timeout=30)) if topics else {}
     listed = admin.list_consumer_groups(request_timeout=30).result()

@@ -42,14 +42,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
 
 from bench.corpora import delete_graph
 from bench.measure import Span, cpu_rate, measured, rate
 from bench.pipeline import write_record
 from bench.rebuild_events import DIMENSION, Message, publish, synthetic_events
-from core.kafka.admin import ensure_topics
+from core.kafka.admin import admin_client, ensure_topics
 from core.settings import Settings
 from core.types import Generations, WritePlan
 from ops.composition.worker import vector_generations, vector_store
@@ -201,7 +200,7 @@ async def drop_graph(stores: Stores) -> None:
 
 def drop_kafka(settings: Settings) -> None:
     """The bench's topics, and the consumer groups its rebuilds made."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers, "log_level": 0})
+    admin = admin_client(settings.kafka.bootstrap_servers)
     futures = dict(admin.delete_topics(settings.kafka.topics.all(), operation_timeout=30))
     listed = admin.list_consumer_groups(request_timeout=30).result()
     prefix = f"{settings.kafka.group_id}."

@@ -39,7 +39,6 @@ from typing import Any
 
 import httpx
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from bench.corpora import (
     SINKS,
@@ -54,6 +53,7 @@ from bench.corpora import (
 )
 from bench.pipeline import REPO, RunningPipeline, free_port, pipeline, wait_ready, write_record
 from bench.quality import publish, sample_value
+from core.kafka.admin import admin_client
 from core.settings import Settings
 from schemas.events import DocumentEvent
 
@@ -101,7 +101,7 @@ def groups(settings: Settings) -> dict[str, str]:
 
 def assignment(settings: Settings) -> dict[str, list[int]]:
     """Per group, how many partitions of its topic each member holds (from the broker)."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers, "log_level": 0})
+    admin = admin_client(settings.kafka.bootstrap_servers)
     wanted = groups(settings)
     out: dict[str, list[int]] = {}
     for name, future in admin.describe_consumer_groups(list(wanted), request_timeout=30).items():
@@ -123,7 +123,7 @@ def assignment(settings: Settings) -> dict[str, list[int]]:
 
 def lag(settings: Settings) -> dict[str, int]:
     """Per group: end offsets of its topic minus its committed offsets."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers, "log_level": 0})
+    admin = admin_client(settings.kafka.bootstrap_servers)
     probe = Consumer(
         {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "bench-probe"}
     )

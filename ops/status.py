@@ -19,10 +19,11 @@ from typing import Any
 
 import httpx
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka.admin import OffsetSpec
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from core.kafka.admin import admin_client
 from core.settings import KafkaSettings, Settings
 from core.types import Generations
 from sinks.neo4j.generations import GraphGenerations
@@ -84,7 +85,7 @@ class KafkaProbe:
     def __init__(self, settings: KafkaSettings, timeout_s: float = 5.0) -> None:
         self.settings = settings
         self.timeout_s = timeout_s
-        self.admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
+        self.admin = admin_client(settings.bootstrap_servers)
 
     async def __call__(self) -> dict[str, Any]:
         return await asyncio.to_thread(self.snapshot)

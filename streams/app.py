@@ -15,12 +15,12 @@ from typing import Any
 import faust
 
 from core.kafka.batches import BatchConsumer
+from core.kafka.config import faust_producer_settings
 from core.settings import Settings
 from sinks.retry import until_written
 from streams.stages import ChunkStage, EmbedStage, SinkStage
 
 StartupHook = Callable[[], Awaitable[object]]
-DEAD_LETTER_MAX_REQUEST = 64 * 1024 * 1024
 
 
 class DocstreamApp(faust.App):
@@ -56,12 +56,9 @@ def create_faust_app(settings: Settings, *, web: bool) -> DocstreamApp:
         consumer_auto_offset_reset="earliest",
         topic_partitions=settings.kafka.partitions,
         topic_replication_factor=1,
-        producer_acks=-1,
-        producer_compression_type="lz4",
-        # A dead letter carries the original event whole, and a compressing
-        # producer may have sent one far larger than the broker's limit on its
-        # compressed batch: the size that matters is checked by the broker.
-        producer_max_request_size=DEAD_LETTER_MAX_REQUEST,
+        # acks=all, lz4 and a request cap that lets a dead letter through:
+        # the guarantees of every docstream producer (core/kafka/config.py).
+        **faust_producer_settings(),
         # A batch of embeddings on CPU can take seconds; keep the group patient.
         broker_max_poll_interval=600.0,
         stream_wait_empty=False,

@@ -1,8 +1,10 @@
-"""Create the pipeline's topics if they are missing (idempotent)."""
+"""The Kafka admin client every docstream module uses, and the pipeline's
+topics created if they are missing (idempotent)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -10,11 +12,19 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from core.settings import KafkaSettings, Topics
 
 
+def admin_client(bootstrap_servers: str, **overrides: Any) -> AdminClient:
+    """The one place an AdminClient is made. librdkafka's own log lines are
+    off (log_level 0): callers report the failures that matter themselves.
+    `overrides` are further client settings under their librdkafka names,
+    e.g. `admin_client(servers, **{"socket.timeout.ms": 500})`."""
+    return AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0, **overrides})
+
+
 def ensure_topics(
     settings: KafkaSettings, names: Iterable[str] | None = None, timeout_s: float = 15.0
 ) -> list[str]:
     """Create the missing topics; return the ones this call created."""
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
+    admin = admin_client(settings.bootstrap_servers)
     wanted = list(names if names is not None else settings.topics.all())
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     missing = [n for n in wanted if n not in existing]

@@ -20,8 +20,8 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from confluent_kafka import Consumer
 from confluent_kafka import TopicPartition as KafkaPartition
-from confluent_kafka.admin import AdminClient
 
+from core.kafka.admin import admin_client
 from core.kafka.batches import BatchConsumer
 from core.logs import get_logger
 from core.positions import StartAt
@@ -123,7 +123,7 @@ class TopicCatchUp:
         """Delete the group's committed offsets once the job is done (its reader
         stopped): the next job of the same name starts afresh, and no finished
         group is left for status to list."""
-        admin = AdminClient({"bootstrap.servers": self.kafka.bootstrap_servers})
+        admin = admin_client(self.kafka.bootstrap_servers)
         for group, future in admin.delete_consumer_groups([self.group]).items():
             try:
                 future.result(timeout=30)

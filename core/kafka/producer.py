@@ -12,6 +12,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from core.kafka.config import DELIVERY_TIMEOUT_S, MAX_MESSAGE_BYTES, producer_config
+
 Headers = list[tuple[str, str | bytes | None]]
 
 
@@ -23,22 +25,17 @@ class AsyncProducer:
     def __init__(
         self,
         bootstrap_servers: str,
-        delivery_timeout_s: float = 10.0,
-        max_message_bytes: int = 8 * 1024 * 1024,
+        delivery_timeout_s: float = DELIVERY_TIMEOUT_S,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.delivery_timeout_s = delivery_timeout_s
+        # The default (short) linger: an HTTP caller waits on every request.
         self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap_servers,
-                "enable.idempotence": True,
-                "acks": "all",
-                "compression.type": "lz4",
-                "linger.ms": 2,
-                "message.timeout.ms": int(delivery_timeout_s * 1000),
-                # What the topics take (the broker counts the compressed batch).
-                "message.max.bytes": max_message_bytes,
-                "log_level": 0,
-            }
+            producer_config(
+                bootstrap_servers,
+                max_message_bytes=max_message_bytes,
+                delivery_timeout_s=delivery_timeout_s,
+            )
         )
         self._stop = threading.Event()
         # Delivery callbacks run in poll(); a thread keeps polling so they fire.

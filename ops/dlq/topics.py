@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
-from core.kafka.admin import ensure_topics
+from core.kafka.admin import admin_client, ensure_topics
+from core.kafka.config import BULK_LINGER_MS, producer_config
 from core.logs import get_logger
 from core.settings import Settings
 from ops.dlq.letters import (
@@ -27,7 +27,6 @@ from ops.dlq.letters import (
     ledger_topic,
     redrive_headers,
 )
-from ops.publishing.publisher import producer_config
 from schemas.codec import Codecs
 
 log = get_logger(__name__)
@@ -40,9 +39,7 @@ class DeadLetterTopics:
         self.settings = settings
         self.codecs = codecs
         self.timeout_s = timeout_s
-        self.admin = AdminClient(
-            {"bootstrap.servers": settings.kafka.bootstrap_servers, "log_level": 0}
-        )
+        self.admin = admin_client(settings.kafka.bootstrap_servers)
 
     def dlq_topic(self, source: str) -> str:
         return f"{self.settings.kafka.topics.prefix}{source}.dlq"
@@ -70,7 +67,15 @@ class DeadLetterTopics:
         todo = [Outcome(s) for s in steps if s.action == "redrive"]
         if not todo:
             return []
-        producer = Producer(producer_config(self.settings.kafka, self.timeout_s))
+        kafka = self.settings.kafka
+        # A redrive is a bulk write (nobody waits on one letter): the publisher's linger.
+        config = producer_config(
+            kafka.bootstrap_servers,
+            max_message_bytes=kafka.max_message_bytes,
+            linger_ms=BULK_LINGER_MS,
+            delivery_timeout_s=self.timeout_s,
+        )
+        producer = Producer(config)
         for outcome in todo:
             self._produce(producer, outcome)
         unsent = producer.flush(self.timeout_s + 5)

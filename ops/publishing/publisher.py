@@ -17,6 +17,8 @@ from typing import Any, TextIO
 from confluent_kafka import KafkaError, Message, Producer
 
 from core.correlation import event_headers
+from core.kafka.config import BULK_LINGER_MS
+from core.kafka.config import producer_config as kafka_producer_config
 from core.settings import KafkaSettings
 from ops.publishing.sources import Item, Rejected, Skipped
 from schemas.codec import AvroCodec
@@ -63,16 +65,12 @@ class Progress:
 
 
 def producer_config(settings: KafkaSettings, delivery_timeout_s: float) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": settings.bootstrap_servers,
-        "enable.idempotence": True,
-        "acks": "all",
-        "compression.type": "lz4",
-        "linger.ms": 5,
-        "message.timeout.ms": int(delivery_timeout_s * 1000),
-        "message.max.bytes": settings.max_message_bytes,
-        "log_level": 0,
-    }
+    return kafka_producer_config(
+        settings.bootstrap_servers,
+        max_message_bytes=settings.max_message_bytes,
+        linger_ms=BULK_LINGER_MS,  # whole corpora: nobody waits on one event
+        delivery_timeout_s=delivery_timeout_s,
+    )
 
 
 class DocumentPublisher:

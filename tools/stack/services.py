@@ -151,9 +151,9 @@ class KafkaBroker:
         ]
 
     def ready(self) -> bool:
-        from confluent_kafka.admin import AdminClient
+        from core.kafka.admin import admin_client
 
-        admin = AdminClient({"bootstrap.servers": self.address, "log_level": 0})
+        admin = admin_client(self.address)
         try:
             return bool(admin.list_topics(timeout=1.0).brokers)
         except Exception:

@@ -6,6 +6,7 @@ from starlette.testclient import TestClient
 
 from api.app import create_api
 from api.health import Health
+from api.middleware import CorrelationMiddleware, MetricsMiddleware
 from api.search import QueryLimits, SearchService
 from core.settings import ApiSettings
 from core.types import Hit
@@ -147,3 +148,22 @@ def test_queries_in_flight_count_while_answered_and_return_to_zero() -> None:
         assert "event: done" in "".join(response.iter_text())
     assert seen == [before + 1, before + 1]
     assert in_flight() == before
+
+
+async def test_the_edge_middleware_passes_other_scopes_through_untouched() -> None:
+    """Lifespan (and websocket) scopes reach the app as they came: no id, no metric."""
+    seen: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope)
+
+    async def nothing() -> Any:
+        return {}
+
+    async def ignore(message: Any) -> None:
+        return None
+
+    for middleware in (CorrelationMiddleware, MetricsMiddleware):
+        scope: dict[str, Any] = {"type": "lifespan"}
+        await middleware(app)(scope, nothing, ignore)
+        assert seen.pop() == {"type": "lifespan"}, middleware.__name__
