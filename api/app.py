@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -22,7 +22,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from api.admin import AdminStatus, StatusProvider
 from api.auth import ReadKeyMiddleware
@@ -68,7 +68,10 @@ def create_api(
     status: DocumentStatus | None = None,
     admin_status: StatusProvider | None = None,
     lifespan: Any = None,
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
+    """The edge; `extra_routes` are mounted after its own (the worker adds the
+    admin rebuild and replay routes of `api/rebuild.py`)."""
     settings = settings or ApiSettings()
 
     async def query(request: Request) -> Response:
@@ -95,7 +98,7 @@ def create_api(
     async def schema(request: Request) -> Response:
         return JSONResponse(openapi(VERSION))
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/query", query, methods=["GET", "POST"]),
         *health_routes(health),
         Route("/openapi.json", schema, methods=["GET"]),
@@ -110,6 +113,7 @@ def create_api(
             Route("/documents", intake.post, methods=["POST"]),
             Route("/documents/{doc_id:path}", intake.delete, methods=["DELETE"]),
         ]
+    routes += extra_routes
     return Starlette(routes=routes, middleware=edge_middleware(settings), lifespan=lifespan)
 
 

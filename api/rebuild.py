@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from starlette.requests import Request
@@ -28,6 +27,7 @@ from starlette.routing import Route
 from api.auth import admin_denied
 from api.problems import problem
 from core.positions import StartAt, parse_start
+from core.types import ReplayRequest
 
 TARGETS = ("qdrant", "neo4j", "all")
 REPLAY_TOPICS = ("documents",)
@@ -47,16 +47,6 @@ class RebuildRun(Protocol):
     def cancel(self) -> None: ...
 
     def report(self) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True)
-class ReplayRequest:
-    """A replay's profile; None keeps the live setting."""
-
-    topic: str = "documents"
-    model: str | None = None
-    max_tokens: int | None = None
-    overlap_tokens: int | None = None
 
 
 StartRebuild = Callable[[str, StartAt | None], RebuildRun]

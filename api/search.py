@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from api.fusion import FusedHit, fuse
 from core.logs import get_logger
 from core.metrics import QUERY_DEGRADED, QUERY_SECONDS
-from core.types import Embedder, GraphStore, Hit, SearchFilter, VectorStore
+from core.types import CurrentProfile, GraphStore, Hit, SearchFilter, VectorStore
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -77,25 +77,33 @@ class StoreTimeout(Exception):
 
 
 class QueryEmbeddings:
-    """An LRU of query vectors. A text's vector depends only on the model, so a
-    cached one can never be stale, whatever the indexes do."""
+    """An LRU of query vectors, embedded with the profile's current model. A
+    text's vector depends only on the model, so entries are keyed by model and
+    text: after a replay switched models, none of the old model's is served
+    (and they are dropped, to leave the room to the new model's)."""
 
-    def __init__(self, embedder: Embedder, size: int = 2048) -> None:
-        self.embedder = embedder
+    def __init__(self, profile: CurrentProfile, size: int = 2048) -> None:
+        self.profile = profile
         self.size = size
-        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._model = profile.embedder.model_name
+        self._cache: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
 
     def cached(self, text: str) -> list[float] | None:
-        vector = self._cache.get(text)
+        model = self.profile.embedder.model_name
+        if model != self._model:
+            self._cache.clear()
+            self._model = model
+        vector = self._cache.get((model, text))
         if vector is not None:
-            self._cache.move_to_end(text)
+            self._cache.move_to_end((model, text))
         return vector
 
     async def vector(self, text: str) -> list[float]:
         if (vector := self.cached(text)) is not None:
             return vector
-        [vector] = await asyncio.to_thread(self.embedder.embed, [text])
-        self._cache[text] = vector
+        embedder = self.profile.embedder  # the key names the model that made the vector
+        [vector] = await asyncio.to_thread(embedder.embed, [text])
+        self._cache[(embedder.model_name, text)] = vector
         if len(self._cache) > self.size:
             self._cache.popitem(last=False)
         return vector
@@ -103,9 +111,13 @@ class QueryEmbeddings:
 
 class SearchService:
     def __init__(
-        self, embedder: Embedder, vectors: VectorStore, graph: GraphStore, limits: QueryLimits
+        self,
+        profile: CurrentProfile,
+        vectors: VectorStore,
+        graph: GraphStore,
+        limits: QueryLimits,
     ) -> None:
-        self.embeddings = QueryEmbeddings(embedder)
+        self.embeddings = QueryEmbeddings(profile)
         self.vectors = vectors
         self.graph = graph
         self.limits = limits

@@ -13,7 +13,7 @@ store holding >= 100k chunks, next to the store's own query time.
    the clients send: dense and lexical top-10, top-30 (the API's depth for
    k=10), a dense search filtered on a metadata key (1 chunk in 20 matches),
    and lexical top-100.
-3. Serve the real API (`ops.composition.worker.build_api`) from a child process with
+3. Serve the real API (`ops.composition.api.build_api`) from a child process with
    uvicorn on 127.0.0.1, warm its query-embedding cache with one pass over the
    queries, then run --clients clients for --duration seconds, each sending
    GET /query?q=…&k=10 (Accept: text/event-stream) one after the other, and
@@ -56,10 +56,13 @@ from core.heap import freeze_startup_heap, thaw_heap
 from core.ids import chunk_id
 from core.settings import QdrantSettings, Settings
 from core.types import IndexedChunk, SearchFilter, WritePlan
-from ops.composition.worker import Vectors, build_api, vector_store
+from ops.composition.api import build_api
+from ops.composition.stores import Vectors, vector_store
+from ops.jobs.profile import configured_processing
 from sinks.neo4j.store import Neo4jGraphStore
 from sinks.qdrant.edge import EdgeVectorStore
 from streams.embedding.model import SentenceTransformerEmbedder
+from streams.profile import LiveProfile
 
 DATASET = REPO.parent / "shared" / "datasets" / "scifact-dev"
 CHUNKS_PER_DOC = 4
@@ -196,7 +199,8 @@ def serve(path: Path, engine: str, port: int) -> None:
     embedder = SentenceTransformerEmbedder(settings.embedder)
     vectors = vector_store(settings, embedder.dimension)
     asyncio.run(vectors.ensure_schema())
-    api = build_api(settings, embedder, vectors, Neo4jGraphStore(settings.neo4j))
+    profile = LiveProfile(configured_processing(settings, embedder))
+    api = build_api(settings, profile, vectors, Neo4jGraphStore(settings.neo4j))
     freeze_startup_heap()  # as `docstream api` does before it serves
     uvicorn.run(api, host="127.0.0.1", port=port, log_level="warning")
 

@@ -169,6 +169,37 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
 
+class CurrentProfile(Protocol):
+    """The processing profile in use (`streams/profile.py` holds it). A replay's
+    switch replaces it at any moment, so readers ask it each time they need it
+    and keep nothing it returns beyond one batch."""
+
+    @property
+    def chunker(self) -> Chunker: ...
+
+    @property
+    def embedder(self) -> Embedder: ...
+
+    @property
+    def digest(self) -> str:
+        """Names the chunker settings and model: kept in each document's state."""
+        ...
+
+    def retired(self, model: str) -> bool:
+        """Whether a replay replaced `model`: its vectors must not be written again."""
+        ...
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    """A replay's profile, as an operator asked for it; None keeps the live setting."""
+
+    topic: str = "documents"
+    model: str | None = None
+    max_tokens: int | None = None
+    overlap_tokens: int | None = None
+
+
 class VectorStore(Protocol):
     async def ensure_schema(self) -> None: ...
 

@@ -106,7 +106,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _api(args: argparse.Namespace, settings: Settings) -> int:
-    from ops.composition.worker import run_api
+    from ops.composition.api import run_api
 
     return run_api(settings)
 

@@ -29,6 +29,12 @@ class DocstreamApp(faust.App):
 
     startup_hooks: Sequence[tuple[str, StartupHook]] = ()
 
+    def __init__(
+        self, id: str, *, startup_hooks: Sequence[tuple[str, StartupHook]] = (), **options: Any
+    ) -> None:
+        super().__init__(id, **options)
+        self.startup_hooks = tuple(startup_hooks)
+
     async def on_first_start(self) -> None:
         await super().on_first_start()
         for name, hook in self.startup_hooks:
@@ -41,9 +47,12 @@ def faust_broker(bootstrap_servers: str) -> list[str]:
     ]
 
 
-def create_faust_app(settings: Settings, *, web: bool) -> DocstreamApp:
+def create_faust_app(
+    settings: Settings, *, web: bool, startup_hooks: Sequence[tuple[str, StartupHook]] = ()
+) -> DocstreamApp:
     return DocstreamApp(
         settings.kafka.group_id,
+        startup_hooks=startup_hooks,
         broker=faust_broker(settings.kafka.bootstrap_servers),
         store="memory://",
         autodiscover=False,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -34,7 +34,7 @@ from core.tracing import (
     stage_span,
     with_current_trace,
 )
-from core.types import Chunker, Embedder, GraphStore, SinkEvent, VectorStore
+from core.types import CurrentProfile, GraphStore, SinkEvent, VectorStore
 from schemas.codec import Codecs
 from schemas.errors import CodecError
 from schemas.events import DocumentEvent, InvalidEvent
@@ -84,7 +84,9 @@ class ChunkStage:
     """documents → chunks: validate, decide against the document's state, cut,
     and publish one ChunkEvent per chunk (or one DELETE)."""
 
-    chunker: Chunker
+    # The chunker, and the digest kept in each document's state: after a
+    # replay changed the profile, status knows which counts to expect.
+    profile: CurrentProfile
     codecs: Codecs
     producer: FaustProducer
     dead_letters: DeadLetters
@@ -92,9 +94,6 @@ class ChunkStage:
     states: StateTable
     name: str = "chunker"
     max_text_bytes: int = 4 * 1024 * 1024
-    # The digest of the chunker and model in use, kept in each document's
-    # state: after a replay changed them, status knows which counts to expect.
-    profile: str = ""
 
     async def handle(self, message: RawMessage) -> None:
         headers = _headers(message)
@@ -139,7 +138,7 @@ class ChunkStage:
         if decision is Decision.DELETE:
             records = [deletion_record(doc)]
         else:
-            records = chunk_records(doc, self.chunker.chunk(doc.doc_id, doc.text))
+            records = chunk_records(doc, self.profile.chunker.chunk(doc.doc_id, doc.text))
         # The chunk span (current) becomes the parent of the chunks it publishes.
         out = _derived_headers(with_current_trace(headers), self.codecs.chunks.fingerprint_hex)
         key = doc.doc_id.encode()
@@ -151,7 +150,7 @@ class ChunkStage:
         # document, which re-sends the same chunk ids (harmless).
         count = 0 if decision is Decision.DELETE else len(records)
         self.states[doc.doc_id] = next_state(
-            state, doc, decision, digest, count, correlation_id, self.profile
+            state, doc, decision, digest, count, correlation_id, self.profile.digest
         ).to_dict()
         EVENTS.labels(self.name, decision.value).inc()
         log.info(
@@ -175,7 +174,7 @@ class ChunkStage:
 class EmbedStage:
     """chunks → chunks.embedded: embed a batch at once, off the event loop."""
 
-    embedder: Embedder
+    profile: CurrentProfile  # the embedder
     codecs: Codecs
     producer: FaustProducer
     dead_letters: DeadLetters
@@ -200,14 +199,19 @@ class EmbedStage:
                 await self.dead_letters.send(self.name, message, exc)
         if decoded:
             upserts = [i for i, (_, r) in enumerate(decoded) if r["op"] == "UPSERT"]
+            # One embedder for the batch: a replay switching models meanwhile
+            # must not label these vectors with the new model's name.
+            embedder = self.profile.embedder
             # The model runs in a thread: the loop keeps heartbeats and queries going.
             embedded = await asyncio.to_thread(
-                self.embedder.embed, [decoded[i][1]["text"] for i in upserts]
+                embedder.embed, [decoded[i][1]["text"] for i in upserts]
             )
             vectors: list[list[float]] = [[] for _ in decoded]  # a DELETE has no vector
             for i, vector in zip(upserts, embedded, strict=True):
                 vectors[i] = vector
-            out = await with_registry(self.name, lambda: self._encoded(decoded, vectors, spans))
+            out = await with_registry(
+                self.name, lambda: self._encoded(decoded, vectors, spans, embedder.model_name)
+            )
             await self.producer.send_many(self.topics.chunks_embedded, out)
             EVENTS.labels(self.name, "ok").inc(len(decoded))
         STAGE_SECONDS.labels(self.name).observe(time.perf_counter() - started)
@@ -217,13 +221,12 @@ class EmbedStage:
         decoded: list[tuple[RawMessage, dict[str, Any]]],
         vectors: list[list[float]],
         spans: BatchSpans,
+        model: str,
     ) -> list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]:
         return [
             (
                 message.key,
-                self.codecs.embedded.encode(
-                    embedded_record(record, vector, self.embedder.model_name)
-                ),
+                self.codecs.embedded.encode(embedded_record(record, vector, model)),
                 _derived_headers(
                     spans.continued(_headers(message)), self.codecs.embedded.fingerprint_hex
                 ),
@@ -251,8 +254,8 @@ class SinkStage:
     records_freshness: bool = True
     # Whether a model was replaced by a replay. After a replay switched models,
     # events still in flight carry the old model's vectors: they are skipped
-    # ("superseded"), since the replay re-embedded their documents.
-    retired: Callable[[str], bool] | None = None
+    # ("superseded"), since the replay re-embedded their documents. None: any model.
+    profile: CurrentProfile | None = None
     superseded: int = 0
 
     async def handle(self, messages: Sequence[RawMessage]) -> None:
@@ -260,7 +263,11 @@ class SinkStage:
             await self._handle(messages)
 
     def _current(self, record: dict[str, Any]) -> bool:
-        if self.retired is None or record["op"] != "UPSERT" or not self.retired(record["model"]):
+        if (
+            self.profile is None
+            or record["op"] != "UPSERT"
+            or not self.profile.retired(record["model"])
+        ):
             return True
         self.superseded += 1
         EVENTS.labels(self.name, "superseded").inc()

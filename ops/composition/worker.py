@@ -1,86 +1,110 @@
-"""The composition root: build the stores, the embedder, the Faust worker and
-(in the single-process mode the embedded Qdrant needs) the API on the worker's
-event loop, then run them until SIGINT/SIGTERM."""
+"""The worker: the stores, the embedder, one `LiveProfile` that every stage
+and the query service read, the Faust app and its stages and (in the
+single-process mode the embedded Qdrant needs) the API on the worker's event
+loop; then run them until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
 from typing import Any
 
 import faust
 from faust.contrib.asgi import serve_asgi
-from starlette.applications import Starlette
 
-from api.app import create_api
-from api.health import Check, Health, KafkaCheck, ops_app
-from api.intake import Intake
-from api.rebuild import RebuildControl, ReplayRequest, rebuild_routes
-from api.search import QueryLimits, SearchService
-from api.status import DocumentStatus
-from core.heap import freeze_startup_heap, freeze_when_started
+from api.health import Health, ops_app
+from api.rebuild import rebuild_routes
+from core.heap import freeze_when_started
 from core.kafka.admin import ensure_topics
-from core.kafka.producer import AsyncProducer
 from core.logs import configure_logging, get_logger, logging_config
 from core.settings import Settings
 from core.tracing import configure_tracing
-from core.types import Embedder, Generations
-from ops.jobs.profile import LiveProcessing, configured_profile
-from ops.jobs.rebuild import Target, starter
-from ops.jobs.replay import Replay
-from ops.status import worker_status
+from ops.composition.api import build_api
+from ops.composition.stores import Vectors, rebuild_control, vector_store, worker_checks
+from ops.jobs.profile import configured_processing
 from schemas.codec import Codecs
 from sinks.breaker import sink_breaker
 from sinks.faults import with_injected_faults
-from sinks.neo4j.generations import GraphGenerations
 from sinks.neo4j.store import Neo4jGraphStore
-from sinks.qdrant.edge import EdgeVectorStore
-from sinks.qdrant.edge_generations import EdgeGenerations
-from sinks.qdrant.generations import QdrantGenerations
-from sinks.qdrant.server import QdrantVectorStore
 from streams.app import (
     DocstreamApp,
     Stages,
+    StartupHook,
     create_faust_app,
     document_state_table,
     register_agents,
 )
-from streams.chunker import SentenceChunker
 from streams.deadletter import DeadLetters
 from streams.embedding.model import SentenceTransformerEmbedder
 from streams.producer import FaustProducer
+from streams.profile import LiveProfile
 from streams.stages import ChunkStage, EmbedStage, SinkStage
 
 log = get_logger(__name__)
-Vectors = QdrantVectorStore | EdgeVectorStore
-
-
-def vector_store(settings: Settings, dimension: int) -> Vectors:
-    """A Qdrant server when QDRANT_URL is set, else the embedded engine
-    QDRANT_ENGINE names: Qdrant Edge (indexed) or qdrant-client's local mode."""
-    if settings.qdrant.embedded and settings.qdrant.engine == "edge":
-        return EdgeVectorStore(settings.qdrant, dimension)
-    return QdrantVectorStore(settings.qdrant, dimension)
 
 
 def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
     runs = stages_to_run(settings, with_api=with_api)
     embedder = SentenceTransformerEmbedder(settings.embedder)
+    # The one holder of the profile in use: a replay's switch changes it alone.
+    profile = LiveProfile(configured_processing(settings, embedder))
     # An embedded Qdrant admits one process: only the worker that writes it opens it.
     vectors = (
         vector_store(settings, embedder.dimension) if "qdrant-sink" in runs or with_api else None
     )
     graph = Neo4jGraphStore(settings.neo4j)
-
-    app = create_faust_app(settings, web=True)
+    hooks = startup_hooks(settings, vectors, graph if "neo4j-sink" in runs or with_api else None)
+    app = create_faust_app(settings, web=True, startup_hooks=hooks)
     codecs = Codecs.create(settings.schema_registry_url)
+    states = document_state_table(app, settings.kafka.partitions)
+    stages = build_stages(settings, runs, app, codecs, profile, states, vectors, graph)
+    register_agents(app, settings, stages)
+    if with_api and vectors is not None:
+        rebuilds = rebuild_control(settings, codecs, vectors, graph, profile)
+        api = build_api(
+            settings,
+            profile,
+            vectors,
+            graph,
+            states=states,
+            current=profile.cut_by_current,
+            extra_routes=rebuild_routes(rebuilds),
+        )
+        serve_asgi(app, api, host=settings.api.host, port=settings.api.port)
+    else:
+        # No API: still the probes and the scrape, on the same address.
+        checks = worker_checks(settings, vectors, graph if "neo4j-sink" in runs else None)
+        serve_asgi(app, ops_app(Health(checks)), host=settings.api.host, port=settings.api.port)
+    return app
+
+
+def startup_hooks(
+    settings: Settings, vectors: Vectors | None, graph: Neo4jGraphStore | None
+) -> list[tuple[str, StartupHook]]:
+    """What must exist before the consumers start: the topics, and the schemas
+    of the stores this worker opens."""
+    return [
+        ("kafka-topics", lambda: asyncio.to_thread(ensure_topics, settings.kafka)),
+        *([("qdrant-schema", vectors.ensure_schema)] if vectors is not None else []),
+        *([("neo4j-schema", graph.ensure_schema)] if graph is not None else []),
+        ("heap", freeze_when_started),  # last: what start-up built stays out of the GC's walks
+    ]
+
+
+def build_stages(
+    settings: Settings,
+    runs: set[str],
+    app: DocstreamApp,
+    codecs: Codecs,
+    profile: LiveProfile,
+    states: Any,
+    vectors: Vectors | None,
+    graph: Neo4jGraphStore,
+) -> Stages:
+    """The stages this worker runs, all reading the same `profile`."""
     producer = FaustProducer(app)
     dead_letters = DeadLetters(producer, codecs.dead_letters)
     topics = settings.kafka.topics
-    chunker = SentenceChunker.for_model(settings.chunker, settings.embedder.model)
-    states = document_state_table(app, settings.kafka.partitions)
     sinks = []
     if vectors is not None and "qdrant-sink" in runs:
         sinks.append(
@@ -90,15 +114,23 @@ def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
                 dead_letters,
                 "qdrant-sink",
                 sink_breaker("qdrant-sink"),
+                profile=profile,  # vectors of a model a replay replaced are skipped
             )
         )
     if "neo4j-sink" in runs:
         sinks.append(
-            SinkStage(graph, codecs, dead_letters, "neo4j-sink", sink_breaker("neo4j-sink"))
+            SinkStage(
+                graph,
+                codecs,
+                dead_letters,
+                "neo4j-sink",
+                sink_breaker("neo4j-sink"),
+                profile=profile,
+            )
         )
-    stages = Stages(
+    return Stages(
         chunk=ChunkStage(
-            chunker,
+            profile,
             codecs,
             producer,
             dead_letters,
@@ -106,35 +138,11 @@ def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
             states,
             max_text_bytes=settings.chunker.max_text_bytes,
         ),
-        embed=EmbedStage(embedder, codecs, producer, dead_letters, topics)
+        embed=EmbedStage(profile, codecs, producer, dead_letters, topics)
         if "embedder" in runs
         else None,
         sinks=sinks,
     )
-    register_agents(app, settings, stages)
-    app.startup_hooks = [
-        ("kafka-topics", lambda: asyncio.to_thread(ensure_topics, settings.kafka)),
-        *([("qdrant-schema", vectors.ensure_schema)] if vectors is not None else []),
-        *([("neo4j-schema", graph.ensure_schema)] if "neo4j-sink" in runs or with_api else []),
-        ("heap", freeze_when_started),  # last: what start-up built stays out of the GC's walks
-    ]
-    live = LiveProcessing(configured_profile(settings), embedder, stages)
-    for sink in sinks:
-        sink.retired = live.retired  # vectors of a model a replay replaced are skipped
-    if with_api and vectors is not None:
-        search = search_service(settings, embedder, vectors, graph)
-        live.search = search
-        api = build_api(
-            settings, embedder, vectors, graph, states, search=search, current=live.cut_by_current
-        )
-        rebuilds = rebuild_control(settings, codecs, vectors, graph, live)
-        api.router.routes += rebuild_routes(rebuilds)
-        serve_asgi(app, api, host=settings.api.host, port=settings.api.port)
-    else:
-        # No API: still the probes and the scrape, on the same address.
-        checks = worker_checks(settings, vectors, graph if "neo4j-sink" in runs else None)
-        serve_asgi(app, ops_app(Health(checks)), host=settings.api.host, port=settings.api.port)
-    return app
 
 
 def stages_to_run(settings: Settings, *, with_api: bool) -> set[str]:
@@ -147,123 +155,6 @@ def stages_to_run(settings: Settings, *, with_api: bool) -> set[str]:
             "or set QDRANT_URL (a Qdrant server)."
         )
     return runs
-
-
-def worker_checks(
-    settings: Settings, vectors: Vectors | None, graph: Neo4jGraphStore | None
-) -> dict[str, Check]:
-    """What this worker depends on: Kafka always, and the stores it writes."""
-    checks: dict[str, Check] = {"kafka": KafkaCheck(settings.kafka.bootstrap_servers)}
-    if graph is not None:
-        checks["neo4j"] = graph.ping
-    if vectors is not None:
-        checks["qdrant"] = vectors.ping
-    return checks
-
-
-def vector_generations(vectors: Vectors) -> Generations:
-    if isinstance(vectors, EdgeVectorStore):
-        return EdgeGenerations(vectors)
-    return QdrantGenerations(vectors)
-
-
-def rebuild_control(
-    settings: Settings,
-    codecs: Codecs,
-    vectors: Vectors,
-    graph: Neo4jGraphStore,
-    live: LiveProcessing,
-) -> RebuildControl:
-    """Rebuilds and replays run in the worker, which owns the stores
-    (`ops/jobs/rebuild.py`, `ops/jobs/replay.py`)."""
-    targets = {
-        "qdrant": lambda: Target("qdrant", vectors, vector_generations(vectors), live.retired),
-        "neo4j": lambda: Target(
-            "neo4j",
-            graph,
-            GraphGenerations(lambda: graph.driver, settings.neo4j.graph),
-            live.retired,
-        ),
-    }
-
-    async def replay(request: ReplayRequest) -> Replay:
-        processing = await asyncio.to_thread(live.processing_for, request, settings)
-        run = Replay(
-            processing,
-            [make() for make in targets.values()],
-            settings.kafka,
-            codecs,
-            live.adopt,
-            settings.chunker.max_text_bytes,
-        )
-        run.start()
-        return run
-
-    return RebuildControl(
-        starter(settings.kafka, codecs, targets), settings.api.api_keys, replay=replay
-    )
-
-
-def search_service(
-    settings: Settings, embedder: Embedder, vectors: Vectors, graph: Neo4jGraphStore
-) -> SearchService:
-    limits = QueryLimits(
-        max_k=settings.api.max_k,
-        embed_timeout_s=settings.api.query_embed_timeout_s,
-        store_timeout_s=settings.api.query_store_timeout_s,
-    )
-    return SearchService(embedder, vectors, graph, limits)
-
-
-def build_api(
-    settings: Settings,
-    embedder: SentenceTransformerEmbedder,
-    vectors: Vectors,
-    graph: Neo4jGraphStore,
-    states: Mapping[str, Any] | None = None,
-    search: SearchService | None = None,
-    current: Callable[[str], bool] | None = None,
-) -> Starlette:
-    checks = worker_checks(settings, vectors, graph)
-    search = search or search_service(settings, embedder, vectors, graph)
-    producer = AsyncProducer(
-        settings.kafka.bootstrap_servers,
-        settings.api.intake_timeout_s,
-        settings.kafka.max_message_bytes,
-    )
-    codec = Codecs.create(settings.schema_registry_url).documents
-    intake = Intake(
-        producer,
-        codec,
-        settings.kafka.topics.documents,
-        settings.api,
-        settings.chunker.max_text_bytes,
-    )
-
-    @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        yield
-        producer.close()
-
-    status = DocumentStatus(states, vectors, graph, current=current or (lambda _: True))
-    return create_api(
-        search,
-        Health(checks),
-        settings=settings.api,
-        intake=intake,
-        status=status,
-        admin_status=worker_status(
-            settings,
-            {
-                "qdrant": (vectors.location, vector_generations(vectors)),
-                "neo4j": (
-                    settings.neo4j.uri,
-                    GraphGenerations(lambda: graph.driver, settings.neo4j.graph),
-                ),
-            },
-        ),
-        lifespan=lifespan,
-    )
 
 
 def run_worker(settings: Settings, *, with_api: bool) -> int:
@@ -288,25 +179,4 @@ def run_worker(settings: Settings, *, with_api: bool) -> int:
         quiet=True,
     )
     worker.execute_from_commandline()
-    return 0
-
-
-def run_api(settings: Settings) -> int:
-    """The API as its own process: only with a Qdrant server, since an embedded
-    Qdrant can be opened by one process at a time (the worker's)."""
-    import uvicorn
-
-    if settings.qdrant.embedded:
-        raise SystemExit(
-            "docstream api needs QDRANT_URL (a Qdrant server): the embedded Qdrant belongs "
-            "to the worker process, which serves the API itself (docstream worker)."
-        )
-    configure_logging(settings.log_level)
-    configure_tracing("docstream-api", os.environ)
-    embedder = SentenceTransformerEmbedder(settings.embedder)
-    vectors = vector_store(settings, embedder.dimension)
-    graph = Neo4jGraphStore(settings.neo4j)
-    api = build_api(settings, embedder, vectors, graph)
-    freeze_startup_heap()  # the model and the stores are loaded: keep them out of GC walks
-    uvicorn.run(api, host=settings.api.host, port=settings.api.port, log_config=None)
     return 0

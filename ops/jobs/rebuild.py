@@ -38,7 +38,7 @@ from core.logs import get_logger
 from core.metrics import REBUILD_CHUNKS, REBUILD_LAG
 from core.positions import StartAt
 from core.settings import KafkaSettings
-from core.types import Generations, GraphStore, VectorStore
+from core.types import CurrentProfile, Generations, GraphStore, VectorStore
 from schemas.codec import Codecs
 from streams.deadletter import RawMessage
 from streams.stages import SinkStage
@@ -59,7 +59,7 @@ class Target:
     generations: Generations
     # Whether a replay replaced a model: its vectors must not come back through
     # a rebuild (one that meets them stops before its switch). None: any model.
-    retired: Callable[[str], bool] | None = None
+    profile: CurrentProfile | None = None
 
 
 @dataclass
@@ -198,7 +198,7 @@ class TargetRebuild:
             QuietDeadLetters(self.target.name),
             name=f"rebuild-{self.target.name}",
             records_freshness=False,
-            retired=self.target.retired,
+            profile=self.target.profile,
         )
         self._stage = stage
         return TopicCatchUp(

@@ -29,8 +29,6 @@ settings make it the configured one.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -41,49 +39,19 @@ from core.kafka.catchup import Records, TopicCatchUp
 from core.logs import get_logger
 from core.metrics import REBUILD_CHUNKS, REBUILD_LAG
 from core.settings import KafkaSettings
-from core.types import Chunker, DocumentDeletion, Embedder, SinkEvent, WritePlan
+from core.types import DocumentDeletion, SinkEvent, WritePlan
 from ops.jobs.rebuild import Job, Progress, Target, tracked
 from schemas.codec import Codecs
 from schemas.errors import CodecError
 from schemas.events import DocumentEvent, InvalidEvent
 from sinks.plan import plan_writes
 from sinks.retry import until_written
+from streams.profile import Processing
 from streams.records import chunk_records, embedded_record, sink_event
 from streams.stages import check_indexable
 
 log = get_logger(__name__)
 TARGET = "replay"  # the label of its progress and metrics
-
-
-@dataclass(frozen=True)
-class Profile:
-    """What turns a document into vectors."""
-
-    model: str
-    max_tokens: int
-    overlap_tokens: int
-
-    @property
-    def digest(self) -> str:
-        content = json.dumps(asdict(self), sort_keys=True).encode()
-        return hashlib.sha256(content).hexdigest()[:10]
-
-    def settings(self) -> dict[str, str]:
-        """The environment that makes this profile the configured one."""
-        return {
-            "DOCSTREAM_EMBED_MODEL": self.model,
-            "DOCSTREAM_CHUNK_MAX_TOKENS": str(self.max_tokens),
-            "DOCSTREAM_CHUNK_OVERLAP_TOKENS": str(self.overlap_tokens),
-        }
-
-
-@dataclass
-class Processing:
-    """A profile and the chunker and embedder made from it."""
-
-    profile: Profile
-    chunker: Chunker
-    embedder: Embedder
 
 
 @dataclass

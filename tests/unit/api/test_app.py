@@ -7,10 +7,12 @@ from starlette.testclient import TestClient
 from api.app import create_api
 from api.health import Health
 from api.middleware import CorrelationMiddleware, MetricsMiddleware
+from api.rebuild import RebuildControl, rebuild_routes
 from api.search import QueryLimits, SearchService
 from core.settings import ApiSettings
 from core.types import Hit
-from tests.fakes import FakeEmbedder, FakeStore, hit
+from tests.fakes import FakeStore, hit
+from tests.profiles import FixedProfile
 
 
 async def up() -> None:
@@ -23,7 +25,7 @@ async def down() -> None:
 
 def client(checks: dict[str, Callable[[], Awaitable[None]]] | None = None) -> TestClient:
     vectors, graph = FakeStore(hits=[hit("a"), hit("b")]), FakeStore()
-    search = SearchService(FakeEmbedder(), vectors, graph, QueryLimits())  # type: ignore[arg-type]
+    search = SearchService(FixedProfile(), vectors, graph, QueryLimits())  # type: ignore[arg-type]
     return TestClient(create_api(search, Health(checks or {"kafka": up})))
 
 
@@ -78,7 +80,7 @@ def test_metrics_are_exposed() -> None:
 
 
 def edge(settings: ApiSettings) -> TestClient:
-    search = SearchService(FakeEmbedder(), FakeStore(hits=[hit("a")]), FakeStore(), QueryLimits())  # type: ignore[arg-type]
+    search = SearchService(FixedProfile(), FakeStore(hits=[hit("a")]), FakeStore(), QueryLimits())  # type: ignore[arg-type]
     return TestClient(create_api(search, Health({"kafka": up}), settings=settings))
 
 
@@ -139,7 +141,7 @@ def test_queries_in_flight_count_while_answered_and_return_to_zero() -> None:
             seen.append(in_flight())
             return await super().search(vector, limit, where)
 
-    search = SearchService(FakeEmbedder(), Watching(hits=[hit("a")]), FakeStore(), QueryLimits())
+    search = SearchService(FixedProfile(), Watching(hits=[hit("a")]), FakeStore(), QueryLimits())
     api = TestClient(create_api(search, Health({"kafka": up})))
     before = in_flight()
     assert api.get("/query", params={"q": "kafka"}).status_code == 200
@@ -167,3 +169,37 @@ async def test_the_edge_middleware_passes_other_scopes_through_untouched() -> No
         scope: dict[str, Any] = {"type": "lifespan"}
         await middleware(app)(scope, nothing, ignore)
         assert seen.pop() == {"type": "lifespan"}, middleware.__name__
+
+
+def test_extra_routes_given_at_construction_are_mounted_after_the_edges_own() -> None:
+    """The worker hands the admin rebuild and replay routes to create_api; nothing
+    is appended to the app after it was built."""
+    started: list[str] = []
+
+    class Run:
+        running = True
+
+        def cancel(self) -> None: ...
+
+        def report(self) -> dict[str, Any]:
+            return {"running": True, "targets": started}
+
+    def start(target: str, at: Any) -> Run:
+        started.append(target)
+        return Run()
+
+    control = RebuildControl(start, frozenset({"k"}))
+    search = SearchService(FixedProfile(), FakeStore(), FakeStore(), QueryLimits())  # type: ignore[arg-type]
+    app = create_api(search, Health({"kafka": up}), extra_routes=rebuild_routes(control))
+    paths = [getattr(route, "path", "") for route in app.routes]
+    assert paths[0] == "/query" and paths[-len(rebuild_routes(control)) :] == [
+        getattr(route, "path", "") for route in rebuild_routes(control)
+    ]
+    api = TestClient(app)
+    response = api.post("/admin/rebuild", json={"target": "qdrant"}, headers={"X-API-Key": "k"})
+    assert response.status_code == 202 and started == ["qdrant"]
+    assert api.get("/admin/replay", headers={"X-API-Key": "k"}).json()["targets"] == ["qdrant"]
+
+
+def test_without_extra_routes_the_admin_job_routes_are_absent() -> None:
+    assert client().post("/admin/rebuild", json={}).status_code in (404, 405)

@@ -11,7 +11,8 @@ from api.search import QueryLimits, SearchService
 from core.kafka.producer import Headers, KafkaUnavailable
 from core.settings import ApiSettings
 from schemas.codec import codec_for
-from tests.fakes import FakeEmbedder, FakeStore
+from tests.fakes import FakeStore
+from tests.profiles import FixedProfile
 
 KEY = "s3cret-key"
 
@@ -31,7 +32,7 @@ def client(
     sender: FakeSender, keys: frozenset[str] = frozenset({KEY}), max_body: int = 10_000
 ) -> TestClient:
     settings = ApiSettings(api_keys=keys, max_body_bytes=max_body)
-    search = SearchService(FakeEmbedder(), FakeStore(), FakeStore(), QueryLimits())  # type: ignore[arg-type]
+    search = SearchService(FixedProfile(), FakeStore(), FakeStore(), QueryLimits())  # type: ignore[arg-type]
     intake = Intake(sender, codec_for("DocumentEvent"), "documents", settings)
     return TestClient(create_api(search, Health({}), settings=settings, intake=intake))
 
@@ -91,7 +92,7 @@ def test_oversized_bodies_are_413_and_bad_json_is_422() -> None:
 def test_a_text_over_the_limit_is_413_naming_it() -> None:
     sender = FakeSender()
     settings = ApiSettings(api_keys=frozenset({KEY}))
-    search = SearchService(FakeEmbedder(), FakeStore(), FakeStore(), QueryLimits())  # type: ignore[arg-type]
+    search = SearchService(FixedProfile(), FakeStore(), FakeStore(), QueryLimits())  # type: ignore[arg-type]
     intake = Intake(sender, codec_for("DocumentEvent"), "documents", settings, max_text_bytes=50)
     api = TestClient(create_api(search, Health({}), settings=settings, intake=intake))
     batch = [DOC, {"doc_id": "d2", "text": "é" * 30}]  # 60 bytes in UTF-8
@@ -124,7 +125,7 @@ def test_delete_of_an_id_no_document_can_have_is_422_and_sends_nothing(doc_id: s
 
 
 def test_reads_can_be_made_to_need_a_key() -> None:
-    search = SearchService(FakeEmbedder(), FakeStore(), FakeStore(), QueryLimits())  # type: ignore[arg-type]
+    search = SearchService(FixedProfile(), FakeStore(), FakeStore(), QueryLimits())  # type: ignore[arg-type]
     guarded = ApiSettings(api_keys=frozenset({KEY}), reads_need_key=True)
     api = TestClient(create_api(search, Health({}), settings=guarded))
     assert api.get("/query", params={"q": "x"}).status_code == 401

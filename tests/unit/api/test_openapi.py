@@ -20,7 +20,8 @@ from api.status import DocumentStatus
 from core.kafka.producer import Headers
 from core.settings import ApiSettings
 from schemas.codec import codec_for
-from tests.fakes import FakeEmbedder, FakeStore
+from tests.fakes import FakeStore
+from tests.profiles import FixedProfile
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -42,18 +43,17 @@ def full_api() -> Starlette:
     """Every optional part mounted, as the worker with its API mounts it."""
     settings = ApiSettings(api_keys=frozenset({"k"}))
     vectors, graph = FakeStore(), FakeStore()
-    search = SearchService(FakeEmbedder(), vectors, graph, QueryLimits())  # type: ignore[arg-type]
-    api = create_api(
+    search = SearchService(FixedProfile(), vectors, graph, QueryLimits())  # type: ignore[arg-type]
+    control = RebuildControl(never_started, settings.api_keys, replay=never_started)
+    return create_api(
         search,
         Health({}),
         settings=settings,
         intake=Intake(NoSender(), codec_for("DocumentEvent"), "documents", settings),
         status=DocumentStatus({}, vectors, graph),  # type: ignore[arg-type]
         admin_status=no_report,
+        extra_routes=rebuild_routes(control),
     )
-    control = RebuildControl(never_started, settings.api_keys, replay=never_started)
-    api.router.routes += rebuild_routes(control)
-    return api
 
 
 def served(api: Starlette) -> set[tuple[str, str]]:

@@ -5,6 +5,7 @@ from typing import Any
 from api.search import Query, QueryLimits, SearchEvent, SearchService, hit_payload
 from core.types import Hit, SearchFilter
 from tests.fakes import FakeEmbedder, FakeStore, hit
+from tests.profiles import FixedProfile
 
 
 async def run(service: SearchService, query: Query) -> list[SearchEvent]:
@@ -13,7 +14,7 @@ async def run(service: SearchService, query: Query) -> list[SearchEvent]:
 
 def service(vectors: FakeStore, graph: FakeStore, timeout: float = 1.0) -> SearchService:
     limits = QueryLimits(store_timeout_s=timeout)
-    return SearchService(FakeEmbedder(), vectors, graph, limits)  # type: ignore[arg-type]
+    return SearchService(FixedProfile(), vectors, graph, limits)  # type: ignore[arg-type]
 
 
 async def test_fused_hits_come_first_then_graph_neighbours_then_done() -> None:
@@ -46,7 +47,7 @@ async def test_hybrid_fuses_both_retrievers_and_says_who_found_what() -> None:
 async def test_lexical_mode_needs_no_embedding() -> None:
     embedder = FakeEmbedder()
     vectors = FakeStore(hits=[hit("d")], lexical_hits=[hit("l")])
-    search = SearchService(embedder, vectors, FakeStore(), QueryLimits())  # type: ignore[arg-type]
+    search = SearchService(FixedProfile(embedder=embedder), vectors, FakeStore(), QueryLimits())  # type: ignore[arg-type]
     events = await run(search, Query("q", mode="lexical", expand=0))
     assert [e.data["chunk_id"] for e in events if e.kind == "hit"] == ["l"]
     assert embedder.calls == []
@@ -61,7 +62,7 @@ async def test_filters_reach_every_retriever() -> None:
 
 async def test_query_vectors_are_cached() -> None:
     embedder = FakeEmbedder()
-    search = SearchService(embedder, FakeStore(), FakeStore(), QueryLimits())  # type: ignore[arg-type]
+    search = SearchService(FixedProfile(embedder=embedder), FakeStore(), FakeStore(), QueryLimits())  # type: ignore[arg-type]
     done = []
     for _ in range(3):
         events = await run(search, Query("same question", mode="dense"))
@@ -126,3 +127,61 @@ async def test_a_filtered_query_follows_only_next_edges() -> None:
     await run(service(vectors, graph), Query("q", mode="dense", where=SearchFilter(doc_ids=("d",))))
     await run(service(vectors, graph), Query("q", mode="dense"))
     assert graph.filters == [("next",), ("next", "links_to", "mentions")]
+
+
+class ModelEmbedder(FakeEmbedder):
+    """Vectors that say which model made them."""
+
+    def __init__(self, model_name: str, marker: float) -> None:
+        super().__init__()
+        self.model_name = model_name  # type: ignore[misc]
+        self.marker = marker
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return [[self.marker, *vector[1:]] for vector in super().embed(texts)]
+
+
+class VectorsSeen(FakeStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.vectors: list[list[float]] = []
+
+    async def search(self, vector: Sequence[float], limit: int, where: Any = None) -> list[Hit]:
+        self.vectors.append(list(vector))
+        return await super().search(vector, limit, where)
+
+
+async def test_after_a_switch_queries_embed_with_the_new_model_not_the_cached_old_vectors() -> None:
+    old, new = ModelEmbedder("old-model", 1.0), ModelEmbedder("new-model", 2.0)
+    profile, vectors = FixedProfile(embedder=old), VectorsSeen()
+    search = SearchService(profile, vectors, FakeStore(), QueryLimits())  # type: ignore[arg-type]
+    await run(search, Query("same question", mode="dense", expand=0))
+    profile.embedder = new  # what a replay's switch does to the holder
+    await run(search, Query("same question", mode="dense", expand=0))
+    await run(search, Query("same question", mode="dense", expand=0))
+    assert old.calls == [["same question"]]
+    assert new.calls == [["same question"]], "embedded once with the new model, then cached"
+    assert [v[0] for v in vectors.vectors] == [1.0, 2.0, 2.0]
+
+
+class SwitchingEmbedder(ModelEmbedder):
+    """An old model during whose call a replay switches the profile."""
+
+    def __init__(self, profile: FixedProfile, to: ModelEmbedder) -> None:
+        super().__init__("old-model", 1.0)
+        self.profile, self.to = profile, to
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        self.profile.embedder = self.to
+        return super().embed(texts)
+
+
+async def test_a_vector_made_while_the_model_was_switched_is_not_served_for_the_new_one() -> None:
+    profile, new = FixedProfile(), ModelEmbedder("new-model", 2.0)
+    profile.embedder = SwitchingEmbedder(profile, new)
+    vectors = VectorsSeen()
+    search = SearchService(profile, vectors, FakeStore(), QueryLimits())  # type: ignore[arg-type]
+    await run(search, Query("same question", mode="dense", expand=0))
+    await run(search, Query("same question", mode="dense", expand=0))
+    assert new.calls == [["same question"]]
+    assert [v[0] for v in vectors.vectors] == [1.0, 2.0]

@@ -21,7 +21,8 @@ from streams.deadletter import DeadLetters
 from streams.embedding.tokens import WordCounter
 from streams.records import embedded_record
 from streams.stages import ChunkStage, EmbedStage, SinkStage
-from tests.fakes import FakeEmbedder, FakeMessage, FakeProducer, FakeStore
+from tests.fakes import FakeMessage, FakeProducer, FakeStore
+from tests.profiles import FixedProfile
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -60,7 +61,7 @@ async def chunk(headers: list[tuple[str, bytes]]) -> FakeProducer:
     producer = FakeProducer()
     chunker = SentenceChunker(ChunkerSettings(max_tokens=2, overlap_tokens=0), WordCounter())
     stage = ChunkStage(
-        chunker,
+        FixedProfile(chunker),
         CODECS,
         producer,  # type: ignore[arg-type]
         DeadLetters(producer, CODECS.dead_letters),
@@ -134,7 +135,7 @@ async def test_a_batch_gets_one_child_span_per_upstream_trace_and_continues_each
     batch.append(chunk_message("a", 1, TRACEPARENT))
     producer = FakeProducer()
     stage = EmbedStage(
-        FakeEmbedder(),
+        FixedProfile(),
         CODECS,
         producer,  # type: ignore[arg-type]
         DeadLetters(producer, CODECS.dead_letters),

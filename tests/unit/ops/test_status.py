@@ -25,7 +25,8 @@ from ops.status import (
     render,
     stage_groups,
 )
-from tests.fakes import FakeEmbedder, FakeStore
+from tests.fakes import FakeStore
+from tests.profiles import FixedProfile
 
 KEY = "admin-key"
 
@@ -184,7 +185,7 @@ def admin_client(keys: frozenset[str], provider: Any = None, **api: Any) -> Test
     async def report() -> dict[str, Any]:
         return {"kafka": {"brokers": ["1@k:9092"]}}
 
-    search = SearchService(FakeEmbedder(), FakeStore(), FakeStore(), QueryLimits())
+    search = SearchService(FixedProfile(), FakeStore(), FakeStore(), QueryLimits())
     settings = ApiSettings(api_keys=keys, rate_limit_per_s=0, **api)
     return TestClient(
         create_api(search, Health({}), settings=settings, admin_status=provider or report)
@@ -219,7 +220,7 @@ def test_admin_status_that_takes_too_long_is_a_503() -> None:
 
 
 def test_admin_status_is_mounted_only_with_a_provider_and_is_documented() -> None:
-    search = SearchService(FakeEmbedder(), FakeStore(), FakeStore(), QueryLimits())
+    search = SearchService(FixedProfile(), FakeStore(), FakeStore(), QueryLimits())
     plain = TestClient(
         create_api(search, Health({}), settings=ApiSettings(api_keys=frozenset({KEY})))
     )

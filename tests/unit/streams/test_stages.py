@@ -13,6 +13,7 @@ from streams.embedding.tokens import WordCounter
 from streams.records import embedded_record
 from streams.stages import ChunkStage, EmbedStage, SinkStage
 from tests.fakes import FakeEmbedder, FakeMessage, FakeProducer, FakeStore
+from tests.profiles import FixedProfile
 
 TOPICS = Topics()
 CODECS = Codecs.create()
@@ -36,7 +37,14 @@ def document(**overrides: Any) -> bytes:
 def chunk_stage(producer: FakeProducer, states: dict[str, Any] | None = None) -> ChunkStage:
     chunker = SentenceChunker(ChunkerSettings(max_tokens=2, overlap_tokens=0), WordCounter())
     table = {} if states is None else states
-    return ChunkStage(chunker, CODECS, producer, dead_letters(producer), TOPICS, table)  # type: ignore[arg-type]
+    return ChunkStage(
+        FixedProfile(chunker),
+        CODECS,
+        producer,  # type: ignore[arg-type]
+        dead_letters(producer),
+        TOPICS,
+        table,
+    )
 
 
 async def test_a_document_becomes_chunk_events_that_inherit_its_headers() -> None:
@@ -111,7 +119,13 @@ def chunk_message(text: str, index: int = 0) -> FakeMessage:
 
 async def test_the_embedder_embeds_a_batch_in_one_call() -> None:
     producer, embedder = FakeProducer(), FakeEmbedder()
-    stage = EmbedStage(embedder, CODECS, producer, dead_letters(producer), TOPICS)  # type: ignore[arg-type]
+    stage = EmbedStage(
+        FixedProfile(embedder=embedder),
+        CODECS,
+        producer,  # type: ignore[arg-type]
+        dead_letters(producer),
+        TOPICS,
+    )
     await stage.handle(
         [chunk_message("alpha", 0), FakeMessage(b"junk", topic="chunks"), chunk_message("be", 1)]
     )
@@ -175,16 +189,16 @@ async def test_only_the_live_path_records_freshness() -> None:
 async def test_a_sink_skips_vectors_of_a_model_a_replay_replaced() -> None:
     """After a replay switched models, old-model vectors still in flight must
     not land in the new generation (their documents were re-embedded)."""
-    store, retired = FakeStore(), set[str]()
+    store, profile = FakeStore(), FixedProfile()
     stage = SinkStage(
         store,  # type: ignore[arg-type]
         CODECS,
         dead_letters(FakeProducer()),
         name="model-sink",
-        retired=retired.__contains__,
+        profile=profile,
     )
     await stage.handle([embedded_message("model in use", 0)])
-    retired.add("fake")  # the messages' model
+    profile.retired_models.add("fake")  # the messages' model
     await stage.handle([embedded_message("replaced model", 1)])
     assert [c.text for c in store.written] == ["model in use"]
     assert stage.superseded == 1
@@ -227,7 +241,13 @@ async def test_a_poison_event_is_recorded_against_its_key() -> None:
 
 async def test_a_delete_passes_the_embedder_without_being_embedded() -> None:
     producer, embedder = FakeProducer(), FakeEmbedder()
-    stage = EmbedStage(embedder, CODECS, producer, dead_letters(producer), TOPICS)  # type: ignore[arg-type]
+    stage = EmbedStage(
+        FixedProfile(embedder=embedder),
+        CODECS,
+        producer,  # type: ignore[arg-type]
+        dead_letters(producer),
+        TOPICS,
+    )
     deletion = {
         "chunk_id": "",
         "doc_id": "d1",
@@ -276,8 +296,13 @@ async def test_a_registry_that_is_down_is_waited_for_not_dead_lettered(monkeypat
     producer = FakeProducer()
     chunker = SentenceChunker(ChunkerSettings(max_tokens=2, overlap_tokens=0), WordCounter())
     stage = ChunkStage(
-        chunker, codecs, producer, DeadLetters(producer, codecs.dead_letters), TOPICS, {}
-    )  # type: ignore[arg-type]
+        FixedProfile(chunker),
+        codecs,
+        producer,  # type: ignore[arg-type]
+        DeadLetters(producer, codecs.dead_letters),
+        TOPICS,
+        {},
+    )
     await stage.handle(FakeMessage(document(), headers=HEADERS))
     assert client.calls == 4
     assert len(producer.on("chunks")) == 3

@@ -32,6 +32,7 @@ from streams.deadletter import DeadLetters
 from streams.embedding.tokens import WordCounter
 from streams.stages import ChunkStage
 from tests.fakes import FakeMessage, FakeProducer
+from tests.profiles import FixedProfile
 
 CODECS = Codecs.create()
 HEADERS = [(CORRELATION_HEADER, b"corr-7"), (TRACEPARENT_HEADER, b"00-aa-bb-01")]
@@ -47,7 +48,7 @@ async def fail_in_chunker(message: FakeMessage) -> tuple[bytes, list[tuple[str, 
     producer = FakeProducer()
     chunker = SentenceChunker(ChunkerSettings(max_tokens=8, overlap_tokens=0), WordCounter())
     dead_letters = DeadLetters(producer, CODECS.dead_letters)
-    stage = ChunkStage(chunker, CODECS, producer, dead_letters, Topics(), {})  # type: ignore[arg-type]
+    stage = ChunkStage(FixedProfile(chunker), CODECS, producer, dead_letters, Topics(), {})  # type: ignore[arg-type]
     await stage.handle(message)
     [(topic, _, value, headers)] = producer.sent
     assert topic == "documents.dlq"

@@ -1,21 +1,18 @@
 """The replay's own logic: what a batch of raw documents becomes with a
-profile, and how the worker adopts that profile at the switch (the replay
-against real Kafka and stores is in tests/integration/test_replay.py)."""
+profile (how the worker adopts it at the switch is in
+tests/unit/streams/test_profile.py; the replay against real Kafka and stores
+is in tests/integration/test_replay.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import REGISTRY
-
-from api.search import QueryEmbeddings, SearchService
 from core.settings import ChunkerSettings, KafkaSettings
-from ops.jobs.profile import LiveProcessing
-from ops.jobs.replay import Processing, Profile, Replay
+from ops.jobs.replay import Replay
 from schemas.codec import Codecs, codec_for
-from streams.app import Stages
 from streams.chunker import SentenceChunker
 from streams.embedding.tokens import WordCounter
+from streams.profile import Processing, Profile
 from tests.fakes import FakeEmbedder, FakeMessage, FakeStore
 
 CODECS = Codecs.create()
@@ -81,64 +78,3 @@ async def test_bad_and_stale_events_are_skipped_and_a_delete_deletes() -> None:
     [plan] = store.plans
     assert [d.doc_id for d in plan.deletions] == ["d3"]
     assert run.skipped.counts == {"stale": 1, "invalid": 2}
-
-
-async def test_at_the_switch_the_worker_takes_the_profile_and_forgets_cached_query_vectors() -> (
-    None
-):
-    old, new = processing(max_tokens=200), processing(max_tokens=5)
-    stages = Stages(chunk=_Holder(old.chunker), embed=_Holder(embedder=old.embedder), sinks=[])  # type: ignore[arg-type]
-    search = SearchService(old.embedder, FakeStore(), FakeStore(), limits=None)  # type: ignore[arg-type]
-    live = LiveProcessing(old.profile, old.embedder, stages, search)
-    cache = search.embeddings
-    await cache.vector("cached with the old model")
-    live.adopt(new)
-    assert stages.chunk.chunker is new.chunker
-    assert stages.embed is not None and stages.embed.embedder is new.embedder
-    assert live.profile.max_tokens == 5 and not live.retired("fake"), "the same model stays"
-    assert isinstance(search.embeddings, QueryEmbeddings) and search.embeddings is not cache
-    assert search.embeddings.embedder is new.embedder
-
-
-class _Holder:
-    def __init__(self, chunker: Any = None, embedder: Any = None) -> None:
-        self.chunker = chunker
-        self.embedder = embedder
-
-
-def test_a_profile_names_the_settings_that_make_it_the_configured_one() -> None:
-    profile = Profile("all-MiniLM-L6-v2", 120, 16)
-    assert profile.settings() == {
-        "DOCSTREAM_EMBED_MODEL": "all-MiniLM-L6-v2",
-        "DOCSTREAM_CHUNK_MAX_TOKENS": "120",
-        "DOCSTREAM_CHUNK_OVERLAP_TOKENS": "16",
-    }
-    assert profile.digest != Profile("all-MiniLM-L6-v2", 200, 16).digest
-
-
-def test_a_state_is_current_when_cut_by_the_profile_in_use() -> None:
-    old, new = processing(max_tokens=200), processing(max_tokens=5)
-    stages = Stages(chunk=_Holder(old.chunker), embed=None, sinks=[])  # type: ignore[arg-type]
-    live = LiveProcessing(old.profile, old.embedder, stages)
-    assert stages.chunk.profile == old.profile.digest  # type: ignore[attr-defined]
-    assert live.cut_by_current(old.profile.digest) and live.cut_by_current("")
-    live.adopt(new)
-    assert stages.chunk.profile == new.profile.digest  # type: ignore[attr-defined]
-    assert live.cut_by_current(new.profile.digest)
-    assert not live.cut_by_current(old.profile.digest)
-    assert not live.cut_by_current(""), "written before the replay: by the old profile"
-
-
-def test_a_replay_with_another_model_retires_the_old_one() -> None:
-    old, made = processing(), processing()
-    made.embedder.model_name = "newer"  # type: ignore[misc]
-    new = Processing(Profile("newer", 2, 0), made.chunker, made.embedder)
-    stages = Stages(chunk=_Holder(old.chunker), embed=None, sinks=[])  # type: ignore[arg-type]
-    live = LiveProcessing(old.profile, old.embedder, stages)
-    live.adopt(new)
-    assert live.retired("fake") and not live.retired("newer")
-    exported = REGISTRY.get_sample_value(
-        "docstream_profile",
-        {"model": "newer", "max_tokens": "2", "overlap_tokens": "0", "configured": "false"},
-    )
-    assert exported == 1, "the profile in use is exported, marked not yet configured"
