@@ -6,11 +6,12 @@ from core.correlation import CORRELATION_HEADER, decode_headers
 from core.settings import ChunkerSettings, Topics
 from schemas.codec import AvroCodec, Codecs, codec_for
 from schemas.confluent import ConfluentRegistry
+from schemas.events import ChunkEvent
 from sinks.retry import Backoff
 from streams.chunker import SentenceChunker
 from streams.deadletter import DeadLetters, dead_letter_record
 from streams.embedding.tokens import WordCounter
-from streams.records import embedded_record
+from streams.records import embedded
 from streams.stages import ChunkStage, EmbedStage, SinkStage
 from tests.fakes import FakeEmbedder, FakeMessage, FakeProducer, FakeStore
 
@@ -36,7 +37,7 @@ def document(**overrides: Any) -> bytes:
 def chunk_stage(producer: FakeProducer, states: dict[str, Any] | None = None) -> ChunkStage:
     chunker = SentenceChunker(ChunkerSettings(max_tokens=2, overlap_tokens=0), WordCounter())
     table = {} if states is None else states
-    return ChunkStage(chunker, CODECS, producer, dead_letters(producer), TOPICS, table)  # type: ignore[arg-type]
+    return ChunkStage(chunker, CODECS, producer, dead_letters(producer), TOPICS, table)
 
 
 async def test_a_document_becomes_chunk_events_that_inherit_its_headers() -> None:
@@ -111,7 +112,7 @@ def chunk_message(text: str, index: int = 0) -> FakeMessage:
 
 async def test_the_embedder_embeds_a_batch_in_one_call() -> None:
     producer, embedder = FakeProducer(), FakeEmbedder()
-    stage = EmbedStage(embedder, CODECS, producer, dead_letters(producer), TOPICS)  # type: ignore[arg-type]
+    stage = EmbedStage(embedder, CODECS, producer, dead_letters(producer), TOPICS)
     await stage.handle(
         [chunk_message("alpha", 0), FakeMessage(b"junk", topic="chunks"), chunk_message("be", 1)]
     )
@@ -124,8 +125,8 @@ async def test_the_embedder_embeds_a_batch_in_one_call() -> None:
 
 
 def embedded_message(text: str, index: int) -> FakeMessage:
-    chunk = codec_for("ChunkEvent").decode(chunk_message(text, index).value or b"")
-    value = codec_for("EmbeddedChunk").encode(embedded_record(chunk, [0.1, 0.2], "fake"))
+    chunk = ChunkEvent.from_record(codec_for("ChunkEvent").decode(chunk_message(text, index).value))
+    value = codec_for("EmbeddedChunk").encode(embedded(chunk, [0.1, 0.2], "fake").to_record())
     return FakeMessage(value, topic="chunks.embedded", headers=HEADERS, offset=index)
 
 
@@ -133,7 +134,7 @@ async def test_a_refused_batch_is_retried_one_by_one_so_only_the_offender_is_dea
     None
 ):
     producer, store = FakeProducer(), FakeStore()
-    stage = SinkStage(store, CODECS, dead_letters(producer), name="test-sink")  # type: ignore[arg-type]
+    stage = SinkStage(store, CODECS, dead_letters(producer), name="test-sink")
     await stage.handle(
         [embedded_message("good", 0), embedded_message("poison", 1), embedded_message("fine", 2)]
     )
@@ -147,7 +148,7 @@ async def test_a_refused_batch_is_retried_one_by_one_so_only_the_offender_is_dea
 async def test_a_store_that_is_down_is_waited_for_not_dead_lettered(monkeypatch: Any) -> None:
     monkeypatch.setattr("sinks.retry.Backoff", lambda: Backoff(initial_s=0.001, maximum_s=0.002))
     producer, store = FakeProducer(), FakeStore(down_for=3)
-    stage = SinkStage(store, CODECS, dead_letters(producer), name="test-sink")  # type: ignore[arg-type]
+    stage = SinkStage(store, CODECS, dead_letters(producer), name="test-sink")
     await stage.handle([embedded_message("good", 0)])
     assert [c.text for c in store.written] == ["good"]
     assert producer.sent == []
@@ -158,9 +159,9 @@ def freshness_count(stage: str) -> float:
 
 
 async def test_only_the_live_path_records_freshness() -> None:
-    live = SinkStage(FakeStore(), CODECS, dead_letters(FakeProducer()), name="fresh-live")  # type: ignore[arg-type]
+    live = SinkStage(FakeStore(), CODECS, dead_letters(FakeProducer()), name="fresh-live")
     replay = SinkStage(
-        FakeStore(),  # type: ignore[arg-type]
+        FakeStore(),
         CODECS,
         dead_letters(FakeProducer()),
         name="fresh-replay",
@@ -177,7 +178,7 @@ async def test_a_sink_skips_vectors_of_a_model_a_replay_replaced() -> None:
     not land in the new generation (their documents were re-embedded)."""
     store, retired = FakeStore(), set[str]()
     stage = SinkStage(
-        store,  # type: ignore[arg-type]
+        store,
         CODECS,
         dead_letters(FakeProducer()),
         name="model-sink",
@@ -227,7 +228,7 @@ async def test_a_poison_event_is_recorded_against_its_key() -> None:
 
 async def test_a_delete_passes_the_embedder_without_being_embedded() -> None:
     producer, embedder = FakeProducer(), FakeEmbedder()
-    stage = EmbedStage(embedder, CODECS, producer, dead_letters(producer), TOPICS)  # type: ignore[arg-type]
+    stage = EmbedStage(embedder, CODECS, producer, dead_letters(producer), TOPICS)
     deletion = {
         "chunk_id": "",
         "doc_id": "d1",
@@ -277,7 +278,7 @@ async def test_a_registry_that_is_down_is_waited_for_not_dead_lettered(monkeypat
     chunker = SentenceChunker(ChunkerSettings(max_tokens=2, overlap_tokens=0), WordCounter())
     stage = ChunkStage(
         chunker, codecs, producer, DeadLetters(producer, codecs.dead_letters), TOPICS, {}
-    )  # type: ignore[arg-type]
+    )
     await stage.handle(FakeMessage(document(), headers=HEADERS))
     assert client.calls == 4
     assert len(producer.on("chunks")) == 3
