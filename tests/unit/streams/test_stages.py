@@ -1,5 +1,6 @@
 from typing import Any
 
+import pytest
 from prometheus_client import REGISTRY
 
 from core.correlation import CORRELATION_HEADER, decode_headers
@@ -192,7 +193,7 @@ async def test_a_sink_skips_vectors_of_a_model_a_replay_replaced() -> None:
 
 
 async def test_an_older_or_unchanged_version_sends_nothing() -> None:
-    producer, states = FakeProducer(), {}
+    producer, states = FakeProducer(), dict[str, Any]()
     stage = chunk_stage(producer, states)
     await stage.handle(FakeMessage(document(version=5)))
     sent = len(producer.sent)
@@ -203,7 +204,7 @@ async def test_an_older_or_unchanged_version_sends_nothing() -> None:
 
 
 async def test_a_delete_sends_one_delete_chunk_event() -> None:
-    producer, states = FakeProducer(), {}
+    producer, states = FakeProducer(), dict[str, Any]()
     stage = chunk_stage(producer, states)
     await stage.handle(FakeMessage(document(version=1)))
     producer.sent.clear()
@@ -220,7 +221,7 @@ async def test_a_delete_sends_one_delete_chunk_event() -> None:
 
 
 async def test_a_poison_event_is_recorded_against_its_key() -> None:
-    producer, states = FakeProducer(), {}
+    producer, states = FakeProducer(), dict[str, Any]()
     await chunk_stage(producer, states).handle(FakeMessage(b"junk", key=b"d9"))
     assert states["d9"]["status"] == "dead_lettered"
     assert states["d9"]["reason"].startswith("BadMarker")
@@ -284,3 +285,60 @@ async def test_a_registry_that_is_down_is_waited_for_not_dead_lettered(monkeypat
     assert len(producer.on("chunks")) == 3
     assert producer.on("documents.dlq") == []
     assert all(value[:1] == b"\x00" for _, _, value, _ in producer.on("chunks"))
+
+
+def broken(*_: Any) -> Any:
+    """A mapper with a bug in it: what docstream's own code must not dead-letter."""
+    raise AttributeError("'NoneType' object has no attribute 'text'")
+
+
+async def test_a_bug_in_the_chunkers_mapping_fails_loudly_and_consumes_nothing(
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.setattr("streams.stages.chunk_events", broken)
+    producer, states = FakeProducer(), dict[str, Any]()
+    with pytest.raises(AttributeError):
+        await chunk_stage(producer, states).handle(FakeMessage(document(), headers=HEADERS))
+    assert producer.sent == []  # neither chunks nor a dead letter
+    assert states == {}  # the document's state is unwritten: it will be processed again
+
+
+async def test_a_bug_in_reading_a_document_is_not_taken_for_bad_data(monkeypatch: Any) -> None:
+    def lookup_bug(record: Any) -> Any:
+        return record["no such field"]  # a KeyError from our code, not from the record's shape
+
+    monkeypatch.setattr("streams.stages.DocumentEvent.from_record", lookup_bug)
+    producer, states = FakeProducer(), dict[str, Any]()
+    with pytest.raises(KeyError):
+        await chunk_stage(producer, states).handle(FakeMessage(document()))
+    assert producer.sent == [] and states == {}
+
+
+async def test_a_bug_in_the_embedders_mapping_fails_loudly(monkeypatch: Any) -> None:
+    monkeypatch.setattr("streams.stages.embedded", broken)
+    producer = FakeProducer()
+    stage = EmbedStage(FakeEmbedder(), CODECS, producer, dead_letters(producer), TOPICS)
+    with pytest.raises(AttributeError):
+        await stage.handle([chunk_message("alpha", 0)])
+    assert producer.sent == []
+
+
+async def test_a_bug_in_the_sinks_mapping_fails_loudly(monkeypatch: Any) -> None:
+    monkeypatch.setattr("streams.stages.sink_event", broken)
+    producer, store = FakeProducer(), FakeStore()
+    stage = SinkStage(store, CODECS, dead_letters(producer), name="broken-sink")
+    with pytest.raises(AttributeError):
+        await stage.handle([embedded_message("good", 0)])
+    assert producer.sent == [] and store.written == []
+
+
+async def test_an_embedded_chunk_of_the_wrong_shape_is_a_dead_letter() -> None:
+    """Decodable, but an UPSERT without a vector: bad data, not a bug."""
+    chunk = ChunkEvent.from_record(codec_for("ChunkEvent").decode(chunk_message("x", 0).value))
+    record = {**chunk.to_record(), "model": "fake", "vector": []}
+    message = FakeMessage(codec_for("EmbeddedChunk").encode(record), topic="chunks.embedded")
+    producer, store = FakeProducer(), FakeStore()
+    await SinkStage(store, CODECS, dead_letters(producer), name="shape-sink").handle([message])
+    [(topic, _, value, _)] = producer.sent
+    assert topic == "chunks.embedded.dlq" and store.written == []
+    assert codec_for("DeadLetter").decode(value)["error_class"] == "InvalidEvent"
