@@ -54,6 +54,7 @@ from core.types import Generations, WritePlan
 from ops.composition.stores import vector_generations, vector_store
 from ops.jobs.rebuild import Progress, Rebuild, Target, TargetRebuild
 from schemas.codec import Codecs
+from schemas.events import EmbeddedChunk
 from sinks.neo4j.entities import extract_entities
 from sinks.neo4j.generations import GraphGenerations
 from sinks.neo4j.store import SCHEMA, Neo4jGraphStore
@@ -70,7 +71,7 @@ TARGET_RATE = 10_000  # chunks/s, issue 6
 
 
 def plans_of(records: Sequence[dict[str, Any]], batch: int) -> list[WritePlan]:
-    events = [sink_event(r, "bench") for r in records]
+    events = [sink_event(EmbeddedChunk.from_record(r), "bench") for r in records]
     return [plan_writes(events[i : i + batch]) for i in range(0, len(events), batch)]
 
 

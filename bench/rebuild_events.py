@@ -20,7 +20,7 @@ from core.settings import Settings
 from core.types import Chunk
 from schemas.codec import Codecs
 from schemas.events import DocumentEvent
-from streams.records import chunk_records, embedded_record
+from streams.records import chunk_events, embedded
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "datasets" / "scifact-dev" / "corpus.jsonl"
@@ -83,8 +83,8 @@ def synthetic_events(chunks: int, codecs: Codecs, seed: int) -> tuple[list[Messa
         headers: Headers = [
             *event_headers(mint_correlation_id(), mint_traceparent(), codec.fingerprint_hex)
         ]
-        for record, vector in zip(chunk_records(doc, cuts), vectors, strict=True):
-            value = codec.encode(embedded_record(record, vector.tolist(), "all-MiniLM-L6-v2"))
+        for chunk, vector in zip(chunk_events(doc, cuts), vectors, strict=True):
+            value = codec.encode(embedded(chunk, vector, "all-MiniLM-L6-v2").to_record())
             out.append((doc.doc_id.encode(), value, headers))
         if len(out) >= chunks:
             return out[:chunks], docs

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 # The error contract of the stores. Each adapter (sinks/qdrant, sinks/neo4j)
 # maps its library's exceptions to these in one place, so the code that retries,
@@ -69,6 +69,19 @@ class IndexedChunk:
     source: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     links: list[str] = field(default_factory=list)
+
+    def provenance(self) -> dict[str, Any]:
+        """The properties both stores keep on a chunk under these names (each
+        store adds its own): existing data and queries read them."""
+        return {
+            "doc_id": self.doc_id,
+            "version": self.version,
+            "chunk_count": self.chunk_count,
+            "title": self.title,
+            "text": self.text,
+            "source": self.source,
+            "correlation_id": self.correlation_id,
+        }
 
 
 @dataclass(frozen=True)
@@ -156,6 +169,18 @@ class Generations(Protocol):
     async def drop(self, gen: str) -> None: ...
 
     async def size(self, gen: str) -> dict[str, int]: ...
+
+
+class Producer(Protocol):
+    """Sends to Kafka and returns once the broker has acknowledged."""
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None: ...
+
+    async def send_many(
+        self, topic: str, messages: Sequence[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]
+    ) -> None: ...
 
 
 class Chunker(Protocol):

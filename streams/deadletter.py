@@ -15,6 +15,7 @@ from core.correlation import (
 from core.logs import get_logger
 from core.metrics import EVENTS
 from core.settings import Topics
+from core.types import Producer
 from schemas.codec import AvroCodec
 from schemas.events import now_millis
 from streams.registry_wait import with_registry
@@ -34,12 +35,6 @@ class RawMessage(Protocol):
     key: bytes | None
     value: bytes | None
     headers: Any
-
-
-class Producer(Protocol):
-    async def send(
-        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
-    ) -> None: ...
 
 
 class DeadLetterSink(Protocol):

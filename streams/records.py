@@ -1,14 +1,14 @@
-"""Pure conversions between the records on the topics. No I/O: unit-testable."""
+"""Pure conversions between the events on the topics. No I/O: unit-testable."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from array import array
 from collections.abc import Sequence
-from typing import Any
 
 from core.types import Chunk, DocumentDeletion, IndexedChunk, SinkEvent
-from schemas.events import DocumentEvent
+from schemas.events import ChunkEvent, DocumentEvent, EmbeddedChunk, Op
 
 
 def content_hash(doc: DocumentEvent) -> str:
@@ -17,61 +17,58 @@ def content_hash(doc: DocumentEvent) -> str:
     return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode()).hexdigest()
 
 
-def _base(doc: DocumentEvent) -> dict[str, Any]:
-    return {
-        "doc_id": doc.doc_id,
-        "version": doc.version,
-        "title": doc.title,
-        "source": doc.source,
-        "metadata": dict(doc.metadata),
-        "links": list(doc.links),
-        "occurred_at": doc.occurred_at,
-    }
+def _event(doc: DocumentEvent, chunk: Chunk, chunk_count: int, op: Op = "UPSERT") -> ChunkEvent:
+    return ChunkEvent(
+        chunk_id=chunk.chunk_id,
+        doc_id=doc.doc_id,
+        version=doc.version,
+        index=chunk.index,
+        chunk_count=chunk_count,
+        text=chunk.text,
+        start=chunk.start,
+        end=chunk.end,
+        occurred_at=doc.occurred_at,
+        op=op,
+        title=doc.title,
+        source=doc.source,
+        metadata=dict(doc.metadata),
+        links=list(doc.links),
+    )
 
 
-def chunk_records(doc: DocumentEvent, chunks: Sequence[Chunk]) -> list[dict[str, Any]]:
+def chunk_events(doc: DocumentEvent, chunks: Sequence[Chunk]) -> list[ChunkEvent]:
     """The ChunkEvents of one document version."""
-    return [
-        {
-            **_base(doc),
-            "op": "UPSERT",
-            "chunk_id": c.chunk_id,
-            "index": c.index,
-            "chunk_count": len(chunks),
-            "text": c.text,
-            "start": c.start,
-            "end": c.end,
-        }
-        for c in chunks
-    ]
+    return [_event(doc, c, len(chunks)) for c in chunks]
 
 
-def deletion_record(doc: DocumentEvent) -> dict[str, Any]:
-    """The one ChunkEvent that tells the stores to drop a whole document."""
-    record = {**_base(doc), "op": "DELETE", "chunk_id": "", "index": -1, "chunk_count": 0}
-    return {**record, "text": "", "start": 0, "end": 0}
+def deletion(doc: DocumentEvent) -> ChunkEvent:
+    """The one ChunkEvent that tells the stores to drop a whole document:
+    index -1, no chunk id, no text."""
+    return _event(doc, Chunk("", doc.doc_id, -1, "", 0, 0), 0, "DELETE")
 
 
-def embedded_record(chunk: dict[str, Any], vector: Sequence[float], model: str) -> dict[str, Any]:
-    """A ChunkEvent plus its vector: an EmbeddedChunk."""
-    return {**chunk, "vector": list(vector), "model": model}
+def embedded(chunk: ChunkEvent, vector: Sequence[float], model: str) -> EmbeddedChunk:
+    """A ChunkEvent plus its vector."""
+    return EmbeddedChunk(chunk, model, array("f", vector))
 
 
-def sink_event(record: dict[str, Any], correlation_id: str) -> SinkEvent:
-    """What the sinks apply, from an EmbeddedChunk record and its headers."""
-    if record["op"] == "DELETE":
-        return DocumentDeletion(record["doc_id"], int(record["version"]), correlation_id)
+def sink_event(event: EmbeddedChunk, correlation_id: str) -> SinkEvent:
+    """What the sinks apply, from an EmbeddedChunk and its headers: the one
+    mapping from the topic's event to the stores' chunk."""
+    chunk = event.chunk
+    if chunk.op == "DELETE":
+        return DocumentDeletion(chunk.doc_id, chunk.version, correlation_id)
     return IndexedChunk(
-        chunk_id=record["chunk_id"],
-        doc_id=record["doc_id"],
-        version=int(record["version"]),
-        index=int(record["index"]),
-        chunk_count=int(record["chunk_count"]),
-        title=record["title"],
-        text=record["text"],
-        vector=list(record["vector"]),
+        chunk_id=chunk.chunk_id,
+        doc_id=chunk.doc_id,
+        version=chunk.version,
+        index=chunk.index,
+        chunk_count=chunk.chunk_count,
+        title=chunk.title,
+        text=chunk.text,
+        vector=event.vector.tolist(),
         correlation_id=correlation_id,
-        source=record["source"],
-        metadata=dict(record["metadata"]),
-        links=list(record["links"]),
+        source=chunk.source,
+        metadata=dict(chunk.metadata),
+        links=list(chunk.links),
     )

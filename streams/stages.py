@@ -12,7 +12,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 import pybreaker
 
@@ -34,25 +33,24 @@ from core.tracing import (
     stage_span,
     with_current_trace,
 )
-from core.types import CurrentProfile, GraphStore, SinkEvent, VectorStore
+from core.types import CurrentProfile, GraphStore, Producer, SinkEvent, VectorStore
 from schemas.codec import Codecs
 from schemas.errors import CodecError
-from schemas.events import DocumentEvent, InvalidEvent
+from schemas.events import ChunkEvent, DocumentEvent, EmbeddedChunk, InvalidEvent
 from sinks.plan import plan_writes
 from sinks.retry import until_written
 from streams.deadletter import DeadLetters, DeadLetterSink, RawMessage
-from streams.producer import FaustProducer
-from streams.records import (
-    chunk_records,
-    content_hash,
-    deletion_record,
-    embedded_record,
-    sink_event,
-)
+from streams.records import chunk_events, content_hash, deletion, embedded, sink_event
 from streams.registry_wait import with_registry
 from streams.state import Decision, StateTable, dead_lettered, decide, load, next_state
 
 log = get_logger(__name__)
+
+# What makes an event a dead letter: bytes that cannot be decoded (an unknown
+# schema included) and records that break a rule. Anything else raised while a
+# stage maps its events is a bug in docstream: it fails loudly, and the event
+# stays unconsumed.
+DATA_ERRORS = (CodecError, InvalidEvent)
 
 
 def _headers(message: RawMessage) -> dict[str, str]:
@@ -88,7 +86,7 @@ class ChunkStage:
     # replay changed the profile, status knows which counts to expect.
     profile: CurrentProfile
     codecs: Codecs
-    producer: FaustProducer
+    producer: Producer
     dead_letters: DeadLetters
     topics: Topics
     states: StateTable
@@ -117,7 +115,7 @@ class ChunkStage:
             )
             doc = DocumentEvent.from_record(record)
             check_indexable(doc, self.max_text_bytes)
-        except (CodecError, InvalidEvent, TypeError, KeyError) as exc:
+        except DATA_ERRORS as exc:
             await self.dead_letters.send(self.name, message, exc)
             self._record_failure(message, exc, correlation_id)
             return
@@ -136,19 +134,20 @@ class ChunkStage:
                 ).to_dict()
             return
         if decision is Decision.DELETE:
-            records = [deletion_record(doc)]
+            events = [deletion(doc)]
         else:
-            records = chunk_records(doc, self.profile.chunker.chunk(doc.doc_id, doc.text))
+            events = chunk_events(doc, self.profile.chunker.chunk(doc.doc_id, doc.text))
         # The chunk span (current) becomes the parent of the chunks it publishes.
         out = _derived_headers(with_current_trace(headers), self.codecs.chunks.fingerprint_hex)
         key = doc.doc_id.encode()
         encoded = await with_registry(
-            self.name, lambda: [(key, self.codecs.chunks.encode(r), out) for r in records]
+            self.name,
+            lambda: [(key, self.codecs.chunks.encode(e.to_record()), out) for e in events],
         )
         await self.producer.send_many(self.topics.chunks, encoded)
         # Only after Kafka has the chunks: a crash before this line replays the
         # document, which re-sends the same chunk ids (harmless).
-        count = 0 if decision is Decision.DELETE else len(records)
+        count = 0 if decision is Decision.DELETE else len(events)
         self.states[doc.doc_id] = next_state(
             state, doc, decision, digest, count, correlation_id, self.profile.digest
         ).to_dict()
@@ -176,7 +175,7 @@ class EmbedStage:
 
     profile: CurrentProfile  # the embedder
     codecs: Codecs
-    producer: FaustProducer
+    producer: Producer
     dead_letters: DeadLetters
     topics: Topics
     name: str = "embedder"
@@ -188,26 +187,24 @@ class EmbedStage:
     async def _handle(self, messages: Sequence[RawMessage], spans: BatchSpans) -> None:
         started = time.perf_counter()
         BATCH_SIZE.labels(self.name).observe(len(messages))
-        decoded: list[tuple[RawMessage, dict[str, Any]]] = []
+        decoded: list[tuple[RawMessage, ChunkEvent]] = []
         for message in messages:
             try:
                 record = await with_registry(
                     self.name, partial(self.codecs.chunks.decode, message.value)
                 )
-                decoded.append((message, record))
-            except CodecError as exc:
+                decoded.append((message, ChunkEvent.from_record(record)))
+            except DATA_ERRORS as exc:
                 await self.dead_letters.send(self.name, message, exc)
         if decoded:
-            upserts = [i for i, (_, r) in enumerate(decoded) if r["op"] == "UPSERT"]
+            upserts = [i for i, (_, chunk) in enumerate(decoded) if chunk.op == "UPSERT"]
             # One embedder for the batch: a replay switching models meanwhile
             # must not label these vectors with the new model's name.
             embedder = self.profile.embedder
             # The model runs in a thread: the loop keeps heartbeats and queries going.
-            embedded = await asyncio.to_thread(
-                embedder.embed, [decoded[i][1]["text"] for i in upserts]
-            )
-            vectors: list[list[float]] = [[] for _ in decoded]  # a DELETE has no vector
-            for i, vector in zip(upserts, embedded, strict=True):
+            made = await asyncio.to_thread(embedder.embed, [decoded[i][1].text for i in upserts])
+            vectors: list[Sequence[float]] = [[] for _ in decoded]  # a DELETE has no vector
+            for i, vector in zip(upserts, made, strict=True):
                 vectors[i] = vector
             out = await with_registry(
                 self.name, lambda: self._encoded(decoded, vectors, spans, embedder.model_name)
@@ -218,20 +215,20 @@ class EmbedStage:
 
     def _encoded(
         self,
-        decoded: list[tuple[RawMessage, dict[str, Any]]],
-        vectors: list[list[float]],
+        decoded: list[tuple[RawMessage, ChunkEvent]],
+        vectors: list[Sequence[float]],
         spans: BatchSpans,
         model: str,
     ) -> list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]:
         return [
             (
                 message.key,
-                self.codecs.embedded.encode(embedded_record(record, vector, model)),
+                self.codecs.embedded.encode(embedded(chunk, vector, model).to_record()),
                 _derived_headers(
                     spans.continued(_headers(message)), self.codecs.embedded.fingerprint_hex
                 ),
             )
-            for (message, record), vector in zip(decoded, vectors, strict=True)
+            for (message, chunk), vector in zip(decoded, vectors, strict=True)
         ]
 
 
@@ -262,18 +259,18 @@ class SinkStage:
         with batch_spans(f"docstream.{self.name}", self.name, messages):
             await self._handle(messages)
 
-    def _current(self, record: dict[str, Any]) -> bool:
+    def _current(self, event: EmbeddedChunk) -> bool:
         if (
             self.profile is None
-            or record["op"] != "UPSERT"
-            or not self.profile.retired(record["model"])
+            or event.chunk.op != "UPSERT"
+            or not self.profile.retired(event.model)
         ):
             return True
         self.superseded += 1
         EVENTS.labels(self.name, "superseded").inc()
         log.info(
             "event skipped: its vector is of a model a replay replaced",
-            extra={"doc_id": record["doc_id"], "model": record["model"]},
+            extra={"doc_id": event.chunk.doc_id, "model": event.model},
         )
         return False
 
@@ -287,13 +284,15 @@ class SinkStage:
                 record = await with_registry(
                     self.name, partial(self.codecs.embedded.decode, message.value)
                 )
-                if not self._current(record):
-                    continue
-                correlation_id = _headers(message).get(CORRELATION_HEADER, "")
-                items.append((message, sink_event(record, correlation_id)))
-                occurred.append(record["occurred_at"].timestamp())
-            except (CodecError, KeyError, TypeError, ValueError, AttributeError) as exc:
+                event = EmbeddedChunk.from_record(record)
+            except DATA_ERRORS as exc:
                 await self.dead_letters.send(self.name, message, exc)
+                continue
+            if not self._current(event):
+                continue
+            correlation_id = _headers(message).get(CORRELATION_HEADER, "")
+            items.append((message, sink_event(event, correlation_id)))
+            occurred.append(event.chunk.occurred_at / 1000)
         plan = plan_writes(event for _, event in items)
         try:
             await until_written(self.name, lambda: self.store.write(plan), breaker=self.breaker)

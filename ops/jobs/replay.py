@@ -43,11 +43,11 @@ from core.types import DocumentDeletion, SinkEvent, WritePlan
 from ops.jobs.rebuild import Job, Progress, Target, tracked
 from schemas.codec import Codecs
 from schemas.errors import CodecError
-from schemas.events import DocumentEvent, InvalidEvent
+from schemas.events import ChunkEvent, DocumentEvent, InvalidEvent
 from sinks.plan import plan_writes
 from sinks.retry import until_written
 from streams.profile import Processing
-from streams.records import chunk_records, embedded_record, sink_event
+from streams.records import chunk_events, embedded, sink_event
 from streams.stages import check_indexable
 
 log = get_logger(__name__)
@@ -169,7 +169,7 @@ class Replay(Job):
         try:
             doc = DocumentEvent.from_record(self.codecs.documents.decode(record.value))
             check_indexable(doc, self.max_text_bytes)
-        except (CodecError, InvalidEvent, TypeError, KeyError) as exc:
+        except (CodecError, InvalidEvent) as exc:  # what the chunker dead-letters
             self.skipped.add("invalid", record.offset, repr(exc))
             return None
         if doc.version < self._latest.get(doc.doc_id, -1):
@@ -181,24 +181,24 @@ class Replay(Job):
 
     def _events(self, docs: list[tuple[DocumentEvent, str]]) -> list[SinkEvent]:
         """The sink events of `docs`, in order, made with the profile."""
-        made: list[list[Any]] = []  # per document: chunk records, or a deletion
+        # Per document: its chunks, or its deletion.
+        made: list[list[ChunkEvent] | DocumentDeletion] = []
         for doc, correlation_id in docs:
             if doc.op == "DELETE":
-                made.append([DocumentDeletion(doc.doc_id, doc.version, correlation_id)])
+                made.append(DocumentDeletion(doc.doc_id, doc.version, correlation_id))
             else:
                 chunks = self.processing.chunker.chunk(doc.doc_id, doc.text)
-                made.append(chunk_records(doc, chunks))
-        texts = [r["text"] for rows in made for r in rows if isinstance(r, dict)]
+                made.append(chunk_events(doc, chunks))
+        texts = [c.text for item in made if isinstance(item, list) for c in item]
         vectors = iter(self.processing.embedder.embed(texts) if texts else [])
         model = self.processing.embedder.model_name
         events: list[SinkEvent] = []
-        for (_, correlation_id), rows in zip(docs, made, strict=True):
-            for row in rows:
-                if isinstance(row, DocumentDeletion):
-                    events.append(row)
-                else:
-                    record = embedded_record(row, next(vectors), model)
-                    events.append(sink_event(record, correlation_id))
+        for (_, correlation_id), item in zip(docs, made, strict=True):
+            if isinstance(item, DocumentDeletion):
+                events.append(item)
+                continue
+            for chunk in item:
+                events.append(sink_event(embedded(chunk, next(vectors), model), correlation_id))
         return events
 
     async def _write(self, store: Any, plan: WritePlan) -> None:

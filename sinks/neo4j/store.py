@@ -276,14 +276,5 @@ async def _apply(
 
 
 def _row(chunk: IndexedChunk) -> dict[str, Any]:
-    return {
-        "chunk_id": chunk.chunk_id,
-        "doc_id": chunk.doc_id,
-        "index": chunk.index,
-        "chunk_count": chunk.chunk_count,
-        "version": chunk.version,
-        "title": chunk.title,
-        "text": chunk.text,
-        "source": chunk.source,
-        "correlation_id": chunk.correlation_id,
-    }
+    """The properties of a :Chunk node (UPSERT_CHUNKS reads them)."""
+    return {**chunk.provenance(), "chunk_id": chunk.chunk_id, "index": chunk.index}

@@ -36,18 +36,9 @@ PAYLOAD_INDEXES = {
 
 
 def _payload(chunk: IndexedChunk) -> dict[str, Any]:
-    return {
-        "doc_id": chunk.doc_id,
-        "version": chunk.version,
-        "chunk_index": chunk.index,
-        "chunk_count": chunk.chunk_count,
-        "title": chunk.title,
-        "text": chunk.text,
-        "source": chunk.source,
-        "metadata": chunk.metadata,
-        "correlation_id": chunk.correlation_id,
-        "links": chunk.links,
-    }
+    """A point's payload (server and edge alike): the keys filters and hits read."""
+    extra = {"chunk_index": chunk.index, "metadata": chunk.metadata, "links": chunk.links}
+    return {**chunk.provenance(), **extra}
 
 
 def _of_doc(doc_id: str, *more: models.FieldCondition) -> models.Filter:

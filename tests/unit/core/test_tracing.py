@@ -16,10 +16,11 @@ from core import tracing
 from core.correlation import CORRELATION_HEADER, TRACEPARENT_HEADER, decode_headers
 from core.settings import ChunkerSettings, Topics
 from schemas.codec import Codecs, codec_for
+from schemas.events import ChunkEvent
 from streams.chunker import SentenceChunker
 from streams.deadletter import DeadLetters
 from streams.embedding.tokens import WordCounter
-from streams.records import embedded_record
+from streams.records import embedded
 from streams.stages import ChunkStage, EmbedStage, SinkStage
 from tests.fakes import FakeMessage, FakeProducer, FakeStore
 from tests.profiles import FixedProfile
@@ -158,9 +159,8 @@ async def test_a_batch_gets_one_child_span_per_upstream_trace_and_continues_each
 async def test_a_sink_span_is_a_child_of_the_span_that_embedded_its_input(
     exported: InMemorySpanExporter,
 ) -> None:
-    record = embedded_record(
-        CODECS.chunks.decode(chunk_message("a", 0, TRACEPARENT).value or b""), [1.0, 0, 0], "m"
-    )
+    chunk = ChunkEvent.from_record(CODECS.chunks.decode(chunk_message("a", 0, TRACEPARENT).value))
+    record = embedded(chunk, [1.0, 0, 0], "m").to_record()
     message = FakeMessage(
         CODECS.embedded.encode(record),
         key=b"a",

@@ -1,16 +1,18 @@
 from typing import Any
 
+import pytest
 from prometheus_client import REGISTRY
 
 from core.correlation import CORRELATION_HEADER, decode_headers
 from core.settings import ChunkerSettings, Topics
 from schemas.codec import AvroCodec, Codecs, codec_for
 from schemas.confluent import ConfluentRegistry
+from schemas.events import ChunkEvent
 from sinks.retry import Backoff
 from streams.chunker import SentenceChunker
 from streams.deadletter import DeadLetters, dead_letter_record
 from streams.embedding.tokens import WordCounter
-from streams.records import embedded_record
+from streams.records import embedded
 from streams.stages import ChunkStage, EmbedStage, SinkStage
 from tests.fakes import FakeEmbedder, FakeMessage, FakeProducer, FakeStore
 from tests.profiles import FixedProfile
@@ -40,7 +42,7 @@ def chunk_stage(producer: FakeProducer, states: dict[str, Any] | None = None) ->
     return ChunkStage(
         FixedProfile(chunker),
         CODECS,
-        producer,  # type: ignore[arg-type]
+        producer,
         dead_letters(producer),
         TOPICS,
         table,
@@ -122,7 +124,7 @@ async def test_the_embedder_embeds_a_batch_in_one_call() -> None:
     stage = EmbedStage(
         FixedProfile(embedder=embedder),
         CODECS,
-        producer,  # type: ignore[arg-type]
+        producer,
         dead_letters(producer),
         TOPICS,
     )
@@ -138,8 +140,8 @@ async def test_the_embedder_embeds_a_batch_in_one_call() -> None:
 
 
 def embedded_message(text: str, index: int) -> FakeMessage:
-    chunk = codec_for("ChunkEvent").decode(chunk_message(text, index).value or b"")
-    value = codec_for("EmbeddedChunk").encode(embedded_record(chunk, [0.1, 0.2], "fake"))
+    chunk = ChunkEvent.from_record(codec_for("ChunkEvent").decode(chunk_message(text, index).value))
+    value = codec_for("EmbeddedChunk").encode(embedded(chunk, [0.1, 0.2], "fake").to_record())
     return FakeMessage(value, topic="chunks.embedded", headers=HEADERS, offset=index)
 
 
@@ -147,7 +149,7 @@ async def test_a_refused_batch_is_retried_one_by_one_so_only_the_offender_is_dea
     None
 ):
     producer, store = FakeProducer(), FakeStore()
-    stage = SinkStage(store, CODECS, dead_letters(producer), name="test-sink")  # type: ignore[arg-type]
+    stage = SinkStage(store, CODECS, dead_letters(producer), name="test-sink")
     await stage.handle(
         [embedded_message("good", 0), embedded_message("poison", 1), embedded_message("fine", 2)]
     )
@@ -161,7 +163,7 @@ async def test_a_refused_batch_is_retried_one_by_one_so_only_the_offender_is_dea
 async def test_a_store_that_is_down_is_waited_for_not_dead_lettered(monkeypatch: Any) -> None:
     monkeypatch.setattr("sinks.retry.Backoff", lambda: Backoff(initial_s=0.001, maximum_s=0.002))
     producer, store = FakeProducer(), FakeStore(down_for=3)
-    stage = SinkStage(store, CODECS, dead_letters(producer), name="test-sink")  # type: ignore[arg-type]
+    stage = SinkStage(store, CODECS, dead_letters(producer), name="test-sink")
     await stage.handle([embedded_message("good", 0)])
     assert [c.text for c in store.written] == ["good"]
     assert producer.sent == []
@@ -172,9 +174,9 @@ def freshness_count(stage: str) -> float:
 
 
 async def test_only_the_live_path_records_freshness() -> None:
-    live = SinkStage(FakeStore(), CODECS, dead_letters(FakeProducer()), name="fresh-live")  # type: ignore[arg-type]
+    live = SinkStage(FakeStore(), CODECS, dead_letters(FakeProducer()), name="fresh-live")
     replay = SinkStage(
-        FakeStore(),  # type: ignore[arg-type]
+        FakeStore(),
         CODECS,
         dead_letters(FakeProducer()),
         name="fresh-replay",
@@ -191,7 +193,7 @@ async def test_a_sink_skips_vectors_of_a_model_a_replay_replaced() -> None:
     not land in the new generation (their documents were re-embedded)."""
     store, profile = FakeStore(), FixedProfile()
     stage = SinkStage(
-        store,  # type: ignore[arg-type]
+        store,
         CODECS,
         dead_letters(FakeProducer()),
         name="model-sink",
@@ -205,7 +207,7 @@ async def test_a_sink_skips_vectors_of_a_model_a_replay_replaced() -> None:
 
 
 async def test_an_older_or_unchanged_version_sends_nothing() -> None:
-    producer, states = FakeProducer(), {}
+    producer, states = FakeProducer(), dict[str, Any]()
     stage = chunk_stage(producer, states)
     await stage.handle(FakeMessage(document(version=5)))
     sent = len(producer.sent)
@@ -216,7 +218,7 @@ async def test_an_older_or_unchanged_version_sends_nothing() -> None:
 
 
 async def test_a_delete_sends_one_delete_chunk_event() -> None:
-    producer, states = FakeProducer(), {}
+    producer, states = FakeProducer(), dict[str, Any]()
     stage = chunk_stage(producer, states)
     await stage.handle(FakeMessage(document(version=1)))
     producer.sent.clear()
@@ -233,7 +235,7 @@ async def test_a_delete_sends_one_delete_chunk_event() -> None:
 
 
 async def test_a_poison_event_is_recorded_against_its_key() -> None:
-    producer, states = FakeProducer(), {}
+    producer, states = FakeProducer(), dict[str, Any]()
     await chunk_stage(producer, states).handle(FakeMessage(b"junk", key=b"d9"))
     assert states["d9"]["status"] == "dead_lettered"
     assert states["d9"]["reason"].startswith("BadMarker")
@@ -244,7 +246,7 @@ async def test_a_delete_passes_the_embedder_without_being_embedded() -> None:
     stage = EmbedStage(
         FixedProfile(embedder=embedder),
         CODECS,
-        producer,  # type: ignore[arg-type]
+        producer,
         dead_letters(producer),
         TOPICS,
     )
@@ -298,7 +300,7 @@ async def test_a_registry_that_is_down_is_waited_for_not_dead_lettered(monkeypat
     stage = ChunkStage(
         FixedProfile(chunker),
         codecs,
-        producer,  # type: ignore[arg-type]
+        producer,
         DeadLetters(producer, codecs.dead_letters),
         TOPICS,
         {},
@@ -308,3 +310,62 @@ async def test_a_registry_that_is_down_is_waited_for_not_dead_lettered(monkeypat
     assert len(producer.on("chunks")) == 3
     assert producer.on("documents.dlq") == []
     assert all(value[:1] == b"\x00" for _, _, value, _ in producer.on("chunks"))
+
+
+def broken(*_: Any) -> Any:
+    """A mapper with a bug in it: what docstream's own code must not dead-letter."""
+    raise AttributeError("'NoneType' object has no attribute 'text'")
+
+
+async def test_a_bug_in_the_chunkers_mapping_fails_loudly_and_consumes_nothing(
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.setattr("streams.stages.chunk_events", broken)
+    producer, states = FakeProducer(), dict[str, Any]()
+    with pytest.raises(AttributeError):
+        await chunk_stage(producer, states).handle(FakeMessage(document(), headers=HEADERS))
+    assert producer.sent == []  # neither chunks nor a dead letter
+    assert states == {}  # the document's state is unwritten: it will be processed again
+
+
+async def test_a_bug_in_reading_a_document_is_not_taken_for_bad_data(monkeypatch: Any) -> None:
+    def lookup_bug(record: Any) -> Any:
+        return record["no such field"]  # a KeyError from our code, not from the record's shape
+
+    monkeypatch.setattr("streams.stages.DocumentEvent.from_record", lookup_bug)
+    producer, states = FakeProducer(), dict[str, Any]()
+    with pytest.raises(KeyError):
+        await chunk_stage(producer, states).handle(FakeMessage(document()))
+    assert producer.sent == [] and states == {}
+
+
+async def test_a_bug_in_the_embedders_mapping_fails_loudly(monkeypatch: Any) -> None:
+    monkeypatch.setattr("streams.stages.embedded", broken)
+    producer = FakeProducer()
+    stage = EmbedStage(
+        FixedProfile(embedder=FakeEmbedder()), CODECS, producer, dead_letters(producer), TOPICS
+    )
+    with pytest.raises(AttributeError):
+        await stage.handle([chunk_message("alpha", 0)])
+    assert producer.sent == []
+
+
+async def test_a_bug_in_the_sinks_mapping_fails_loudly(monkeypatch: Any) -> None:
+    monkeypatch.setattr("streams.stages.sink_event", broken)
+    producer, store = FakeProducer(), FakeStore()
+    stage = SinkStage(store, CODECS, dead_letters(producer), name="broken-sink")
+    with pytest.raises(AttributeError):
+        await stage.handle([embedded_message("good", 0)])
+    assert producer.sent == [] and store.written == []
+
+
+async def test_an_embedded_chunk_of_the_wrong_shape_is_a_dead_letter() -> None:
+    """Decodable, but an UPSERT without a vector: bad data, not a bug."""
+    chunk = ChunkEvent.from_record(codec_for("ChunkEvent").decode(chunk_message("x", 0).value))
+    record = {**chunk.to_record(), "model": "fake", "vector": []}
+    message = FakeMessage(codec_for("EmbeddedChunk").encode(record), topic="chunks.embedded")
+    producer, store = FakeProducer(), FakeStore()
+    await SinkStage(store, CODECS, dead_letters(producer), name="shape-sink").handle([message])
+    [(topic, _, value, _)] = producer.sent
+    assert topic == "chunks.embedded.dlq" and store.written == []
+    assert codec_for("DeadLetter").decode(value)["error_class"] == "InvalidEvent"

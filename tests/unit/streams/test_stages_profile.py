@@ -11,7 +11,6 @@ from core.settings import Topics
 from schemas.codec import Codecs, codec_for
 from streams.deadletter import DeadLetters
 from streams.profile import LiveProfile, Processing, Profile
-from streams.records import embedded_record
 from streams.stages import ChunkStage, EmbedStage, SinkStage
 from tests.fakes import FakeEmbedder, FakeMessage, FakeProducer, FakeStore
 from tests.profiles import word_chunker
@@ -53,7 +52,7 @@ def chunk_message(text: str) -> FakeMessage:
 
 
 def embedded_message(model: str) -> FakeMessage:
-    record = embedded_record(chunk(model), [0.1, 0.2, 0.3], model)
+    record = {**chunk(model), "vector": [0.1, 0.2, 0.3], "model": model}
     return FakeMessage(codec_for("EmbeddedChunk").encode(record), topic="chunks.embedded")
 
 
@@ -66,7 +65,7 @@ async def test_the_chunk_stage_cuts_with_the_profile_in_use_and_records_its_dige
     old, new = processing("m", 200), processing("m", 2)
     live, producer, states = LiveProfile(old), FakeProducer(), dict[str, Any]()
     dead_letters = DeadLetters(producer, CODECS.dead_letters)
-    stage = ChunkStage(live, CODECS, producer, dead_letters, Topics(), states)  # type: ignore[arg-type]
+    stage = ChunkStage(live, CODECS, producer, dead_letters, Topics(), states)
     await stage.handle(document("before"))
     live.adopt(new)
     await stage.handle(document("after"))
@@ -80,7 +79,7 @@ async def test_the_embed_stage_embeds_with_the_model_in_use() -> None:
     old, new = processing("old-model", 2), processing("new-model", 2)
     live, producer = LiveProfile(old), FakeProducer()
     dead_letters = DeadLetters(producer, CODECS.dead_letters)
-    stage = EmbedStage(live, CODECS, producer, dead_letters, Topics())  # type: ignore[arg-type]
+    stage = EmbedStage(live, CODECS, producer, dead_letters, Topics())
     await stage.handle([chunk_message("first")])
     live.adopt(new)
     await stage.handle([chunk_message("second")])
@@ -109,7 +108,7 @@ async def test_vectors_keep_the_name_of_the_model_that_made_them_across_a_switch
     holder.append(LiveProfile(Processing(Profile("old-model", 2, 0), word_chunker(), switching)))
     producer = FakeProducer()
     dead_letters = DeadLetters(producer, CODECS.dead_letters)
-    stage = EmbedStage(holder[0], CODECS, producer, dead_letters, Topics())  # type: ignore[arg-type]
+    stage = EmbedStage(holder[0], CODECS, producer, dead_letters, Topics())
     await stage.handle([chunk_message("in flight")])
     assert holder[0].embedder is new.embedder, "the switch happened during the batch"
     assert models_sent(producer) == ["old-model"]
@@ -118,7 +117,7 @@ async def test_vectors_keep_the_name_of_the_model_that_made_them_across_a_switch
 async def test_a_sink_skips_the_vectors_of_the_model_a_switch_retired() -> None:
     live, store, producer = LiveProfile(processing("old-model", 2)), FakeStore(), FakeProducer()
     dead_letters = DeadLetters(producer, CODECS.dead_letters)
-    stage = SinkStage(store, CODECS, dead_letters, "sink", profile=live)  # type: ignore[arg-type]
+    stage = SinkStage(store, CODECS, dead_letters, "sink", profile=live)
     await stage.handle([embedded_message("old-model")])
     live.adopt(processing("new-model", 2))
     await stage.handle([embedded_message("old-model"), embedded_message("new-model")])
