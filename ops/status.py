@@ -265,7 +265,7 @@ async def cli_status(
         "neo4j": partial(
             index_counts,
             settings.neo4j.uri,
-            GraphGenerations(lambda: graph.driver, settings.neo4j.graph),
+            GraphGenerations(graph),
         ),
     }
     key = api_key or min(settings.api.api_keys, default="")

@@ -16,8 +16,8 @@ import faust
 
 from core.kafka.batches import BatchConsumer
 from core.settings import Settings
-from sinks.retry import until_written
 from streams.stages import ChunkStage, EmbedStage, SinkStage
+from streams.startup import until_ready
 
 StartupHook = Callable[[], Awaitable[object]]
 DEAD_LETTER_MAX_REQUEST = 64 * 1024 * 1024
@@ -32,7 +32,7 @@ class DocstreamApp(faust.App):
     async def on_first_start(self) -> None:
         await super().on_first_start()
         for name, hook in self.startup_hooks:
-            await until_written(name, hook)
+            await until_ready(name, hook)
 
 
 def faust_broker(bootstrap_servers: str) -> list[str]:

@@ -34,7 +34,7 @@ from core.tracing import (
     stage_span,
     with_current_trace,
 )
-from core.types import Chunker, Embedder, GraphStore, SinkEvent, VectorStore
+from core.types import Chunker, Embedder, GraphStore, SinkEvent, StoreRejected, VectorStore
 from schemas.codec import Codecs
 from schemas.errors import CodecError
 from schemas.events import DocumentEvent, InvalidEvent
@@ -291,7 +291,7 @@ class SinkStage:
         try:
             await until_written(self.name, lambda: self.store.write(plan), breaker=self.breaker)
             written = len(items)
-        except Exception:
+        except StoreRejected:  # some record in the batch: find it, keep the others
             written = await self._one_by_one(items)
         now = time.time()
         for at in occurred if self.records_freshness else ():
@@ -310,6 +310,6 @@ class SinkStage:
                     breaker=self.breaker,
                 )
                 written += 1
-            except Exception as exc:
+            except StoreRejected as exc:  # only refused data; anything else propagates
                 await self.dead_letters.send(self.name, message, exc)
         return written

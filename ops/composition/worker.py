@@ -181,7 +181,7 @@ def rebuild_control(
         "neo4j": lambda: Target(
             "neo4j",
             graph,
-            GraphGenerations(lambda: graph.driver, settings.neo4j.graph),
+            GraphGenerations(graph),
             live.retired,
         ),
     }
@@ -258,7 +258,7 @@ def build_api(
                 "qdrant": (vectors.location, vector_generations(vectors)),
                 "neo4j": (
                     settings.neo4j.uri,
-                    GraphGenerations(lambda: graph.driver, settings.neo4j.graph),
+                    GraphGenerations(graph),
                 ),
             },
         ),

@@ -2,11 +2,11 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
+from core.backoff import Backoff
 from core.correlation import CORRELATION_HEADER, decode_headers
 from core.settings import ChunkerSettings, Topics
 from schemas.codec import AvroCodec, Codecs, codec_for
 from schemas.confluent import ConfluentRegistry
-from sinks.retry import Backoff
 from streams.chunker import SentenceChunker
 from streams.deadletter import DeadLetters, dead_letter_record
 from streams.embedding.tokens import WordCounter
@@ -145,7 +145,7 @@ async def test_a_refused_batch_is_retried_one_by_one_so_only_the_offender_is_dea
 
 
 async def test_a_store_that_is_down_is_waited_for_not_dead_lettered(monkeypatch: Any) -> None:
-    monkeypatch.setattr("sinks.retry.Backoff", lambda: Backoff(initial_s=0.001, maximum_s=0.002))
+    monkeypatch.setattr("core.backoff.Backoff", lambda: Backoff(initial_s=0.001, maximum_s=0.002))
     producer, store = FakeProducer(), FakeStore(down_for=3)
     stage = SinkStage(store, CODECS, dead_letters(producer), name="test-sink")  # type: ignore[arg-type]
     await stage.handle([embedded_message("good", 0)])
