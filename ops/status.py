@@ -168,6 +168,7 @@ def pipeline_metrics(text: str) -> dict[str, Any]:
     """Breakers, sinks, paused consumers, events and freshness from Prometheus text."""
     breakers: dict[str, str] = {}
     sinks_up: dict[str, bool] = {}
+    blocked: dict[str, str] = {}  # sink → the reason it waits on the operator for
     paused: dict[str, bool] = {}
     events: dict[str, dict[str, float]] = {}
     buckets: dict[str, list[tuple[float, float]]] = {}
@@ -179,6 +180,8 @@ def pipeline_metrics(text: str) -> dict[str, Any]:
                 breakers[labels["sink"]] = "open" if value else "closed"
             elif sample.name == "docstream_sink_up":
                 sinks_up[labels["sink"]] = bool(value)
+            elif sample.name == "docstream_sink_blocked" and value:
+                blocked[labels["sink"]] = labels["reason"]
             elif sample.name == "docstream_consumer_paused":
                 paused[labels["stage"]] = bool(value)
             elif sample.name == "docstream_events_total":
@@ -197,6 +200,7 @@ def pipeline_metrics(text: str) -> dict[str, Any]:
     return {
         "breakers": breakers,
         "sinks_up": sinks_up,
+        "sinks_blocked": blocked,
         "consumers_paused": paused,
         "events": events,
         "freshness_s": freshness,
@@ -324,6 +328,8 @@ def _pipeline_lines(metrics: Mapping[str, Any]) -> list[str]:
     lines = [f"  metrics from {metrics['source']}"]
     breakers = ", ".join(f"{k} {v}" for k, v in sorted(metrics["breakers"].items()))
     lines.append(f"  breakers: {breakers or 'none seen'}")
+    for sink, reason in sorted(metrics["sinks_blocked"].items()):
+        lines.append(f"  {sink}: blocked: {reason} — the operator must fix it")
     paused = [k for k, v in metrics["consumers_paused"].items() if v]
     lines.append(f"  paused consumers: {', '.join(paused) or 'none'}")
     for sink, f in sorted(metrics["freshness_s"].items()):
