@@ -42,9 +42,10 @@ from core.settings import QdrantSettings
 from core.types import Hit, IndexedChunk, SearchFilter, WritePlan
 from sinks.errors import needs_operator
 from sinks.qdrant.base import AliasedStore
+from sinks.qdrant.edge_filters import doc_filter, edge_filter
 from sinks.qdrant.errors import STORE, mapped
 from sinks.qdrant.lexical import Bm25
-from sinks.qdrant.server import DENSE, LEXICAL, PAYLOAD_INDEXES, _filter, _hit, _of_doc, _payload
+from sinks.qdrant.server import DENSE, LEXICAL, PAYLOAD_INDEXES, _filter, _hit, _payload
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -69,35 +70,6 @@ INDEX_PARAMS: dict[models.PayloadSchemaType, Any] = {
     ),
 }
 MAX_METADATA_INDEXES = 32  # metadata keys beyond these are filtered by a scan
-
-
-def _edge_filter(where: models.Filter) -> edge.Filter:
-    """The server store's filter (`sinks/qdrant/server.py`), in Qdrant Edge's types."""
-    must = where.must if isinstance(where.must, list) else [where.must]
-    return edge.Filter(must=[_edge_condition(c) for c in must if c is not None])
-
-
-def _edge_condition(condition: Any) -> edge.FieldCondition:
-    match, bounds = condition.match, condition.range
-    if isinstance(match, models.MatchValue):
-        return edge.FieldCondition(key=condition.key, match=edge.MatchValue(match.value))
-    if isinstance(match, models.MatchAny):
-        return edge.FieldCondition(key=condition.key, match=edge.MatchAny(match.any))
-    if isinstance(bounds, models.Range):
-        span = edge.RangeFloat(gte=bounds.gte, gt=bounds.gt, lte=bounds.lte, lt=bounds.lt)
-        return edge.FieldCondition(key=condition.key, range=span)
-    raise TypeError(f"no Qdrant Edge form for the condition {condition!r}")
-
-
-def _doc_filter(doc_id: str, **where: Any) -> edge.Filter:
-    """Points of one document, narrowed by `chunk_index` range or `version`."""
-    more = [
-        models.FieldCondition(key=key, range=value)
-        if isinstance(value, models.Range)
-        else models.FieldCondition(key=key, match=models.MatchValue(value=value))
-        for key, value in where.items()
-    ]
-    return _edge_filter(_of_doc(doc_id, *more))
 
 
 @dataclass
@@ -227,7 +199,7 @@ class EdgeVectorStore(AliasedStore):
     def _write(self, plan: WritePlan) -> None:
         name, shard = self._shard()
         operations = [
-            edge.UpdateOperation.delete_points_by_filter(_doc_filter(d.doc_id))
+            edge.UpdateOperation.delete_points_by_filter(doc_filter(d.doc_id))
             for d in plan.deletions
         ]
         if plan.upserts:
@@ -236,7 +208,7 @@ class EdgeVectorStore(AliasedStore):
             operations.append(edge.UpdateOperation.upsert_points(points))
         operations += [
             edge.UpdateOperation.delete_points_by_filter(
-                _doc_filter(doc_id, chunk_index=models.Range(gte=count))
+                doc_filter(doc_id, chunk_index=models.Range(gte=count))
             )
             for doc_id, count in plan.chunk_counts.items()
         ]
@@ -310,7 +282,7 @@ class EdgeVectorStore(AliasedStore):
         request = edge.QueryRequest(
             limit=limit,
             query=nearest,
-            filter=None if condition is None else _edge_filter(condition),
+            filter=None if condition is None else edge_filter(condition),
             params=params,
             with_payload=True,
         )
@@ -318,7 +290,7 @@ class EdgeVectorStore(AliasedStore):
 
     async def count(self, doc_id: str, version: int | None = None) -> int:
         """Points of one document (of one version, if given)."""
-        where = _doc_filter(doc_id) if version is None else _doc_filter(doc_id, version=version)
+        where = doc_filter(doc_id) if version is None else doc_filter(doc_id, version=version)
         return await self._call(lambda: self._shard()[1].count(edge.CountRequest(filter=where)))
 
     async def info(self) -> dict[str, int]:
