@@ -311,8 +311,10 @@ class EdgeVectorStore(AliasedStore):
         await self._call(self._shard)
 
     async def close(self) -> None:
-        await self._call(self._close_all)
-        self._executor.shutdown(wait=False)
+        try:
+            await self._call(self._close_all)
+        finally:  # a store that failed to close still lets its thread go
+            self._executor.shutdown(wait=False)
 
     def _close_all(self) -> None:
         for shard in self._shards.open.values():

@@ -230,8 +230,10 @@ class QdrantVectorStore(AliasedStore):
         await self._call(self.client.get_collections)
 
     async def close(self) -> None:
-        await self._call(self.client.close)
-        self._executor.shutdown(wait=False)
+        try:
+            await self._call(self.client.close)
+        finally:  # a store that failed to close still lets its thread go
+            self._executor.shutdown(wait=False)
 
     # Generations (`sinks/qdrant/generations.py`): one collection each, behind the alias.
 

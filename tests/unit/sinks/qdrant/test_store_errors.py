@@ -4,13 +4,17 @@ store failures, chained to the original, and let our own bugs through."""
 from __future__ import annotations
 
 import errno
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import httpx
 import pytest
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from core.settings import QdrantSettings
 from core.types import IndexedChunk, StoreNeedsOperator, StoreUnavailable, WritePlan
 from sinks.qdrant.edge import EdgeVectorStore
+from sinks.qdrant.generations import QdrantGenerations
 from sinks.qdrant.server import QdrantVectorStore
 
 
@@ -67,10 +71,46 @@ async def test_a_bug_in_our_own_code_is_not_a_store_failure(
     await store.close()
 
 
-@pytest.mark.filterwarnings("ignore:Failed to obtain server version")
-async def test_a_qdrant_server_nobody_answers_for_is_unavailable() -> None:
-    store = QdrantVectorStore(QdrantSettings(url="http://127.0.0.1:1"), dimension=3)
-    with pytest.raises(StoreUnavailable) as raised:
-        await store.ping()
-    assert raised.value.__cause__ is not None
-    await store.close()
+class DownClient:
+    """A qdrant-client whose every call fails the way a server that is down does."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        def call(*_: object, **__: object) -> None:
+            raise self.error
+
+        return call
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        UnexpectedResponse(503, "Service Unavailable", b"", httpx.Headers()),
+        ResponseHandlingException(httpx.ConnectError("connection refused")),
+    ],
+)
+async def test_a_qdrant_server_that_is_down_is_unavailable_to_every_public_method(
+    tmp_path: Path, error: Exception
+) -> None:
+    store = QdrantVectorStore(QdrantSettings(path=tmp_path), dimension=3)
+    store.client = DownClient(error)  # type: ignore[assignment]
+    generations = QdrantGenerations(store)
+    calls: list[Callable[[], Awaitable[object]]] = [
+        store.ensure_schema,
+        store.ping,
+        lambda: store.count("d"),
+        lambda: store.write(WritePlan(upserts=[chunk()], chunk_counts={"d1": 1})),
+        lambda: store.search([1.0, 0.0, 0.0], 3),
+        lambda: store.search_lexical("text", 3),
+        generations.state,
+        generations.begin,
+        lambda: generations.activate("docstream_chunks-g1"),
+        lambda: generations.size("docstream_chunks-g1"),
+        store.close,
+    ]
+    for call in calls:
+        with pytest.raises(StoreUnavailable) as raised:
+            await call()
+        assert raised.value.__cause__ is error
