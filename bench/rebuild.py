@@ -114,7 +114,7 @@ async def open_stores(settings: Settings) -> Stores:
     for statement in SCHEMA:
         if statement.startswith("CREATE"):
             await graph.driver.execute_query(statement)
-    graph_gens = GraphGenerations(lambda: graph.driver, settings.neo4j.graph)
+    graph_gens = GraphGenerations(graph)
     targets = {
         "qdrant": Target("qdrant", vectors, vector_generations(vectors)),
         "neo4j": Target("neo4j", graph, graph_gens),

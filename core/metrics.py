@@ -113,3 +113,9 @@ HTTP_SECONDS = Histogram(
     "HTTP request latency by route.",
     ["route", "method"],
 )
+SINK_BLOCKED = Gauge(
+    "docstream_sink_blocked",
+    "1 while a sink waits for the operator (its store keeps failing for `reason`: "
+    "permission, disk_full, …), 0 once it writes again.",
+    ["sink", "reason"],
+)

@@ -169,6 +169,7 @@ def pipeline_metrics(text: str) -> dict[str, Any]:
     """Breakers, sinks, paused consumers, events and freshness from Prometheus text."""
     breakers: dict[str, str] = {}
     sinks_up: dict[str, bool] = {}
+    blocked: dict[str, str] = {}  # sink → the reason it waits on the operator for
     paused: dict[str, bool] = {}
     events: dict[str, dict[str, float]] = {}
     buckets: dict[str, list[tuple[float, float]]] = {}
@@ -180,6 +181,8 @@ def pipeline_metrics(text: str) -> dict[str, Any]:
                 breakers[labels["sink"]] = "open" if value else "closed"
             elif sample.name == "docstream_sink_up":
                 sinks_up[labels["sink"]] = bool(value)
+            elif sample.name == "docstream_sink_blocked" and value:
+                blocked[labels["sink"]] = labels["reason"]
             elif sample.name == "docstream_consumer_paused":
                 paused[labels["stage"]] = bool(value)
             elif sample.name == "docstream_events_total":
@@ -198,6 +201,7 @@ def pipeline_metrics(text: str) -> dict[str, Any]:
     return {
         "breakers": breakers,
         "sinks_up": sinks_up,
+        "sinks_blocked": blocked,
         "consumers_paused": paused,
         "events": events,
         "freshness_s": freshness,
@@ -266,7 +270,7 @@ async def cli_status(
         "neo4j": partial(
             index_counts,
             settings.neo4j.uri,
-            GraphGenerations(lambda: graph.driver, settings.neo4j.graph),
+            GraphGenerations(graph),
         ),
     }
     key = api_key or min(settings.api.api_keys, default="")
@@ -325,6 +329,8 @@ def _pipeline_lines(metrics: Mapping[str, Any]) -> list[str]:
     lines = [f"  metrics from {metrics['source']}"]
     breakers = ", ".join(f"{k} {v}" for k, v in sorted(metrics["breakers"].items()))
     lines.append(f"  breakers: {breakers or 'none seen'}")
+    for sink, reason in sorted(metrics["sinks_blocked"].items()):
+        lines.append(f"  {sink}: blocked: {reason} — the operator must fix it")
     paused = [k for k, v in metrics["consumers_paused"].items() if v]
     lines.append(f"  paused consumers: {', '.join(paused) or 'none'}")
     for sink, f in sorted(metrics["freshness_s"].items()):

@@ -1,8 +1,9 @@
 """One circuit breaker per sink (pybreaker). After `fail_max` consecutive
-failures of a store that is down, the breaker opens: writes fail fast for
+failures of a store that is down or blocked (`StoreUnavailable`,
+`StoreNeedsOperator`), the breaker opens: writes fail fast for
 `reset_timeout_s`, then one trial write decides whether it closes again.
-Data errors (a chunk the store refuses) never count: they say nothing about
-whether the store is up."""
+Anything else never counts: a refused chunk (`StoreRejected`) or a bug says
+nothing about whether the store is up."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pybreaker
 
 from core.logs import get_logger
 from core.metrics import BREAKER_OPEN, BREAKER_TRANSITIONS
-from sinks.retry import is_transient
+from sinks.retry import is_store_down
 
 log = get_logger(__name__)
 
@@ -42,7 +43,7 @@ def sink_breaker(
     return pybreaker.CircuitBreaker(
         fail_max=fail_max,
         reset_timeout=reset_timeout_s,
-        exclude=[lambda exc: not is_transient(exc)],
+        exclude=[lambda exc: not is_store_down(exc)],
         listeners=[_Observer()],
         throw_new_error_on_trip=False,
         name=name,

@@ -3,9 +3,10 @@
 cannot be stopped from outside the way a Neo4j server can.
 
 Off unless DOCSTREAM_FAULT_QDRANT_WRITES names a flag file. Then the live
-Qdrant sink's writes raise `InjectedStoreUnavailable` (a ConnectionError: the
-retry and breaker path treat it as a store that is down, exactly like a real
-outage) for as long as that file exists; reads and everything else pass through.
+Qdrant sink's writes raise `InjectedStoreUnavailable` (a `StoreUnavailable`,
+what the adapter raises for a real outage: the retry and breaker path wait it
+out and hold the stream, losing nothing) for as long as that file exists;
+reads and everything else pass through.
 Creating and deleting the file starts and ends the outage without a restart."""
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from core.logs import get_logger
-from core.types import Hit, SearchFilter, VectorStore, WritePlan
+from core.types import Hit, SearchFilter, StoreUnavailable, VectorStore, WritePlan
 
 log = get_logger(__name__)
 FAULT_QDRANT_WRITES = "DOCSTREAM_FAULT_QDRANT_WRITES"
 
 
-class InjectedStoreUnavailable(ConnectionError):
-    """An outage injected on purpose: transient for `sinks.retry.is_transient`."""
+class InjectedStoreUnavailable(StoreUnavailable):
+    """An outage injected on purpose: waited out by `sinks.retry.until_written`."""
 
 
 class FaultyVectorStore:
@@ -42,7 +43,7 @@ class FaultyVectorStore:
                 extra={"flag": str(self.flag)},
             )
         if failing:
-            raise InjectedStoreUnavailable(f"injected fault: {self.flag} exists")
+            raise InjectedStoreUnavailable("qdrant", f"injected fault: {self.flag} exists")
 
     async def write(self, plan: WritePlan) -> None:
         self._check()

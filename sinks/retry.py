@@ -1,108 +1,46 @@
-"""Retry with exponential backoff and jitter, and the line between a store that is
-down (wait and try again: back-pressure) and data it refuses (never succeeds)."""
+"""Writing to a store until it takes the write: the line between a store that
+is down or blocked (wait, hold the stream: back-pressure) and anything else
+(raised for the caller). Decided on the stores' error contract alone
+(`core/types.py`); each adapter maps its library's exceptions to it."""
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import httpx
 import pybreaker
-from neo4j.exceptions import DriverError, ServiceUnavailable, SessionExpired, TransientError
 
+from core.backoff import Backoff, Dependency, wait_out
 from core.logs import get_logger
-from core.metrics import SINK_UP
+from core.metrics import SINK_BLOCKED, SINK_UP
+from core.types import StoreNeedsOperator, StoreUnavailable
+from sinks.errors import remedy
 
 log = get_logger(__name__)
 T = TypeVar("T")
 
-# Errors that say "the store is not there right now", not "this data is wrong".
-TRANSIENT: tuple[type[BaseException], ...] = (
-    ConnectionError,
-    TimeoutError,
-    OSError,
-    ServiceUnavailable,
-    SessionExpired,
-    TransientError,
-    DriverError,
-    httpx.TransportError,
-)
+# Failures that say "the store cannot take writes now", not "this data is wrong".
+STORE_DOWN: tuple[type[Exception], ...] = (StoreUnavailable, StoreNeedsOperator)
 
 
-def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, TRANSIENT):
-        return True
-    # qdrant-client wraps transport failures in its own exception type.
-    return type(exc).__name__ in {"ResponseHandlingException", "UnexpectedResponse"} and (
-        "503" in str(exc) or "Connection" in str(exc)
-    )
+def is_store_down(exc: BaseException) -> bool:
+    return isinstance(exc, STORE_DOWN)
 
 
-@dataclass(frozen=True)
-class Backoff:
-    initial_s: float = 0.2
-    maximum_s: float = 10.0
-    factor: float = 2.0
+class _Blocked:
+    """The `docstream_sink_blocked` gauge of one sink: 1 for the reason it waits
+    on the operator for, 0 for any reason it waited on before."""
 
-    def delay(self, attempt: int) -> float:
-        """Full jitter: a random wait up to the exponential bound."""
-        bound = min(self.maximum_s, self.initial_s * self.factor**attempt)
-        return random.uniform(bound / 2, bound)
+    def __init__(self, sink: str) -> None:
+        self.sink = sink
+        self.reasons: set[str] = set()
 
-
-@dataclass(frozen=True)
-class Dependency:
-    """Something a stage waits out while it is down: who waits (the value of the
-    log field `field`), its 0/1 gauge, and the lines logged while it is down
-    and once it is back."""
-
-    name: str
-    field: str
-    up: Any
-    down_message: str
-    back_message: str
-
-
-async def wait_out(
-    dependency: Dependency,
-    attempt: Callable[[], Awaitable[T]],
-    is_down: Callable[[BaseException], bool],
-    backoff: Backoff | None = None,
-) -> T:
-    """`attempt()` until it succeeds; failures `is_down` calls an outage are
-    waited out with backoff, anything else is raised."""
-    backoff = backoff or Backoff()
-    tries = 0
-    while True:
-        try:
-            result = await attempt()
-        except Exception as exc:
-            if not is_down(exc):
-                raise
-            dependency.up.set(0)
-            delay = backoff.delay(tries)
-            log.warning(
-                dependency.down_message,
-                extra={
-                    dependency.field: dependency.name,
-                    "attempt": tries + 1,
-                    "retry_in_s": round(delay, 2),
-                    "error": repr(exc),
-                },
-            )
-            tries += 1
-            await asyncio.sleep(delay)
-            continue
-        dependency.up.set(1)
-        if tries:
-            log.info(
-                dependency.back_message,
-                extra={dependency.field: dependency.name, "attempts": tries},
-            )
-        return result
+    def set(self, reason: str | None) -> None:
+        for earlier in self.reasons - {reason}:
+            SINK_BLOCKED.labels(self.sink, earlier).set(0)
+        self.reasons = set() if reason is None else {reason}
+        if reason is not None:
+            SINK_BLOCKED.labels(self.sink, reason).set(1)
 
 
 async def until_written(
@@ -111,13 +49,16 @@ async def until_written(
     backoff: Backoff | None = None,
     breaker: pybreaker.CircuitBreaker | None = None,
 ) -> T:
-    """Run `write` until it succeeds, waiting out transient failures.
+    """Run `write` until it succeeds, waiting out a store that is down.
 
-    The caller's stream does not move on meanwhile, so a store that is down holds
-    its consumer (back-pressure) instead of losing or dead-lettering events.
-    Behind an open breaker the write is not even tried until its timeout passes.
-    Non-transient errors are raised for the caller to isolate the bad event.
+    The caller's stream does not move on meanwhile, so a store that is down
+    (`StoreUnavailable`) or that needs the operator (`StoreNeedsOperator`: said
+    in its own log line and in `docstream_sink_blocked`) holds its consumer
+    instead of losing or dead-lettering events. Behind an open breaker the
+    write is not even tried until its timeout passes. Anything else (a
+    `StoreRejected`, a bug) is raised at once.
     """
+    blocked = _Blocked(sink)
 
     async def attempt() -> T:
         if breaker is None:
@@ -126,9 +67,27 @@ async def until_written(
             return await write()
 
     def is_down(exc: BaseException) -> bool:
-        return is_transient(exc) or isinstance(exc, pybreaker.CircuitBreakerError)
+        return is_store_down(exc) or isinstance(exc, pybreaker.CircuitBreakerError)
 
-    store = Dependency(
-        sink, "sink", SINK_UP.labels(sink), "sink unavailable, retrying", "sink back"
+    def on_down(exc: BaseException, attempt: int, delay: float) -> None:
+        context = {"sink": sink, "attempt": attempt, "retry_in_s": round(delay, 2)}
+        if isinstance(exc, StoreNeedsOperator):
+            blocked.set(exc.reason)
+            log.error(
+                f"sink needs the operator: {exc.reason}",
+                extra={
+                    **context,
+                    "reason": exc.reason,
+                    "remedy": remedy(exc.reason),
+                    "error": str(exc),
+                },
+            )
+            return
+        if not isinstance(exc, pybreaker.CircuitBreakerError):
+            blocked.set(None)  # an open breaker says nothing new about why
+        log.warning("sink unavailable, retrying", extra={**context, "error": repr(exc)})
+
+    store = Dependency(sink, "sink", SINK_UP.labels(sink), "sink unavailable", "sink back")
+    return await wait_out(
+        store, attempt, is_down, backoff, on_down=on_down, on_back=lambda: blocked.set(None)
     )
-    return await wait_out(store, attempt, is_down, backoff)

@@ -17,8 +17,8 @@ import faust
 from core.kafka.batches import BatchConsumer
 from core.kafka.config import faust_producer_settings
 from core.settings import Settings
-from sinks.retry import until_written
 from streams.stages import ChunkStage, EmbedStage, SinkStage
+from streams.startup import until_ready
 
 StartupHook = Callable[[], Awaitable[object]]
 
@@ -38,7 +38,7 @@ class DocstreamApp(faust.App):
     async def on_first_start(self) -> None:
         await super().on_first_start()
         for name, hook in self.startup_hooks:
-            await until_written(name, hook)
+            await until_ready(name, hook)
 
 
 def faust_broker(bootstrap_servers: str) -> list[str]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from core.backoff import Backoff, Dependency, wait_out
 from core.metrics import REGISTRY_UP
 from schemas.confluent import RegistryUnavailable
-from sinks.retry import Backoff, Dependency, wait_out
 
 T = TypeVar("T")
 

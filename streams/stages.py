@@ -33,7 +33,14 @@ from core.tracing import (
     stage_span,
     with_current_trace,
 )
-from core.types import CurrentProfile, GraphStore, Producer, SinkEvent, VectorStore
+from core.types import (
+    CurrentProfile,
+    GraphStore,
+    Producer,
+    SinkEvent,
+    StoreRejected,
+    VectorStore,
+)
 from schemas.codec import Codecs
 from schemas.errors import CodecError
 from schemas.events import ChunkEvent, DocumentEvent, EmbeddedChunk, InvalidEvent
@@ -297,7 +304,7 @@ class SinkStage:
         try:
             await until_written(self.name, lambda: self.store.write(plan), breaker=self.breaker)
             written = len(items)
-        except Exception:
+        except StoreRejected:  # some record in the batch: find it, keep the others
             written = await self._one_by_one(items)
         now = time.time()
         for at in occurred if self.records_freshness else ():
@@ -316,6 +323,6 @@ class SinkStage:
                     breaker=self.breaker,
                 )
                 written += 1
-            except Exception as exc:
+            except StoreRejected as exc:  # only refused data; anything else propagates
                 await self.dead_letters.send(self.name, message, exc)
         return written

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.types import Hit, IndexedChunk, Neighbour, WritePlan
+from core.types import Hit, IndexedChunk, Neighbour, StoreRejected, StoreUnavailable, WritePlan
 
 
 @dataclass
@@ -54,7 +54,8 @@ class FakeEmbedder:
 
 @dataclass
 class FakeStore:
-    """Refuses chunks whose text contains `poison`; `down` raises a transient error."""
+    """Refuses chunks whose text contains `poison` (`StoreRejected`); while
+    `down_for` counts down, writes raise `StoreUnavailable`."""
 
     written: list[IndexedChunk] = field(default_factory=list)
     plans: list[WritePlan] = field(default_factory=list)
@@ -67,9 +68,9 @@ class FakeStore:
     async def write(self, plan: WritePlan) -> None:
         if self.down_for > 0:
             self.down_for -= 1
-            raise ConnectionError("store down")
+            raise StoreUnavailable("fake", "store down")
         if any("poison" in c.text for c in plan.upserts):
-            raise ValueError("refused: poison")
+            raise StoreRejected("fake", "refused: poison")
         self.plans.append(plan)
         self.written.extend(plan.upserts)
 

@@ -91,7 +91,7 @@ def build_api(
             settings,
             {
                 "qdrant": (vectors.location, vector_generations(vectors)),
-                "neo4j": (settings.neo4j.uri, graph_generations(settings, graph)),
+                "neo4j": (settings.neo4j.uri, graph_generations(graph)),
             },
         ),
         lifespan=lifespan,

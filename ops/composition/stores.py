@@ -39,8 +39,8 @@ def vector_generations(vectors: Vectors) -> Generations:
     return QdrantGenerations(vectors)
 
 
-def graph_generations(settings: Settings, graph: Neo4jGraphStore) -> Generations:
-    return GraphGenerations(lambda: graph.driver, settings.neo4j.graph)
+def graph_generations(graph: Neo4jGraphStore) -> Generations:
+    return GraphGenerations(graph)
 
 
 def worker_checks(
@@ -66,7 +66,7 @@ def rebuild_control(
     (`ops/jobs/rebuild.py`, `ops/jobs/replay.py`)."""
     targets = {
         "qdrant": lambda: Target("qdrant", vectors, vector_generations(vectors), live),
-        "neo4j": lambda: Target("neo4j", graph, graph_generations(settings, graph), live),
+        "neo4j": lambda: Target("neo4j", graph, graph_generations(graph), live),
     }
 
     async def replay(request: ReplayRequest) -> Replay:

@@ -12,12 +12,12 @@ reads `active` (each query and each sink write reads it in its own statement).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from neo4j import AsyncDriver
+from typing import TYPE_CHECKING
 
 from core.types import GenerationState
+
+if TYPE_CHECKING:  # the store builds its generations too (adopt_untagged): no cycle at run time
+    from sinks.neo4j.store import Neo4jGraphStore
 
 STATE = """
 OPTIONAL MATCH (g:DocstreamGraph {name: $graph})
@@ -66,51 +66,42 @@ RETURN chunks, count(d) AS documents
 
 
 class GraphGenerations:
-    def __init__(self, driver: Callable[[], AsyncDriver], graph: str) -> None:
-        self._driver = driver  # the store's, made on first use inside its event loop
-        self.graph = graph
+    """`core.types.Generations` of the graph, over the store's public statements
+    (which map the driver's errors to the contract)."""
 
-    @property
-    def driver(self) -> AsyncDriver:
-        return self._driver()
+    def __init__(self, store: Neo4jGraphStore) -> None:
+        self.store = store
+        self.graph = store.settings.graph
 
     async def state(self) -> GenerationState:
-        result = await self.driver.execute_query(STATE, graph=self.graph)
-        record = result.records[0]
+        record = (await self.store.query(STATE, graph=self.graph))[0]
         return GenerationState(record["active"], record["building"])
 
     async def begin(self) -> str:
         """The generation a rebuild fills: the one left unfinished, or a new one."""
-        result = await self.driver.execute_query(BEGIN, graph=self.graph)
-        return str(result.records[0]["building"])
+        records = await self.store.query(BEGIN, graph=self.graph)
+        return str(records[0]["building"])
 
     async def activate(self, gen: str) -> str:
         """Make `gen` the one everything reads and writes; returns the previous one."""
-        result = await self.driver.execute_query(ACTIVATE, graph=self.graph, gen=gen)
-        return str(result.records[0]["previous"])
+        records = await self.store.query(ACTIVATE, graph=self.graph, gen=gen)
+        return str(records[0]["previous"])
 
     async def abandon(self) -> None:
         """Forget the unfinished generation and delete what it holds."""
         building = (await self.state()).building
-        await self.driver.execute_query(ABANDON, graph=self.graph)
+        await self.store.query(ABANDON, graph=self.graph)
         if building is not None:
             await self.drop(building)
 
     async def drop(self, gen: str) -> None:
         if gen == (await self.state()).active:
             raise ValueError(f"refusing to drop {gen}: it is the active generation")
-        await self._auto_commit(DROP, gen=gen)
+        await self.store.run_auto_commit(DROP, gen=gen)
 
     async def adopt_untagged(self) -> None:
-        await self._auto_commit(ADOPT, graph=self.graph)
+        await self.store.run_auto_commit(ADOPT, graph=self.graph)
 
     async def size(self, gen: str) -> dict[str, int]:
-        result = await self.driver.execute_query(SIZE, gen=gen)
-        record = result.records[0]
+        record = (await self.store.query(SIZE, gen=gen))[0]
         return {"chunks": int(record["chunks"]), "documents": int(record["documents"])}
-
-    async def _auto_commit(self, statement: str, **params: Any) -> None:
-        # CALL … IN TRANSACTIONS needs an implicit (auto-commit) transaction.
-        async with self.driver.session() as session:
-            result = await session.run(statement, **params)
-            await result.consume()

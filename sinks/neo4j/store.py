@@ -17,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
+from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction, Record
 
 from core.settings import Neo4jSettings
 from core.types import Hit, IndexedChunk, Neighbour, WritePlan
 from sinks.neo4j.entities import extract_entities
+from sinks.neo4j.errors import mapped
 from sinks.neo4j.generations import GraphGenerations
 
 SCHEMA = (
@@ -163,7 +164,10 @@ RETURN count(c) AS n
 
 class Neo4jGraphStore:
     """The graph of one generation: the active one (what the live sink and the
-    queries use), or a pinned one (what a rebuild writes)."""
+    queries use), or a pinned one (what a rebuild writes).
+
+    Every public method raises only the contract's `StoreError`s for store
+    failures (`sinks/neo4j/errors.py`)."""
 
     def __init__(self, settings: Neo4jSettings, generation: str | None = None) -> None:
         self.settings = settings
@@ -189,25 +193,40 @@ class Neo4jGraphStore:
             )
         return self._driver
 
+    async def query(self, statement: str, **params: Any) -> list[Record]:
+        """The records of one statement in its own transaction."""
+        with mapped():
+            result = await self.driver.execute_query(statement, **params)
+        return list(result.records)
+
+    async def run_auto_commit(self, statement: str, **params: Any) -> None:
+        """One statement in an implicit (auto-commit) transaction, as
+        `CALL … IN TRANSACTIONS` needs."""
+        with mapped():
+            async with self.driver.session() as session:
+                result = await session.run(statement, **params)
+                await result.consume()
+
     async def ensure_schema(self) -> None:
         drops = [s for s in SCHEMA if s.startswith("DROP")]
         for statement in drops:
-            await self.driver.execute_query(statement)
-        await GraphGenerations(lambda: self.driver, self.settings.graph).adopt_untagged()
+            await self.query(statement)
+        await GraphGenerations(self).adopt_untagged()
         for statement in SCHEMA[len(drops) :]:
-            await self.driver.execute_query(statement)
+            await self.query(statement)
 
     async def write(self, plan: WritePlan) -> None:
         """The whole plan in one transaction: a batch lands entirely or not at all."""
-        async with self.driver.session() as session:
-            await session.execute_write(_apply, plan, self.generation, self.settings.graph)
+        with mapped():
+            async with self.driver.session() as session:
+                await session.execute_write(_apply, plan, self.generation, self.settings.graph)
 
     async def neighbours(
         self, chunk_ids: Sequence[str], per_edge: int, edges: Sequence[str] = EDGES
     ) -> list[Neighbour]:
         if not chunk_ids or not edges:
             return []
-        result = await self.driver.execute_query(
+        records = await self.query(
             NEIGHBOURS,
             ids=list(chunk_ids),
             per_edge=per_edge,
@@ -230,27 +249,28 @@ class Neo4jGraphStore:
                 seed=r["seed"],
                 edge=r["edge"],
             )
-            for r in result.records
+            for r in records
         ]
 
     async def count(self, doc_id: str, version: int | None = None) -> int:
         """Chunks of one document (of one version, if given)."""
-        result = await self.driver.execute_query(
+        records = await self.query(
             COUNT,
             doc_id=doc_id,
             version=version,
             graph=self.settings.graph,
             gen=self.generation,
         )
-        return int(result.records[0]["n"])
+        return int(records[0]["n"])
 
     async def ping(self) -> None:
-        await self.driver.execute_query("RETURN 1")
+        await self.query("RETURN 1")
 
     async def close(self) -> None:
         if self._driver is not None:
-            await self._driver.close()
-            self._driver = None
+            driver, self._driver = self._driver, None
+            with mapped():
+                await driver.close()
 
 
 async def _apply(

@@ -23,8 +23,8 @@ switching rewrites it (an atomic rename) and swaps the shard in one step.
 from __future__ import annotations
 
 import asyncio
-import copy
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -40,8 +40,12 @@ from qdrant_client import models
 from core.logs import get_logger
 from core.settings import QdrantSettings
 from core.types import Hit, IndexedChunk, SearchFilter, WritePlan
+from sinks.errors import needs_operator
+from sinks.qdrant.base import AliasedStore
+from sinks.qdrant.edge_filters import doc_filter, edge_filter
+from sinks.qdrant.errors import STORE, mapped
 from sinks.qdrant.lexical import Bm25
-from sinks.qdrant.server import DENSE, LEXICAL, PAYLOAD_INDEXES, _filter, _hit, _of_doc, _payload
+from sinks.qdrant.server import DENSE, LEXICAL, PAYLOAD_INDEXES, _filter, _hit, _payload
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -68,35 +72,6 @@ INDEX_PARAMS: dict[models.PayloadSchemaType, Any] = {
 MAX_METADATA_INDEXES = 32  # metadata keys beyond these are filtered by a scan
 
 
-def _edge_filter(where: models.Filter) -> edge.Filter:
-    """The server store's filter (`sinks/qdrant/server.py`), in Qdrant Edge's types."""
-    must = where.must if isinstance(where.must, list) else [where.must]
-    return edge.Filter(must=[_edge_condition(c) for c in must if c is not None])
-
-
-def _edge_condition(condition: Any) -> edge.FieldCondition:
-    match, bounds = condition.match, condition.range
-    if isinstance(match, models.MatchValue):
-        return edge.FieldCondition(key=condition.key, match=edge.MatchValue(match.value))
-    if isinstance(match, models.MatchAny):
-        return edge.FieldCondition(key=condition.key, match=edge.MatchAny(match.any))
-    if isinstance(bounds, models.Range):
-        span = edge.RangeFloat(gte=bounds.gte, gt=bounds.gt, lte=bounds.lte, lt=bounds.lt)
-        return edge.FieldCondition(key=condition.key, range=span)
-    raise TypeError(f"no Qdrant Edge form for the condition {condition!r}")
-
-
-def _doc_filter(doc_id: str, **where: Any) -> edge.Filter:
-    """Points of one document, narrowed by `chunk_index` range or `version`."""
-    more = [
-        models.FieldCondition(key=key, range=value)
-        if isinstance(value, models.Range)
-        else models.FieldCondition(key=key, match=models.MatchValue(value=value))
-        for key, value in where.items()
-    ]
-    return _edge_filter(_of_doc(doc_id, *more))
-
-
 @dataclass
 class _Shards:
     """What the live store and its pinned copies share: the open shards, the
@@ -115,13 +90,12 @@ class _Shards:
         return self.root / f"{self.alias}.active"
 
 
-class EdgeVectorStore:
+class EdgeVectorStore(AliasedStore):
+    """Every public method raises only the contract's `StoreError`s for store
+    failures (`sinks/qdrant/errors.py`: OS errors by errno, the engine's own)."""
+
     def __init__(self, settings: QdrantSettings, dimension: int, bm25: Bm25 | None = None) -> None:
-        self.settings = settings
-        self.dimension = dimension
-        self.bm25 = bm25 or Bm25()
-        self.alias = settings.collection
-        self.collection = settings.collection  # the alias, or a pinned generation
+        super().__init__(settings, dimension, bm25)
         self._shards = _Shards(settings.path / "edge", settings.collection)
         # Off the event loop: a query releases the GIL while it searches, so the
         # loop serves other requests meanwhile, and a second thread lets a
@@ -132,17 +106,11 @@ class EdgeVectorStore:
     def location(self) -> str:
         return f"edge:{self._shards.root}"
 
-    def pinned(self, generation: str) -> EdgeVectorStore:
-        """The same shards and thread, reading and writing one generation."""
-        store = copy.copy(self)
-        store.collection = generation
-        return store
-
     async def ensure_schema(self) -> None:
         await self._call(self._ensure_schema)
 
     def _ensure_schema(self) -> None:
-        if self.collection != self.alias:
+        if self.is_pinned:
             return  # a pinned generation is created by the rebuild that owns it
         shards = self._shards
         shards.root.mkdir(parents=True, exist_ok=True)
@@ -195,9 +163,11 @@ class EdgeVectorStore:
         except Exception as exc:
             if "incompatible" not in str(exc):
                 raise
-            raise RuntimeError(
+            raise needs_operator(
+                STORE,
                 f"Qdrant Edge shard {name!r} has an older layout ({exc}): remove it (the "
-                f"{folder} folder) and replay the topics into a new one"
+                f"{folder} folder) and replay the topics into a new one",
+                "old_layout",
             ) from exc
         self._keep(name, shard)
 
@@ -216,7 +186,7 @@ class EdgeVectorStore:
         self._shards.active = name
 
     def _shard(self) -> tuple[str, edge.EdgeShard]:
-        name = self._shards.active if self.collection == self.alias else self.collection
+        name = self.collection if self.is_pinned else self._shards.active
         if not name:
             # Without this, the shard folder would be the store's root itself:
             # Qdrant Edge would create a stray shard there and use it.
@@ -229,7 +199,7 @@ class EdgeVectorStore:
     def _write(self, plan: WritePlan) -> None:
         name, shard = self._shard()
         operations = [
-            edge.UpdateOperation.delete_points_by_filter(_doc_filter(d.doc_id))
+            edge.UpdateOperation.delete_points_by_filter(doc_filter(d.doc_id))
             for d in plan.deletions
         ]
         if plan.upserts:
@@ -238,7 +208,7 @@ class EdgeVectorStore:
             operations.append(edge.UpdateOperation.upsert_points(points))
         operations += [
             edge.UpdateOperation.delete_points_by_filter(
-                _doc_filter(doc_id, chunk_index=models.Range(gte=count))
+                doc_filter(doc_id, chunk_index=models.Range(gte=count))
             )
             for doc_id, count in plan.chunk_counts.items()
         ]
@@ -312,7 +282,7 @@ class EdgeVectorStore:
         request = edge.QueryRequest(
             limit=limit,
             query=nearest,
-            filter=None if condition is None else _edge_filter(condition),
+            filter=None if condition is None else edge_filter(condition),
             params=params,
             with_payload=True,
         )
@@ -320,7 +290,7 @@ class EdgeVectorStore:
 
     async def count(self, doc_id: str, version: int | None = None) -> int:
         """Points of one document (of one version, if given)."""
-        where = _doc_filter(doc_id) if version is None else _doc_filter(doc_id, version=version)
+        where = doc_filter(doc_id) if version is None else doc_filter(doc_id, version=version)
         return await self._call(lambda: self._shard()[1].count(edge.CountRequest(filter=where)))
 
     async def info(self) -> dict[str, int]:
@@ -341,14 +311,70 @@ class EdgeVectorStore:
         await self._call(self._shard)
 
     async def close(self) -> None:
-        await self._call(self._close_all)
-        self._executor.shutdown(wait=False)
+        try:
+            await self._call(self._close_all)
+        finally:  # a store that failed to close still lets its thread go
+            self._executor.shutdown(wait=False)
 
     def _close_all(self) -> None:
         for shard in self._shards.open.values():
             shard.close()
         self._shards.open.clear()
 
+    # Generations (`sinks/qdrant/generations.py`): one shard folder each, and the
+    # `<alias>.active` pointer; all on the store's own thread, like every call.
+
+    async def active_generation(self) -> str:
+        return await self._call(lambda: self._shards.active)
+
+    async def generation_names(self) -> list[str]:
+        """Every shard folder's name; the caller picks the generations among them."""
+
+        def folders() -> list[str]:
+            root = self._shards.root
+            return [p.name for p in root.iterdir() if p.is_dir()] if root.exists() else []
+
+        return await self._call(folders)
+
+    async def create_collection(self, name: str) -> None:
+        await self._call(self._create, name)
+
+    async def switch_to(self, gen: str) -> str:
+        """Make shard `gen` the live one; returns the one that was."""
+
+        def switch() -> str:
+            previous = self._shards.active
+            self._open(gen).optimize()  # index it before queries land on it
+            self._point_to(gen)
+            return previous
+
+        return await self._call(switch)
+
+    async def drop_collection(self, name: str) -> None:
+        await self._call(self._remove, name)
+
+    def _remove(self, name: str) -> None:
+        shards = self._shards
+        if name == shards.active:  # checked on this thread: no switch can come between
+            raise ValueError(f"refusing to drop {name}: it is the active generation")
+        if name in shards.open:
+            shards.open.pop(name).close()
+        # A later generation may take the name again: forget what this one had.
+        shards.pending.pop(name, None)
+        shards.indexed.pop(name, None)
+        shutil.rmtree(shards.root / name, ignore_errors=True)
+
+    async def points_in(self, name: str) -> int:
+        """How many points shard `name` holds (0 if there is none)."""
+
+        def count() -> int:
+            if not (self._shards.root / name).is_dir():
+                return 0
+            return self._open(name).count(edge.CountRequest())
+
+        return await self._call(count)
+
     async def _call(self, method: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, partial(method, *args))
+        with mapped():
+            return await loop.run_in_executor(self._executor, partial(method, *args))

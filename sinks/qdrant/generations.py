@@ -1,27 +1,47 @@
-"""Generations of the vector index in Qdrant: one collection per generation
-(`<alias>-g<n>`) behind the alias that queries and the live sink use.
+"""Generations of the vector index, for both Qdrant stores: one collection (on
+a server) or shard folder (Qdrant Edge) per generation, `<alias>-g<n>`, behind
+the name that queries and the live sink use.
 
-Switching is one `update_collection_aliases` call (delete + create in one
-request), which Qdrant applies atomically: a query sees the old collection or
-the new one, never neither."""
+The stores do the work with their own public methods (`GenerationStore`); this
+is the `core.types.Generations` face a rebuild talks to. Switching is atomic
+in both: one `update_collection_aliases` call on a server (a query sees the old
+collection or the new one, never neither), an atomic rename of the
+`<alias>.active` file plus the shard swap on Edge's own thread."""
 
 from __future__ import annotations
 
-from qdrant_client import models
+from typing import Protocol
 
 from core.types import GenerationState
 from sinks.qdrant.names import GenerationNames
-from sinks.qdrant.server import QdrantVectorStore
+
+
+class GenerationStore(Protocol):
+    """What a Qdrant store offers its generations (`server.py`, `edge.py`)."""
+
+    alias: str
+
+    async def active_generation(self) -> str: ...
+
+    async def generation_names(self) -> list[str]: ...
+
+    async def create_collection(self, name: str) -> None: ...
+
+    async def switch_to(self, gen: str) -> str: ...
+
+    async def drop_collection(self, name: str) -> None: ...
+
+    async def points_in(self, name: str) -> int: ...
 
 
 class QdrantGenerations:
-    def __init__(self, store: QdrantVectorStore) -> None:
+    def __init__(self, store: GenerationStore) -> None:
         self.store = store
         self.alias = store.alias
         self.names = GenerationNames(self.alias)
 
     async def state(self) -> GenerationState:
-        active = await self.store.alias_target() or self.alias
+        active = await self.store.active_generation()
         return GenerationState(active, self.names.building(await self._generations(), active))
 
     async def begin(self) -> str:
@@ -34,25 +54,8 @@ class QdrantGenerations:
         return name
 
     async def activate(self, gen: str) -> str:
-        previous = await self.store.alias_target()
-        client = self.store.client
-        if previous is None and await self.store._call(client.collection_exists, self.alias):
-            # A collection from before generations holds the alias's name; it
-            # has to go before the alias can exist (the one non-atomic switch).
-            await self.store._call(client.delete_collection, self.alias)
-            previous = self.alias
-        changes: list[models.AliasOperations] = []
-        if previous is not None and previous != self.alias:
-            changes.append(
-                models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=self.alias))
-            )
-        changes.append(
-            models.CreateAliasOperation(
-                create_alias=models.CreateAlias(collection_name=gen, alias_name=self.alias)
-            )
-        )
-        await self.store._call(client.update_collection_aliases, changes)
-        return previous or self.alias
+        """Make `gen` the live generation; returns the previous one."""
+        return await self.store.switch_to(gen)
 
     async def abandon(self) -> None:
         building = (await self.state()).building
@@ -62,15 +65,10 @@ class QdrantGenerations:
     async def drop(self, gen: str) -> None:
         if gen == (await self.state()).active:
             raise ValueError(f"refusing to drop {gen}: it is the active generation")
-        if await self.store._call(self.store.client.collection_exists, gen):
-            await self.store._call(self.store.client.delete_collection, gen)
+        await self.store.drop_collection(gen)
 
     async def size(self, gen: str) -> dict[str, int]:
-        if not await self.store._call(self.store.client.collection_exists, gen):
-            return {"chunks": 0}
-        result = await self.store._call(self.store.client.count, gen, exact=True)
-        return {"chunks": int(result.count)}
+        return {"chunks": await self.store.points_in(gen)}
 
     async def _generations(self) -> list[str]:
-        response = await self.store._call(self.store.client.get_collections)
-        return self.names.of(c.name for c in response.collections)
+        return self.names.of(await self.store.generation_names())

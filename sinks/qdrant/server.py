@@ -12,7 +12,6 @@ new one and switch the alias in one step (`sinks/qdrant/generations.py`).
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -22,6 +21,9 @@ from qdrant_client import QdrantClient, models
 
 from core.settings import QdrantSettings
 from core.types import Hit, IndexedChunk, SearchFilter, WritePlan
+from sinks.errors import needs_operator
+from sinks.qdrant.base import AliasedStore
+from sinks.qdrant.errors import STORE, mapped
 from sinks.qdrant.lexical import Bm25
 
 T = TypeVar("T")
@@ -78,13 +80,12 @@ def _hit(point: Any, retriever: str) -> Hit:
     )
 
 
-class QdrantVectorStore:
+class QdrantVectorStore(AliasedStore):
+    """Every public method raises only the contract's `StoreError`s for store
+    failures (`sinks/qdrant/errors.py`)."""
+
     def __init__(self, settings: QdrantSettings, dimension: int, bm25: Bm25 | None = None) -> None:
-        self.settings = settings
-        self.dimension = dimension
-        self.bm25 = bm25 or Bm25()
-        self.alias = settings.collection
-        self.collection = settings.collection  # the alias, or a pinned generation
+        super().__init__(settings, dimension, bm25)
         if settings.embedded:
             settings.path.mkdir(parents=True, exist_ok=True)
             self.client = QdrantClient(path=str(settings.path))
@@ -101,12 +102,6 @@ class QdrantVectorStore:
     def location(self) -> str:
         return f"embedded:{self.settings.path}" if self.settings.embedded else "server"
 
-    def pinned(self, generation: str) -> QdrantVectorStore:
-        """The same client, reading and writing one generation's collection."""
-        store = copy.copy(self)
-        store.collection = generation
-        return store
-
     async def alias_target(self) -> str | None:
         aliases = await self._call(self.client.get_aliases)
         return next(
@@ -114,7 +109,7 @@ class QdrantVectorStore:
         )
 
     async def ensure_schema(self) -> None:
-        if self.collection != self.alias:
+        if self.is_pinned:
             return  # a pinned generation is created by the rebuild that owns it
         target = await self.alias_target()
         if target is None and not await self._call(self.client.collection_exists, self.alias):
@@ -149,10 +144,12 @@ class QdrantVectorStore:
         vectors = info.config.params.vectors
         sparse = info.config.params.sparse_vectors or {}
         if not isinstance(vectors, dict) or DENSE not in vectors or LEXICAL not in sparse:
-            raise RuntimeError(
-                f"Qdrant collection {name!r} has an older layout (no named "
-                f"{DENSE!r}/{LEXICAL!r} vectors): remove it (locally: the {self.settings.path} "
-                "folder) and replay the topics into a new one"
+            raise needs_operator(
+                STORE,
+                f"collection {name!r} has an older layout (no named {DENSE!r}/{LEXICAL!r} "
+                f"vectors): remove it (locally: the {self.settings.path} folder) and replay "
+                "the topics into a new one",
+                "old_layout",
             )
 
     async def write(self, plan: WritePlan) -> None:
@@ -224,9 +221,54 @@ class QdrantVectorStore:
         await self._call(self.client.get_collections)
 
     async def close(self) -> None:
-        await self._call(self.client.close)
-        self._executor.shutdown(wait=False)
+        try:
+            await self._call(self.client.close)
+        finally:  # a store that failed to close still lets its thread go
+            self._executor.shutdown(wait=False)
+
+    # Generations (`sinks/qdrant/generations.py`): one collection each, behind the alias.
+
+    async def active_generation(self) -> str:
+        return await self.alias_target() or self.alias
+
+    async def generation_names(self) -> list[str]:
+        """Every collection's name; the caller picks the generations among them."""
+        response = await self._call(self.client.get_collections)
+        return [c.name for c in response.collections]
+
+    async def switch_to(self, gen: str) -> str:
+        """Point the alias at `gen`; returns the collection it named before."""
+        previous = await self.alias_target()
+        if previous is None and await self._call(self.client.collection_exists, self.alias):
+            # A collection from before generations holds the alias's name; it
+            # has to go before the alias can exist (the one non-atomic switch).
+            await self._call(self.client.delete_collection, self.alias)
+            previous = self.alias
+        changes: list[models.AliasOperations] = []
+        if previous is not None and previous != self.alias:
+            changes.append(
+                models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=self.alias))
+            )
+        changes.append(
+            models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=gen, alias_name=self.alias)
+            )
+        )
+        await self._call(self.client.update_collection_aliases, changes)
+        return previous or self.alias
+
+    async def drop_collection(self, name: str) -> None:
+        if await self._call(self.client.collection_exists, name):
+            await self._call(self.client.delete_collection, name)
+
+    async def points_in(self, name: str) -> int:
+        """Exactly how many points collection `name` holds (0 if there is none)."""
+        if not await self._call(self.client.collection_exists, name):
+            return 0
+        result = await self._call(self.client.count, name, exact=True)
+        return int(result.count)
 
     async def _call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, partial(method, *args, **kwargs))
+        with mapped():
+            return await loop.run_in_executor(self._executor, partial(method, *args, **kwargs))

@@ -43,7 +43,7 @@ async def test_a_pinned_generation_stays_invisible_until_it_is_activated(
     store: Neo4jGraphStore, run_id: str
 ) -> None:
     doc = f"{run_id}-gen-doc"
-    generations = GraphGenerations(lambda: store.driver, store.settings.graph)
+    generations = GraphGenerations(store)
     await store.write(chunks(doc, ["alpha", "beta"]))
     first = (await generations.state()).active
     assert first == f"{store.settings.graph}:0"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import QdrantSettings
-from core.types import DocumentDeletion, IndexedChunk, SearchFilter, WritePlan
+from core.types import DocumentDeletion, IndexedChunk, SearchFilter, StoreNeedsOperator, WritePlan
 from sinks.qdrant.edge import EdgeVectorStore
 from sinks.qdrant.server import QdrantVectorStore
 
@@ -124,8 +124,9 @@ async def test_a_collection_with_an_older_layout_is_refused(tmp_path: Path) -> N
     )
     await client.close()
     store = QdrantVectorStore(QdrantSettings(path=path), dimension=3)
-    with pytest.raises(RuntimeError, match="older layout"):
+    with pytest.raises(StoreNeedsOperator, match="older layout") as raised:
         await store.ensure_schema()
+    assert raised.value.reason == "old_layout"
 
 
 async def test_an_edge_shard_with_an_older_layout_is_refused(tmp_path: Path) -> None:
@@ -138,6 +139,7 @@ async def test_an_edge_shard_with_an_older_layout_is_refused(tmp_path: Path) -> 
     ).close()
     (root / "docstream_chunks.active").write_text("docstream_chunks-g0")
     store = open_store(tmp_path / "old", "edge")
-    with pytest.raises(RuntimeError, match="older layout"):
+    with pytest.raises(StoreNeedsOperator, match="older layout") as raised:
         await store.ensure_schema()
+    assert raised.value.reason == "old_layout"
     await store.close()

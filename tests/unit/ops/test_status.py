@@ -81,6 +81,9 @@ def worker_metrics_text() -> str:
     breaker.labels("qdrant-sink").set(1)
     breaker.labels("neo4j-sink").set(0)
     Gauge("docstream_sink_up", "", ["sink"], registry=registry).labels("neo4j-sink").set(1)
+    blocked = Gauge("docstream_sink_blocked", "", ["sink", "reason"], registry=registry)
+    blocked.labels("qdrant-sink", "disk_full").set(1)
+    blocked.labels("neo4j-sink", "permission").set(0)  # blocked before, written since
     Gauge("docstream_consumer_paused", "", ["stage"], registry=registry).labels("embedder").set(1)
     events = Counter("docstream_events_total", "", ["stage", "outcome"], registry=registry)
     events.labels("chunker", "index").inc(5)
@@ -104,6 +107,7 @@ def test_breakers_freshness_and_events_come_from_the_worker_metrics_text() -> No
     parsed = pipeline_metrics(worker_metrics_text())
     assert parsed["breakers"] == {"qdrant-sink": "open", "neo4j-sink": "closed"}
     assert parsed["sinks_up"] == {"neo4j-sink": True}
+    assert parsed["sinks_blocked"] == {"qdrant-sink": "disk_full"}
     assert parsed["consumers_paused"] == {"embedder": True}
     assert parsed["events"]["chunker"] == {"index": 5.0, "dead_lettered": 2.0}
     fresh = parsed["freshness_s"]["qdrant-sink"]
@@ -122,6 +126,7 @@ def test_text_without_pipeline_metrics_gives_empty_sections() -> None:
     assert parsed == {
         "breakers": {},
         "sinks_up": {},
+        "sinks_blocked": {},
         "consumers_paused": {},
         "events": {},
         "freshness_s": {},
@@ -175,6 +180,8 @@ def test_the_report_renders_as_text_section_by_section() -> None:
     assert "lag chunker" in text and "docstream" in text
     assert "breakers: neo4j-sink closed, qdrant-sink open" in text
     assert "freshness qdrant-sink: p50 1.00s" in text
+    assert "qdrant-sink: blocked: disk_full — the operator must fix it" in text
+    assert "neo4j-sink: blocked" not in text
     assert "qdrant\n  unavailable: ConnectionError: refused" in text
     assert "docstream:1: 9 chunks, 2 documents (bolt://n:7687)" in text
     assert "rebuilding into docstream:2: 4 chunks" in text

@@ -17,7 +17,7 @@ from sinks.faults import (
     InjectedStoreUnavailable,
     with_injected_faults,
 )
-from sinks.retry import is_transient
+from sinks.retry import is_store_down
 
 
 class FakeStore:
@@ -86,8 +86,8 @@ async def test_reads_pass_through_during_the_fault(tmp_path: Path) -> None:
 
 
 def test_the_injected_error_is_an_outage_for_retry_and_breaker() -> None:
-    error = InjectedStoreUnavailable("down")
-    assert is_transient(error)
+    error = InjectedStoreUnavailable("qdrant", "down")
+    assert is_store_down(error)
     breaker = sink_breaker("fault-test", fail_max=2)
     for _ in range(2):
         with pytest.raises(InjectedStoreUnavailable), breaker.calling():

@@ -3,12 +3,13 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
+from core.backoff import Backoff
 from core.correlation import CORRELATION_HEADER, decode_headers
 from core.settings import ChunkerSettings, Topics
+from core.types import WritePlan
 from schemas.codec import AvroCodec, Codecs, codec_for
 from schemas.confluent import ConfluentRegistry
 from schemas.events import ChunkEvent
-from sinks.retry import Backoff
 from streams.chunker import SentenceChunker
 from streams.deadletter import DeadLetters, dead_letter_record
 from streams.embedding.tokens import WordCounter
@@ -161,12 +162,40 @@ async def test_a_refused_batch_is_retried_one_by_one_so_only_the_offender_is_dea
 
 
 async def test_a_store_that_is_down_is_waited_for_not_dead_lettered(monkeypatch: Any) -> None:
-    monkeypatch.setattr("sinks.retry.Backoff", lambda: Backoff(initial_s=0.001, maximum_s=0.002))
+    monkeypatch.setattr("core.backoff.Backoff", lambda: Backoff(initial_s=0.001, maximum_s=0.002))
     producer, store = FakeProducer(), FakeStore(down_for=3)
     stage = SinkStage(store, CODECS, dead_letters(producer), name="test-sink")
     await stage.handle([embedded_message("good", 0)])
     assert [c.text for c in store.written] == ["good"]
     assert producer.sent == []
+
+
+class BuggyStore(FakeStore):
+    """A FakeStore whose writes of a chunk saying "bug" fail with a bug of ours
+    (unless the store refuses the plan first, for a chunk saying "poison")."""
+
+    async def write(self, plan: WritePlan) -> None:
+        texts = [c.text for c in plan.upserts]
+        if any("bug" in t for t in texts) and not any("poison" in t for t in texts):
+            raise TypeError("a bug in our own write")
+        await super().write(plan)
+
+
+async def test_a_failure_that_is_no_refusal_propagates_and_nothing_is_dead_lettered() -> None:
+    producer, store = FakeProducer(), BuggyStore()
+    stage = SinkStage(store, CODECS, dead_letters(producer), name="bug-sink")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        await stage.handle([embedded_message("good", 0), embedded_message("bug", 1)])
+    assert store.written == [] and producer.sent == []
+
+
+async def test_one_by_one_dead_letters_only_refusals_and_raises_anything_else() -> None:
+    producer, store = FakeProducer(), BuggyStore()
+    stage = SinkStage(store, CODECS, dead_letters(producer), name="bug-sink-2")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):  # the batch is refused (poison), then one by one: the bug
+        await stage.handle([embedded_message("poison", 0), embedded_message("bug", 1)])
+    [(topic, _, _, _)] = producer.sent
+    assert topic == "chunks.embedded.dlq", "the refused chunk is dead-lettered, the bug is not"
 
 
 def freshness_count(stage: str) -> float:

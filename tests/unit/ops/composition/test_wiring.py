@@ -10,7 +10,7 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 from api.rebuild import rebuild_routes
-from core.settings import ApiSettings, Settings
+from core.settings import ApiSettings, Neo4jSettings, Settings
 from ops.composition.api import build_api
 from ops.composition.stores import rebuild_control
 from schemas.codec import Codecs
@@ -65,7 +65,7 @@ class Vectors(FakeStore):
 
 
 class Graph(FakeStore):
-    driver = None
+    settings = Neo4jSettings()
 
 
 def test_the_worker_api_is_built_with_the_admin_job_routes_mounted() -> None:
