@@ -47,7 +47,9 @@ from sinks.qdrant.lexical import Bm25, terms
 from tests.integration.conftest import REPO, TEST_API_KEY, Pipeline
 from tests.integration.helpers import stored_index
 
-pytestmark = pytest.mark.integration
+# Indexing 300 abstracts (532 chunks) with the CPU embedder took 5 to 8 minutes
+# on a busy 2-core machine: more than pytest's default 600 s leaves, setup included.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 # CI keeps a read-only copy of shared/ beside the checkout.
 DATASET = REPO.parent / "shared" / "datasets" / "scifact-dev"
@@ -63,7 +65,8 @@ TIE = 1e-4
 # Measured (docs/PERFORMANCE.md): 1.000 on all three, docstream's raw scores
 # within 1.5e-7 (relative) of the oracle's. Stock BM25Okapi, a legitimate BM25
 # variant, measures 0.960, 1.000 and 0.325; docstream without length
-# normalisation 0.927, 0.975 and 0.025; without IDF 0.782, 0.775 and 0.
+# normalisation 0.925, 0.975 and 0 (a real run, Bm25.document broken on
+# purpose); without IDF 0.782, 0.775 and 0.
 MIN_MEAN_AGREEMENT = 0.99
 MIN_TOP1_AGREEMENT = 0.975
 MIN_IN_ORDER = 0.95
