@@ -1,16 +1,19 @@
 """Prometheus: the scrape configurations and rule files against SchemaStore's
 schemas (vendored in deploy/schemas), every expression parsed by a PromQL
-parser, and every docstream_* series checked against core/metrics.py. Where
-Prometheus' own promtool is installed (no Python package ships it; Debian's
-`prometheus` package does), it also checks the rules and runs their unit
-tests in deploy/prometheus/tests."""
+parser, and every docstream_* series checked against core/metrics.py. Then
+Prometheus' own promtool checks the rules and runs their unit tests in
+deploy/prometheus/tests. No Python package ships promtool: `make promtool`
+puts it in the venv (the Makefile says from where and why)."""
 
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 import shutil
 import subprocess
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +121,24 @@ def _adapter_placeholder(match: re.Match[str]) -> str:
     )
 
 
-def check_promtool(rules: Path, tests: Path) -> Problems:
-    promtool = shutil.which("promtool")
+def find_promtool(env: Mapping[str, str] | None = None) -> str | None:
+    """$PROMTOOL (the Makefile sets it), else the one `make promtool` put
+    beside the venv's python, else one on PATH."""
+    env = os.environ if env is None else env
+    if env.get("PROMTOOL"):
+        return env["PROMTOOL"]
+    beside_python = Path(sys.executable).parent / "promtool"
+    if beside_python.is_file():
+        return str(beside_python)
+    return shutil.which("promtool")
+
+
+def check_promtool(rules: Path, tests: Path, promtool: str | None) -> Problems:
     if not promtool:
-        raise Skipped("promtool not installed (Debian's prometheus package has it)")
+        raise Skipped("promtool not installed (`make promtool` installs it)")
+    if not shutil.which(promtool):
+        # Named explicitly but not there: a broken setup, not a tool left out.
+        return [f"promtool {promtool} is not an executable (`make promtool` installs it)"]
     problems: Problems = []
     for command in (
         ["check", "rules", *map(str, sorted(rules.glob("*.yml")))],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ import pytest
 import yaml
 
 from tools.validate_deploy import (
+    Check,
+    Outcome,
     Skipped,
     all_checks,
     compose,
@@ -21,7 +24,7 @@ from tools.validate_deploy import (
     run_checks,
     workloads,
 )
-from tools.validate_deploy.__main__ import main
+from tools.validate_deploy.__main__ import main, strict_from
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -228,17 +231,85 @@ def test_broken_rules_fail(tmp_path: Path, rules: dict[str, Any], expected: str)
     assert any(expected in p for p in problems), problems
 
 
-def test_promtool_runs_the_rule_unit_tests_where_installed(tmp_path: Path) -> None:
+def need_promtool() -> str:
+    promtool = prometheus.find_promtool()
+    if promtool:
+        return promtool
+    if strict_from(os.environ):  # CI: the rule tests must run, not be skipped
+        pytest.fail("promtool not installed: `make promtool` installs it")
+    pytest.skip("promtool not installed: `make promtool` installs it")
+
+
+def test_promtool_runs_the_rule_unit_tests(tmp_path: Path) -> None:
+    promtool = need_promtool()
     shutil.copytree(ROOT / "deploy" / "prometheus", tmp_path / "prometheus")
     rules = tmp_path / "prometheus" / "rules" / "docstream.rules.yml"
     tests = tmp_path / "prometheus" / "tests"
-    try:
-        assert prometheus.check_promtool(rules.parent, tests) == []
-    except Skipped as exc:
-        pytest.skip(str(exc))
+    assert prometheus.check_promtool(rules.parent, tests, promtool) == []
     rules.write_text(rules.read_text().replace("docstream_breaker_open) == 1", "x) == 1"))
-    problems = prometheus.check_promtool(rules.parent, tests)
+    problems = prometheus.check_promtool(rules.parent, tests, promtool)
     assert any("FAILED" in p for p in problems)
+
+
+def test_promtool_rejects_a_rule_file_prometheus_would_not_load(tmp_path: Path) -> None:
+    promtool = need_promtool()
+    shutil.copytree(ROOT / "deploy" / "prometheus", tmp_path / "prometheus")
+    rules = tmp_path / "prometheus" / "rules" / "docstream.rules.yml"
+    rules.write_text(rules.read_text().replace("for: 1m", "for: 1m\n        keep_firing: 5m", 1))
+    problems = prometheus.check_promtool(rules.parent, tmp_path / "prometheus" / "tests", promtool)
+    assert any(p.startswith("promtool check rules:") for p in problems), problems
+
+
+def test_promtool_is_found_where_the_makefile_says_and_else_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "promtool"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    assert prometheus.find_promtool({"PROMTOOL": str(fake)}) == str(fake)
+    monkeypatch.setattr(prometheus.sys, "executable", str(tmp_path / "python"))
+    assert prometheus.find_promtool({}) == str(fake), "beside the venv's python"
+    prom = ROOT / "deploy" / "prometheus"
+    with pytest.raises(Skipped, match="make promtool"):
+        prometheus.check_promtool(prom / "rules", prom / "tests", None)
+    missing = prometheus.check_promtool(prom / "rules", prom / "tests", str(tmp_path / "nope"))
+    assert missing and "is not an executable" in missing[0]
+
+
+# --- strict: in CI a skipped check fails -----------------------------------
+
+
+def test_a_skip_fails_only_when_strict() -> None:
+    skipped = Outcome("needs a tool", 0.0, skipped="tool missing")
+    broken = Outcome("broken", 0.0, problems=["x"])
+    assert not skipped.fails(strict=False) and skipped.fails(strict=True)
+    assert broken.fails(strict=False) and broken.fails(strict=True)
+    assert not Outcome("fine", 0.0).fails(strict=True)
+
+
+def test_strict_comes_from_the_flag_or_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def missing_tool() -> list[str]:
+        raise Skipped("promtool not installed")
+
+    checks = [Check("passes", list), Check("needs a tool", missing_tool)]
+    monkeypatch.setattr("tools.validate_deploy.__main__.all_checks", lambda root: checks)
+    root = ["--root", str(tmp_path)]
+    assert main(root, env={}) == 0
+    assert main(root, env={"VALIDATE_DEPLOY_STRICT": "0"}) == 0
+    assert main([*root, "--strict"], env={}) == 1
+    assert main(root, env={"VALIDATE_DEPLOY_STRICT": "1"}) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  needs a tool" in out and "strict: a failure" in out
+    assert "1 failed, strict" in out
+
+
+def test_a_misspelt_strict_setting_is_an_error_not_off() -> None:
+    assert strict_from({}) is False
+    assert strict_from({"VALIDATE_DEPLOY_STRICT": "true"}) is True
+    with pytest.raises(SystemExit, match="VALIDATE_DEPLOY_STRICT"):
+        strict_from({"VALIDATE_DEPLOY_STRICT": "ture"})
 
 
 def test_a_broken_scrape_config_fails(tmp_path: Path) -> None:
