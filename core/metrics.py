@@ -63,6 +63,13 @@ CONSUMER_PAUSED = Gauge(
     "1 while a stage's consumer is paused waiting for its handler (back-pressure).",
     ["stage"],
 )
+CONSUMER_PAUSED_SINCE = Gauge(
+    "docstream_consumer_paused_since_seconds",
+    "Unix time a stage's consumer was paused for the batch in hand; 0 while it reads. "
+    "With docstream_sink_up and docstream_breaker_open it tells a stage waiting for its "
+    "store from one busy with a large batch (docstream status).",
+    ["stage"],
+)
 ASSIGNED_PARTITIONS = Gauge(
     "docstream_assigned_partitions",
     "Partitions of its topic this worker holds for a stage (after the last rebalance).",

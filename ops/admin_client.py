@@ -3,7 +3,8 @@ index (or repair it from an offset or a time) or to replay the raw documents,
 follow the job, and interrupt it on Ctrl-C (running it again resumes it).
 
 The jobs run inside the worker (`ops/jobs/rebuild.py`, `ops/jobs/replay.py`), which owns
-the stores; these commands talk to the worker's API with an API key."""
+the stores; these commands talk to the worker's API with an admin key
+(ops/admin_key.py says which)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 
 from core.settings import Settings
+from ops.admin_key import find_api_key
 
 POLL_S = 2.0
 
@@ -56,7 +58,11 @@ def add_parser(commands: Any) -> None:
 
 def _common(command: Any) -> None:
     command.add_argument("--api", default="", help="the worker's API (default: from settings)")
-    command.add_argument("--api-key", default="", help="default: the first DOCSTREAM_API_KEYS")
+    command.add_argument(
+        "--api-key",
+        default="",
+        help="default: the first DOCSTREAM_API_KEYS, else the local stack's .stack/admin-key",
+    )
     command.add_argument("--status", action="store_true", help="show the current job and exit")
     command.add_argument("--interrupt", action="store_true", help="interrupt the running one")
 
@@ -81,7 +87,7 @@ def request_body(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     base = args.api or f"http://{settings.api.host}:{settings.api.port}"
-    key = args.api_key or next(iter(sorted(settings.api.api_keys)), "")
+    key = find_api_key(args.api_key, settings)
     with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=120) as client:
         try:
             if args.status:

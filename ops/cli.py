@@ -221,11 +221,15 @@ def _dlq_purge(args: argparse.Namespace, topics: DeadLetterTopics, refs: list[Re
 def _status(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
-    from ops.status import cli_status, render
+    from ops.status import cli_status, render, unreachable
 
     report = asyncio.run(cli_status(settings, args.metrics_url, args.api_key, args.timeout))
     print(json.dumps(report, indent=2, default=str) if args.json else render(report))
-    return 0 if all("error" not in v for v in report.values() if isinstance(v, dict)) else 1
+    # A paused or busy stage is a state, not a failure: only what could not be read is.
+    missing = unreachable(report)
+    for line in missing:
+        print(line, file=sys.stderr)
+    return 1 if missing else 0
 
 
 def _dlq_parser(commands: Any) -> None:
@@ -275,7 +279,8 @@ def _status_parser(commands: Any) -> None:
     status.add_argument("--metrics-url", help="the worker's /metrics (default: the API address)")
     status.add_argument(
         "--api-key",
-        help="for the worker's /admin/status (embedded Qdrant; default: a configured key)",
+        help="for the worker's /admin/status (embedded Qdrant; default: the first "
+        "DOCSTREAM_API_KEYS, else the local stack's .stack/admin-key)",
     )
     status.add_argument("--timeout", type=float, default=5.0, help="seconds per probe")
     status.set_defaults(handler=_status)

@@ -1,7 +1,8 @@
 """`make run` (`python -m tools.run`): the whole pipeline on one machine.
 
 Starts the local stack (if it is not up), publishes the sample corpus, runs the
-worker with the API beside it, prints a query to paste once the API is ready,
+worker with the API beside it (its admin routes open with the stack's own key,
+tools/admin_key.py), prints a query to paste once the API is ready,
 and on Ctrl-C stops what it started."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ops.composition.worker import run_worker
 from ops.publishing.publisher import DocumentPublisher
 from ops.publishing.sources import read_path
 from schemas.codec import Codecs
+from tools.admin_key import announcement, stack_admin_key, with_admin_key
 from tools.stack.local import LocalStack
 
 SAMPLE_QUERY = "how does docstream rebuild an index"
@@ -50,6 +52,10 @@ def _announce_when_ready(settings: Settings, correlation_id: str) -> None:
 
 
 def run_everything(settings: Settings, sample: Path) -> int:
+    # The admin routes open with the stack's own key, so the CLI works with no flags.
+    key = stack_admin_key(settings.stack_dir)
+    print(announcement(key), flush=True)
+    settings = with_admin_key(settings, key.value)
     stack = LocalStack(settings)
     started = stack.up()
     try:

@@ -10,6 +10,7 @@ read again: at-least-once, and every write downstream is idempotent."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,12 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from core.logs import get_logger
-from core.metrics import ASSIGNED_PARTITIONS, CONSUMER_LAG, CONSUMER_PAUSED
+from core.metrics import (
+    ASSIGNED_PARTITIONS,
+    CONSUMER_LAG,
+    CONSUMER_PAUSED,
+    CONSUMER_PAUSED_SINCE,
+)
 
 log = get_logger(__name__)
 Handler = Callable[[Sequence[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
@@ -55,6 +61,9 @@ class BatchConsumer:
         consumer = self._consumer()
         consumer.subscribe([self.topic], listener=AssignmentLog(self.name))
         await consumer.start()
+        # Seen by `docstream status` as running from the start, not only once paused.
+        CONSUMER_PAUSED.labels(self.name).set(0)
+        CONSUMER_PAUSED_SINCE.labels(self.name).set(0)
         log.info(
             "consumer started",
             extra={"stage": self.name, "topic": self.topic, "group": self.group_id},
@@ -106,6 +115,8 @@ class BatchConsumer:
         paused = set(consumer.assignment())
         consumer.pause(*paused)
         CONSUMER_PAUSED.labels(self.name).set(1)
+        # When, so `docstream status` can say for how long (why is the sink's metrics).
+        CONSUMER_PAUSED_SINCE.labels(self.name).set(time.time())
         try:
             while not work.done():
                 # A poll on paused partitions returns at once: wait between polls.
@@ -119,6 +130,7 @@ class BatchConsumer:
         finally:
             consumer.resume(*(tp for tp in paused if tp in consumer.assignment()))
             CONSUMER_PAUSED.labels(self.name).set(0)
+            CONSUMER_PAUSED_SINCE.labels(self.name).set(0)
 
     def _record_lag(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         for tp, next_offset in offsets.items():

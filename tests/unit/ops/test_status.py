@@ -128,6 +128,7 @@ def test_text_without_pipeline_metrics_gives_empty_sections() -> None:
         "sinks_up": {},
         "sinks_blocked": {},
         "consumers_paused": {},
+        "consumers": {},
         "events": {},
         "freshness_s": {},
         "profile": None,
@@ -179,6 +180,11 @@ def test_the_report_renders_as_text_section_by_section() -> None:
     assert "chunks.dlq" in text and "missing" in text
     assert "lag chunker" in text and "docstream" in text
     assert "breakers: neo4j-sink closed, qdrant-sink open" in text
+    assert "consumer embedder     busy: its batch takes longer than 1 s" in text
+    assert (
+        "consumer qdrant-sink  waiting_for_store: waiting for qdrant: blocked: disk_full, "
+        "its breaker is open" in text
+    )
     assert "freshness qdrant-sink: p50 1.00s" in text
     assert "qdrant-sink: blocked: disk_full — the operator must fix it" in text
     assert "neo4j-sink: blocked" not in text

@@ -10,7 +10,6 @@ Each part is a probe that answers on its own within a timeout: one that fails
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,24 +19,26 @@ from typing import Any
 import httpx
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import OffsetSpec
-from prometheus_client import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
 from core.kafka.admin import admin_client
 from core.settings import KafkaSettings, Settings
 from core.types import Generations
+from ops.admin_key import find_api_key
+from ops.status.metrics import local_metrics, remote_metrics
 from sinks.neo4j.generations import GraphGenerations
 from sinks.neo4j.store import Neo4jGraphStore
 from sinks.qdrant.generations import QdrantGenerations
 from sinks.qdrant.server import QdrantVectorStore
 
 Probe = Callable[[], Awaitable[dict[str, Any]]]
-QUANTILES = (0.5, 0.95, 0.99)
 NODE_LABELS = ("Document", "Chunk", "Entity")
 
 
-async def collect(probes: Mapping[str, Probe], timeout_s: float = 5.0) -> dict[str, Any]:
-    """Every probe at once; each failure becomes `{"error": …}` in its own section."""
+async def collect(
+    probes: Mapping[str, Probe], timeout_s: float = 5.0, asked: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Every probe at once; each failure becomes `{"error": …}` in its own section,
+    with `asked`: what it asked (an address), to say what was unreachable."""
     names = list(probes)
     results = await asyncio.gather(
         *(asyncio.wait_for(probes[n](), timeout_s) for n in names), return_exceptions=True
@@ -47,6 +48,8 @@ async def collect(probes: Mapping[str, Probe], timeout_s: float = 5.0) -> dict[s
         if isinstance(result, BaseException):
             detail = str(result) or "no answer in time"
             report[name] = {"error": f"{type(result).__name__}: {detail}"}
+            if asked and name in asked:
+                report[name]["asked"] = asked[name]
         else:
             report[name] = result
     return report
@@ -145,82 +148,6 @@ class KafkaProbe:
         return lag(bounds[stage.topic], committed)
 
 
-def histogram_quantile(q: float, buckets: Iterable[tuple[float, float]]) -> float | None:
-    """Prometheus' histogram_quantile over cumulative (upper bound, count) buckets:
-    linear within the bucket the rank falls in; the highest finite bound when it
-    falls in +Inf; None with no observations."""
-    ordered = sorted(buckets)
-    if not ordered or ordered[-1][1] <= 0:
-        return None
-    rank = q * ordered[-1][1]
-    lower, below = 0.0, 0.0
-    for upper, count in ordered:
-        if count >= rank:
-            if math.isinf(upper):
-                return lower
-            if count == below:
-                return upper
-            return lower + (upper - lower) * (rank - below) / (count - below)
-        lower, below = upper, count
-    return lower
-
-
-def pipeline_metrics(text: str) -> dict[str, Any]:
-    """Breakers, sinks, paused consumers, events and freshness from Prometheus text."""
-    breakers: dict[str, str] = {}
-    sinks_up: dict[str, bool] = {}
-    blocked: dict[str, str] = {}  # sink → the reason it waits on the operator for
-    paused: dict[str, bool] = {}
-    events: dict[str, dict[str, float]] = {}
-    buckets: dict[str, list[tuple[float, float]]] = {}
-    profile: dict[str, Any] | None = None
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels, value = sample.labels, sample.value
-            if sample.name == "docstream_breaker_open":
-                breakers[labels["sink"]] = "open" if value else "closed"
-            elif sample.name == "docstream_sink_up":
-                sinks_up[labels["sink"]] = bool(value)
-            elif sample.name == "docstream_sink_blocked" and value:
-                blocked[labels["sink"]] = labels["reason"]
-            elif sample.name == "docstream_consumer_paused":
-                paused[labels["stage"]] = bool(value)
-            elif sample.name == "docstream_events_total":
-                events.setdefault(labels["stage"], {})[labels["outcome"]] = value
-            elif sample.name == "docstream_profile" and value:
-                profile = {**labels, "configured": labels["configured"] == "true"}
-            elif sample.name == "docstream_freshness_seconds_bucket":
-                buckets.setdefault(labels["sink"], []).append((float(labels["le"]), value))
-    freshness = {
-        sink: {
-            "count": int(max(c for _, c in series)),
-            **{f"p{round(q * 100)}": histogram_quantile(q, series) for q in QUANTILES},
-        }
-        for sink, series in buckets.items()
-    }
-    return {
-        "breakers": breakers,
-        "sinks_up": sinks_up,
-        "sinks_blocked": blocked,
-        "consumers_paused": paused,
-        "events": events,
-        "freshness_s": freshness,
-        "profile": profile,
-    }
-
-
-async def local_metrics() -> dict[str, Any]:
-    """This process's own metrics: in the worker, the pipeline's."""
-    return {"source": "in-process", **pipeline_metrics(generate_latest().decode())}
-
-
-async def remote_metrics(url: str, timeout_s: float = 3.0) -> dict[str, Any]:
-    async with httpx.AsyncClient(timeout=timeout_s) as client:
-        response = await client.get(url)
-        response.raise_for_status()
-    return {"source": url, **pipeline_metrics(response.text)}
-
-
 async def index_counts(location: str, generations: Generations) -> dict[str, Any]:
     """An index's live generation and its size, and the one a rebuild is
     filling, if any (`docstream rebuild`)."""
@@ -262,26 +189,34 @@ async def cli_status(
 ) -> dict[str, Any]:
     """`docstream status`: Kafka and Neo4j asked directly, the pipeline through the
     worker's /metrics; an embedded Qdrant belongs to the worker process, so its
-    count comes from the worker's /admin/status."""
+    count comes from the worker's /admin/status (with the key `find_api_key` finds)."""
     graph = Neo4jGraphStore(settings.neo4j)
+    metrics = metrics_url or f"{api_base(settings)}/metrics"
     probes: dict[str, Probe] = {
         "kafka": KafkaProbe(settings.kafka, timeout_s),
-        "pipeline": partial(remote_metrics, metrics_url or f"{api_base(settings)}/metrics"),
+        "pipeline": partial(remote_metrics, metrics),
         "neo4j": partial(
             index_counts,
             settings.neo4j.uri,
             GraphGenerations(graph),
         ),
     }
-    key = api_key or min(settings.api.api_keys, default="")
+    asked = {
+        "kafka": f"the brokers at {settings.kafka.bootstrap_servers}",
+        "pipeline": f"the worker's metrics at {metrics}",
+        "neo4j": settings.neo4j.uri,
+    }
     vectors = None
     if settings.qdrant.embedded:
+        key = find_api_key(api_key, settings)
         probes["qdrant"] = partial(_qdrant_from_worker, api_base(settings), key, timeout_s)
+        asked["qdrant"] = f"the worker's /admin/status at {api_base(settings)}"
     else:
         vectors = QdrantVectorStore(settings.qdrant, dimension=0)
         probes["qdrant"] = partial(index_counts, vectors.location, QdrantGenerations(vectors))
+        asked["qdrant"] = vectors.location
     try:
-        return await collect(probes, timeout_s)
+        return await collect(probes, timeout_s, asked)
     finally:
         await graph.close()
         if vectors is not None:
@@ -290,80 +225,15 @@ async def cli_status(
 
 async def _qdrant_from_worker(base: str, key: str, timeout_s: float) -> dict[str, Any]:
     if not key:
-        raise PermissionError("embedded Qdrant: ask the worker's /admin/status with --api-key")
+        raise PermissionError(
+            "the embedded Qdrant's count needs an admin key: pass --api-key, set "
+            "DOCSTREAM_API_KEYS, or start the stack with `make run` (it keeps one in "
+            ".stack/admin-key, which docstream finds by itself)"
+        )
     async with httpx.AsyncClient(timeout=timeout_s) as client:
         response = await client.get(f"{base}/admin/status", headers={"X-API-Key": key})
-        response.raise_for_status()
+    if response.status_code in (401, 403):
+        raise PermissionError(f"the worker refused the admin key ({response.status_code})")
+    response.raise_for_status()
     section: dict[str, Any] = response.json()["qdrant"]
     return section
-
-
-def render(report: Mapping[str, Any]) -> str:
-    """The report as text, one section after another."""
-    lines = [f"docstream status at {report.get('at')}"]
-    for name in ("kafka", "pipeline", "qdrant", "neo4j"):
-        section = report.get(name, {})
-        lines.append(f"\n{name}")
-        if "error" in section:
-            lines.append(f"  unavailable: {section['error']}")
-            continue
-        lines += RENDERERS[name](section)
-    return "\n".join(lines)
-
-
-def _kafka_lines(kafka: Mapping[str, Any]) -> list[str]:
-    lines = [f"  brokers: {', '.join(kafka['brokers']) or 'none'}"]
-    for name, topic in kafka["topics"].items():
-        ends = ",".join(str(e) for e in topic["end_offsets"].values())
-        lines.append(
-            f"  {name:<48} partitions {topic['partitions']:<3} records {topic['records']:<8} "
-            f"end offsets {ends}"
-        )
-    lines += [f"  {name:<48} missing" for name in kafka["missing_topics"]]
-    for stage, group in kafka["groups"].items():
-        lines.append(f"  lag {stage:<12} {group['group']:<36} {group['lag']}")
-    return lines
-
-
-def _pipeline_lines(metrics: Mapping[str, Any]) -> list[str]:
-    lines = [f"  metrics from {metrics['source']}"]
-    breakers = ", ".join(f"{k} {v}" for k, v in sorted(metrics["breakers"].items()))
-    lines.append(f"  breakers: {breakers or 'none seen'}")
-    for sink, reason in sorted(metrics["sinks_blocked"].items()):
-        lines.append(f"  {sink}: blocked: {reason} — the operator must fix it")
-    paused = [k for k, v in metrics["consumers_paused"].items() if v]
-    lines.append(f"  paused consumers: {', '.join(paused) or 'none'}")
-    for sink, f in sorted(metrics["freshness_s"].items()):
-        cuts = " ".join(f"{k} {_seconds(v)}" for k, v in f.items() if k != "count")
-        lines.append(f"  freshness {sink}: {cuts} (n={f['count']})")
-    for stage, outcomes in sorted(metrics["events"].items()):
-        counts = ", ".join(f"{k} {int(v)}" for k, v in sorted(outcomes.items()))
-        lines.append(f"  events {stage}: {counts}")
-    if profile := metrics.get("profile"):
-        note = "" if profile["configured"] else " (a replay's: not yet the configured one)"
-        lines.append(
-            f"  profile: {profile['model']} max_tokens={profile['max_tokens']} "
-            f"overlap_tokens={profile['overlap_tokens']}{note}"
-        )
-    return lines
-
-
-def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}s"
-
-
-def _index_lines(index: Mapping[str, Any]) -> list[str]:
-    sizes = ", ".join(f"{index[k]} {k}" for k in ("chunks", "documents") if k in index)
-    lines = [f"  {index['active']}: {sizes} ({index['location']})"]
-    if index.get("building"):
-        building = index.get("building_size", {})
-        lines.append(f"  rebuilding into {index['building']}: {building.get('chunks', 0)} chunks")
-    return lines
-
-
-RENDERERS: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {
-    "kafka": _kafka_lines,
-    "pipeline": _pipeline_lines,
-    "qdrant": _index_lines,
-    "neo4j": _index_lines,
-}

@@ -1,0 +1,95 @@
+"""`docstream status` as text: one section after another, and what could not be read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+def render(report: Mapping[str, Any]) -> str:
+    """The report as text, one section after another."""
+    lines = [f"docstream status at {report.get('at')}"]
+    for name in ("kafka", "pipeline", "qdrant", "neo4j"):
+        section = report.get(name, {})
+        lines.append(f"\n{name}")
+        if "error" in section:
+            lines.append(f"  unavailable: {section['error']}")
+            continue
+        lines += RENDERERS[name](section)
+    return "\n".join(lines)
+
+
+def _kafka_lines(kafka: Mapping[str, Any]) -> list[str]:
+    lines = [f"  brokers: {', '.join(kafka['brokers']) or 'none'}"]
+    for name, topic in kafka["topics"].items():
+        ends = ",".join(str(e) for e in topic["end_offsets"].values())
+        lines.append(
+            f"  {name:<48} partitions {topic['partitions']:<3} records {topic['records']:<8} "
+            f"end offsets {ends}"
+        )
+    lines += [f"  {name:<48} missing" for name in kafka["missing_topics"]]
+    for stage, group in kafka["groups"].items():
+        lines.append(f"  lag {stage:<12} {group['group']:<36} {group['lag']}")
+    return lines
+
+
+def _pipeline_lines(metrics: Mapping[str, Any]) -> list[str]:
+    lines = [f"  metrics from {metrics['source']}"]
+    breakers = ", ".join(f"{k} {v}" for k, v in sorted(metrics["breakers"].items()))
+    lines.append(f"  breakers: {breakers or 'none seen'}")
+    for sink, reason in sorted(metrics.get("sinks_blocked", {}).items()):
+        lines.append(f"  {sink}: blocked: {reason or 'no reason given'} — the operator must fix it")
+    lines += _consumer_lines(metrics.get("consumers", {}))
+    for sink, f in sorted(metrics["freshness_s"].items()):
+        cuts = " ".join(f"{k} {_seconds(v)}" for k, v in f.items() if k != "count")
+        lines.append(f"  freshness {sink}: {cuts} (n={f['count']})")
+    for stage, outcomes in sorted(metrics["events"].items()):
+        counts = ", ".join(f"{k} {int(v)}" for k, v in sorted(outcomes.items()))
+        lines.append(f"  events {stage}: {counts}")
+    if profile := metrics.get("profile"):
+        note = "" if profile["configured"] else " (a replay's: not yet the configured one)"
+        lines.append(
+            f"  profile: {profile['model']} max_tokens={profile['max_tokens']} "
+            f"overlap_tokens={profile['overlap_tokens']}{note}"
+        )
+    return lines
+
+
+def _consumer_lines(consumers: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One line a consumer: its state, why, and what to do (ops/status/consumers.py)."""
+    lines = []
+    for stage, c in consumers.items():
+        since = f" for {c['paused_for_s']:.0f}s" if c.get("paused_for_s") is not None else ""
+        line = f"  consumer {stage:<12} {c['state']}{since}: {c['why']}"
+        lines.append(line + (f"; {c['action']}" if c["action"] else ""))
+    return lines or ["  consumers: none seen"]
+
+
+def unreachable(report: Mapping[str, Any]) -> list[str]:
+    """What the report could not read, one line each, for stderr."""
+    return [
+        f"unreachable: {name} ({section.get('asked', name)}: {section['error']})"
+        for name, section in report.items()
+        if isinstance(section, Mapping) and "error" in section
+    ]
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}s"
+
+
+def _index_lines(index: Mapping[str, Any]) -> list[str]:
+    sizes = ", ".join(f"{index[k]} {k}" for k in ("chunks", "documents") if k in index)
+    lines = [f"  {index['active']}: {sizes} ({index['location']})"]
+    if index.get("building"):
+        building = index.get("building_size", {})
+        lines.append(f"  rebuilding into {index['building']}: {building.get('chunks', 0)} chunks")
+    return lines
+
+
+RENDERERS: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {
+    "kafka": _kafka_lines,
+    "pipeline": _pipeline_lines,
+    "qdrant": _index_lines,
+    "neo4j": _index_lines,
+}
