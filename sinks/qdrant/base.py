@@ -8,7 +8,8 @@ import copy
 from typing import Self
 
 from core.settings import QdrantSettings
-from sinks.qdrant.lexical import Bm25
+from core.types import Hit, SearchFilter
+from sinks.qdrant.lexical import Bm25, SparseTerms
 
 
 class AliasedStore:
@@ -28,3 +29,17 @@ class AliasedStore:
         store = copy.copy(self)
         store.collection = generation
         return store
+
+    async def search_lexical(
+        self, text: str, limit: int, where: SearchFilter | None = None
+    ) -> list[Hit]:
+        """BM25 over the sparse vectors; a text with no indexable term finds nothing."""
+        terms = self.bm25.query(text)
+        if not terms.indices:
+            return []
+        return await self._search_sparse(terms, limit, where)
+
+    async def _search_sparse(
+        self, terms: SparseTerms, limit: int, where: SearchFilter | None
+    ) -> list[Hit]:
+        raise NotImplementedError  # each engine queries its own way

@@ -44,7 +44,7 @@ from sinks.errors import needs_operator
 from sinks.qdrant.base import AliasedStore
 from sinks.qdrant.edge_filters import doc_filter, edge_filter
 from sinks.qdrant.errors import STORE, mapped
-from sinks.qdrant.lexical import Bm25
+from sinks.qdrant.lexical import Bm25, SparseTerms
 from sinks.qdrant.server import DENSE, LEXICAL, PAYLOAD_INDEXES, _filter, _hit, _payload
 
 log = get_logger(__name__)
@@ -260,12 +260,9 @@ class EdgeVectorStore(AliasedStore):
         nearest = edge.Query.Nearest(list(vector), using=DENSE)
         return await self._call(self._query, nearest, limit, where, "dense", DENSE_SEARCH)
 
-    async def search_lexical(
-        self, text: str, limit: int, where: SearchFilter | None = None
+    async def _search_sparse(
+        self, terms: SparseTerms, limit: int, where: SearchFilter | None
     ) -> list[Hit]:
-        terms = self.bm25.query(text)
-        if not terms.indices:
-            return []
         sparse = edge.SparseVector(terms.indices, terms.values)
         nearest = edge.Query.Nearest(sparse, using=LEXICAL)
         return await self._call(self._query, nearest, limit, where, "lexical")

@@ -24,7 +24,7 @@ from core.types import Hit, IndexedChunk, SearchFilter, WritePlan
 from sinks.errors import needs_operator
 from sinks.qdrant.base import AliasedStore
 from sinks.qdrant.errors import STORE, mapped
-from sinks.qdrant.lexical import Bm25
+from sinks.qdrant.lexical import Bm25, SparseTerms
 
 T = TypeVar("T")
 DENSE = "dense"
@@ -188,12 +188,9 @@ class QdrantVectorStore(AliasedStore):
         )
         return [_hit(point, "dense") for point in response.points]
 
-    async def search_lexical(
-        self, text: str, limit: int, where: SearchFilter | None = None
+    async def _search_sparse(
+        self, terms: SparseTerms, limit: int, where: SearchFilter | None
     ) -> list[Hit]:
-        terms = self.bm25.query(text)
-        if not terms.indices:
-            return []
         response = await self._call(
             self.client.query_points,
             self.collection,
