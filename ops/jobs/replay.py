@@ -39,7 +39,7 @@ from core.kafka.catchup import Records, TopicCatchUp
 from core.logs import get_logger
 from core.metrics import REBUILD_CHUNKS, REBUILD_LAG
 from core.settings import KafkaSettings
-from core.types import DocumentDeletion, SinkEvent, WritePlan
+from core.types import DocumentDeletion, SinkEvent, StoreRejected, WritePlan
 from ops.jobs.rebuild import Job, Progress, Target, tracked
 from schemas.codec import Codecs
 from schemas.errors import CodecError
@@ -207,13 +207,13 @@ class Replay(Job):
         try:
             await until_written(TARGET, lambda: store.write(plan))
             return
-        except Exception:
+        except StoreRejected:
             log.exception("replay batch refused; writing its documents one by one")
         one_by_one: list[SinkEvent] = [*plan.deletions, *plan.upserts]
         for event in one_by_one:
             try:
                 await until_written(TARGET, partial(store.write, plan_writes([event])))
-            except Exception as exc:
+            except StoreRejected as exc:
                 self.skipped.add("refused", -1, f"{event.doc_id}: {exc!r}")
 
     def _lag(self, lag: int) -> None:

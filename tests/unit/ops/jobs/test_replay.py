@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from core.settings import ChunkerSettings, KafkaSettings
+from core.types import IndexedChunk, WritePlan
 from ops.jobs.replay import Replay
 from schemas.codec import Codecs, codec_for
 from streams.chunker import SentenceChunker
@@ -78,3 +81,28 @@ async def test_bad_and_stale_events_are_skipped_and_a_delete_deletes() -> None:
     [plan] = store.plans
     assert [d.doc_id for d in plan.deletions] == ["d3"]
     assert run.skipped.counts == {"stale": 1, "invalid": 2}
+
+
+def plan_of(*texts: str) -> WritePlan:
+    chunks = [
+        IndexedChunk(f"c{i}", f"d{i}", 1, 0, 1, "", text, [0.0], "cid")
+        for i, text in enumerate(texts)
+    ]
+    return WritePlan(upserts=chunks, chunk_counts={c.doc_id: 1 for c in chunks})
+
+
+async def test_a_refused_document_is_skipped_and_the_rest_of_its_batch_written() -> None:
+    run, store = replay(processing()), FakeStore()
+    await run._write(store, plan_of("fine", "poison", "also fine"))
+    assert [c.text for c in store.written] == ["fine", "also fine"]
+    assert run.skipped.counts == {"refused": 1}
+
+
+async def test_a_bug_while_writing_is_raised_not_skipped() -> None:
+    class Broken(FakeStore):
+        async def write(self, plan: WritePlan) -> None:
+            raise AttributeError("a bug in our own code")
+
+    run = replay(processing())
+    with pytest.raises(AttributeError):
+        await run._write(Broken(), plan_of("fine"))
