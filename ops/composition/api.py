@@ -3,6 +3,7 @@ embedded Qdrant) or as a process of its own over a Qdrant server (`run_api`)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from api.health import Health
 from api.intake import Intake
 from api.search import QueryLimits, SearchService
 from api.status import DocumentStatus
+from api.warmup import Warmup
 from core.heap import freeze_startup_heap
 from core.kafka.producer import AsyncProducer
 from core.logs import configure_logging
@@ -57,10 +59,14 @@ def build_api(
     states: Mapping[str, Any] | None = None,
     current: Callable[[str], bool] | None = None,
     extra_routes: Sequence[BaseRoute] = (),
+    warmup: Warmup | None = None,
+    warm_on_start: bool = False,
 ) -> Starlette:
     """The edge over these stores, querying with `profile`'s embedder.
     `states` (the worker's document-state table) and `current` (whether a
-    state's profile is the one in use) serve GET /documents/{id}."""
+    state's profile is the one in use) serve GET /documents/{id}. With a
+    `warmup`, /health/ready waits for it; `warm_on_start` runs it as the edge
+    starts (a process of its own; the worker runs it as a startup hook)."""
     producer = AsyncProducer(
         settings.kafka.bootstrap_servers,
         settings.api.intake_timeout_s,
@@ -77,13 +83,24 @@ def build_api(
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        warming = asyncio.create_task(warmup.run()) if warmup and warm_on_start else None
         yield
+        if warming is not None:
+            warming.cancel()
         producer.close()
 
+    checks = worker_checks(settings, vectors, graph)
+    if warmup is not None:
+        checks["warm"] = warmup.check
     status = DocumentStatus(states, vectors, graph, current=current or (lambda _: True))
     return create_api(
         search_service(settings, profile, vectors, graph),
-        Health(worker_checks(settings, vectors, graph)),
+        Health(
+            {
+                **worker_checks(settings, vectors, graph),
+                **({"warm": warmup.check} if warmup else {}),
+            }
+        ),
         settings=settings.api,
         intake=intake,
         status=status,
@@ -115,7 +132,8 @@ def run_api(settings: Settings) -> int:
     profile = LiveProfile(configured_processing(settings, embedder))
     vectors = vector_store(settings, embedder.dimension)
     graph = Neo4jGraphStore(settings.neo4j)
-    api = build_api(settings, profile, vectors, graph)
+    warmup = Warmup(profile, vectors, graph)
+    api = build_api(settings, profile, vectors, graph, warmup=warmup, warm_on_start=True)
     freeze_startup_heap()  # the model and the stores are loaded: keep them out of GC walks
     uvicorn.run(api, host=settings.api.host, port=settings.api.port, log_config=None)
     return 0

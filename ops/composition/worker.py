@@ -14,6 +14,7 @@ from faust.contrib.asgi import serve_asgi
 
 from api.health import Health, ops_app
 from api.rebuild import rebuild_routes
+from api.warmup import Warmup
 from core.heap import freeze_when_started
 from core.kafka.admin import ensure_topics
 from core.logs import configure_logging, get_logger, logging_config
@@ -53,7 +54,12 @@ def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
         vector_store(settings, embedder.dimension) if "qdrant-sink" in runs or with_api else None
     )
     graph = Neo4jGraphStore(settings.neo4j)
-    hooks = startup_hooks(settings, vectors, graph if "neo4j-sink" in runs or with_api else None)
+    # With the API: its query path is warmed once the stores are set up, and
+    # /health/ready waits for that (the first user query is not a cold one).
+    warmup = Warmup(profile, vectors, graph) if with_api and vectors is not None else None
+    hooks = startup_hooks(
+        settings, vectors, graph if "neo4j-sink" in runs or with_api else None, warmup
+    )
     app = create_faust_app(settings, web=True, startup_hooks=hooks)
     codecs = Codecs.create(settings.schema_registry_url)
     states = document_state_table(app, settings.kafka.partitions)
@@ -69,6 +75,7 @@ def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
             states=states,
             current=profile.cut_by_current,
             extra_routes=rebuild_routes(rebuilds),
+            warmup=warmup,
         )
         serve_asgi(app, api, host=settings.api.host, port=settings.api.port)
     else:
@@ -79,14 +86,18 @@ def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
 
 
 def startup_hooks(
-    settings: Settings, vectors: Vectors | None, graph: Neo4jGraphStore | None
+    settings: Settings,
+    vectors: Vectors | None,
+    graph: Neo4jGraphStore | None,
+    warmup: Warmup | None = None,
 ) -> list[tuple[str, StartupHook]]:
     """What must exist before the consumers start: the topics, and the schemas
-    of the stores this worker opens."""
+    of the stores this worker opens; then the query path is warmed (it needs them)."""
     return [
         ("kafka-topics", lambda: asyncio.to_thread(ensure_topics, settings.kafka)),
         *([("qdrant-schema", vectors.ensure_schema)] if vectors is not None else []),
         *([("neo4j-schema", graph.ensure_schema)] if graph is not None else []),
+        *([("query-warmup", warmup.run)] if warmup is not None else []),
         ("heap", freeze_when_started),  # last: what start-up built stays out of the GC's walks
     ]
 
