@@ -2,5 +2,5 @@
 `MENTIONS` edges (`store.py`), the rule-based entity extractor
 (`entities.py`), and the generations a rebuild switches between
 (`generations.py`). The adapter maps the driver's exceptions to the error
-contract of `core/types.py`. It may import core and schemas only; the
+contract of `core/types.py` in one place (`errors.py`). It may import core and schemas only; the
 composition root and the jobs in `ops/jobs/` import it."""

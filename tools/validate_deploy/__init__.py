@@ -3,7 +3,8 @@
 rendered Kubernetes overlays, the Prometheus configuration and rules, and the
 Grafana provisioning and dashboards. Nothing here needs a Docker engine, a
 cluster or the network; docs/DEPLOYMENT.md says what each check covers and
-what it cannot.
+what it cannot. `install_promtool.sh` installs promtool for the rule checks
+(`make promtool`).
 
 Each check returns the problems it found, one line each; none means it passed.
 """
