@@ -1,6 +1,6 @@
 """Which admin key the CLI sends (`docstream status`, `rebuild`, `replay`).
 
-One place, in this order: the command's `--api-key`; else the first of
+One place, in this order: the command's `--api-key`; else the first (in sort order) of
 DOCSTREAM_API_KEYS; else the key `make run` keeps for the local stack in its
 data folder (`.stack/admin-key`, tools/admin_key.py). A client's lookup only:
 a worker never reads that file, so a server with no key configured keeps its
