@@ -4,9 +4,11 @@ The first query after a start used to pay for every cold path at once: the
 model's first forward pass, the stores' first dense and sparse searches, and
 above all Neo4j planning and compiling the neighbours query (1,080 ms of a
 1,109 ms first answer, measured with `make run`). `Warmup` runs each of them
-once, with a probe no user would send, and `/health/ready` answers 503 naming
-`warm` until it has, so a load balancer (or `make run`'s banner) sends the
-first real query to a warm process.
+once with a probe no user would send, then one whole query through the search
+service (the graph step then runs with real seeds: on a cold Neo4j the probe
+alone left the first real neighbours query at 800 ms), and `/health/ready`
+answers 503 naming `warm` until it has, so a load balancer (or `make run`'s
+banner) sends the first real query to a warm process.
 
 A store that is down or not yet set up is retried until `deadline_s`; after
 that the process reports ready anyway (its own store checks say what is down)
@@ -20,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from api.search import Query, SearchService
 from core.logs import get_logger
 from core.types import CurrentProfile, GraphStore, StoreError, VectorStore
 
@@ -37,6 +40,7 @@ class Warmup:
     profile: CurrentProfile
     vectors: VectorStore
     graph: GraphStore
+    search: SearchService | None = None
     deadline_s: float = 120.0
     retry_s: float = 1.0
     done: bool = False
@@ -64,6 +68,8 @@ class Warmup:
             ("graph", lambda: self.graph.neighbours([PROBE_CHUNK_ID], 1, GRAPH_EDGES)),
         ]
         cold = [name for name, step in steps if not await self._step(name, step, started)]
+        if self.search is not None and not await self._step("query", self._query, started):
+            cold.append("query")
         self.done = True
         log.info(
             "query path warmed" if not cold else "query path partly warmed",
@@ -83,3 +89,17 @@ class Warmup:
                 continue
             self.timings_ms[name] = round((time.perf_counter() - began) * 1000, 1)
             return True
+
+    async def _query(self) -> None:
+        """One query as a user sends it; a store that degraded it is retried."""
+        assert self.search is not None
+        began = time.perf_counter()
+        events = [event async for event in self.search.run(Query(PROBE_TEXT))]
+        degraded = [e.data for e in events if e.kind == "degraded"]
+        if degraded:
+            raise WarmupDegraded("warm-up", f"the query was degraded: {degraded}")
+        self.timings_ms["query_first"] = round((time.perf_counter() - began) * 1000, 1)
+
+
+class WarmupDegraded(StoreError):
+    """A store answered the warm-up query late or not at all: try it again."""

@@ -89,12 +89,17 @@ def build_api(
             warming.cancel()
         producer.close()
 
+    search = (
+        warmup.search
+        if warmup and warmup.search
+        else search_service(settings, profile, vectors, graph)
+    )
     checks = worker_checks(settings, vectors, graph)
     if warmup is not None:
         checks["warm"] = warmup.check
     status = DocumentStatus(states, vectors, graph, current=current or (lambda _: True))
     return create_api(
-        search_service(settings, profile, vectors, graph),
+        search,
         Health(
             {
                 **worker_checks(settings, vectors, graph),
@@ -132,7 +137,7 @@ def run_api(settings: Settings) -> int:
     profile = LiveProfile(configured_processing(settings, embedder))
     vectors = vector_store(settings, embedder.dimension)
     graph = Neo4jGraphStore(settings.neo4j)
-    warmup = Warmup(profile, vectors, graph)
+    warmup = Warmup(profile, vectors, graph, search_service(settings, profile, vectors, graph))
     api = build_api(settings, profile, vectors, graph, warmup=warmup, warm_on_start=True)
     freeze_startup_heap()  # the model and the stores are loaded: keep them out of GC walks
     uvicorn.run(api, host=settings.api.host, port=settings.api.port, log_config=None)

@@ -20,7 +20,7 @@ from core.kafka.admin import ensure_topics
 from core.logs import configure_logging, get_logger, logging_config
 from core.settings import Settings
 from core.tracing import configure_tracing
-from ops.composition.api import build_api
+from ops.composition.api import build_api, search_service
 from ops.composition.stores import Vectors, rebuild_control, vector_store, worker_checks
 from ops.jobs.profile import configured_processing
 from schemas.codec import Codecs
@@ -56,7 +56,11 @@ def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
     graph = Neo4jGraphStore(settings.neo4j)
     # With the API: its query path is warmed once the stores are set up, and
     # /health/ready waits for that (the first user query is not a cold one).
-    warmup = Warmup(profile, vectors, graph) if with_api and vectors is not None else None
+    warmup = (
+        Warmup(profile, vectors, graph, search_service(settings, profile, vectors, graph))
+        if with_api and vectors is not None
+        else None
+    )
     hooks = startup_hooks(
         settings, vectors, graph if "neo4j-sink" in runs or with_api else None, warmup
     )

@@ -14,7 +14,7 @@ from api.app import create_api
 from api.health import Health
 from api.search import QueryLimits, SearchService
 from api.warmup import PROBE_CHUNK_ID, Warmup
-from core.types import StoreUnavailable
+from core.types import Hit, StoreUnavailable
 from tests.fakes import FakeEmbedder, FakeStore
 from tests.profiles import FixedProfile
 
@@ -95,3 +95,24 @@ def test_ready_waits_for_the_warmup() -> None:
     assert response.status_code == 503 and response.json()["down"] == ["warm"]
     asyncio.run(warmup.run())
     assert client.get("/health/ready").status_code == 200
+
+
+async def test_a_whole_query_runs_after_the_probes_and_a_degraded_one_is_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hit = Hit("c1", "d1", 0, "text", 0.9, "cid", "dense")
+    vectors = FakeStore(hits=[hit], lexical_hits=[hit])
+    graph = FakeStore(fail=StoreUnavailable("fake", "the first graph step times out"))
+    search = SearchService(FixedProfile(), vectors, graph, QueryLimits())  # type: ignore[arg-type]
+    warmup = Warmup(FixedProfile(), CountingStore(), CountingStore(), search)  # type: ignore[arg-type]
+    waits: list[float] = []
+
+    async def recover(seconds: float) -> None:
+        waits.append(seconds)
+        graph.fail = None  # the store answers from the second try on
+
+    monkeypatch.setattr("api.warmup.asyncio.sleep", recover)
+    await warmup.run()
+    assert warmup.done and "query_first" in warmup.timings_ms
+    assert len(waits) == 1  # one degraded query, then a clean one
+    assert graph.filters == [("next", "links_to", "mentions")]  # the graph step ran with a seed
