@@ -13,6 +13,13 @@ banner) sends the first real query to a warm process.
 A store that is down or not yet set up is retried until `deadline_s`; after
 that the process reports ready anyway (its own store checks say what is down)
 and the log says which path stayed cold.
+
+An index that is still empty gives the graph step no seed, and Neo4j's first
+neighbours query over real rows is the slow one (about 1 s after a restart of
+Neo4j here). So while the warm-up query finds no hit, it is sent again every
+`reseed_s` in the background (readiness does not wait for it: an empty index
+has nothing to answer anyway) until the first documents are indexed, for at
+most `reseed_for_s`.
 """
 
 from __future__ import annotations
@@ -43,7 +50,11 @@ class Warmup:
     search: SearchService | None = None
     deadline_s: float = 120.0
     retry_s: float = 1.0
+    reseed_s: float = 2.0
+    reseed_for_s: float = 900.0
     done: bool = False
+    seeded: bool = False  # the warm-up query found hits: its graph step ran
+    reseeding: asyncio.Task[None] | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     async def check(self) -> None:
@@ -75,6 +86,8 @@ class Warmup:
             "query path warmed" if not cold else "query path partly warmed",
             extra={"timings_ms": self.timings_ms, "cold": cold},
         )
+        if self.search is not None and "query" not in cold and not self.seeded:
+            self.reseeding = asyncio.create_task(self._warm_when_seeded())
 
     async def _step(self, name: str, step: Callable[[], Awaitable[object]], started: float) -> bool:
         while True:
@@ -98,7 +111,23 @@ class Warmup:
         degraded = [e.data for e in events if e.kind == "degraded"]
         if degraded:
             raise WarmupDegraded("warm-up", f"the query was degraded: {degraded}")
+        self.seeded = any(e.kind == "hit" for e in events)
         self.timings_ms["query_first"] = round((time.perf_counter() - began) * 1000, 1)
+
+    async def _warm_when_seeded(self) -> None:
+        """The warm-up query again, until the index has something to find."""
+        until = time.monotonic() + self.reseed_for_s
+        while not self.seeded and time.monotonic() < until:
+            await asyncio.sleep(self.reseed_s)
+            try:
+                await self._query()
+            except StoreError:
+                continue  # a store down now: its own checks say so; try again later
+        if self.seeded:
+            log.info(
+                "query path warmed over the first indexed documents",
+                extra={"query_ms": self.timings_ms["query_first"]},
+            )
 
 
 class WarmupDegraded(StoreError):

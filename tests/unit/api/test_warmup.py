@@ -116,3 +116,25 @@ async def test_a_whole_query_runs_after_the_probes_and_a_degraded_one_is_retried
     assert warmup.done and "query_first" in warmup.timings_ms
     assert len(waits) == 1  # one degraded query, then a clean one
     assert graph.filters == [("next", "links_to", "mentions")]  # the graph step ran with a seed
+
+
+async def test_an_empty_index_is_warmed_again_once_its_first_documents_arrive() -> None:
+    vectors, graph = FakeStore(), FakeStore()
+    search = SearchService(FixedProfile(), vectors, graph, QueryLimits())  # type: ignore[arg-type]
+    warmup = Warmup(FixedProfile(), CountingStore(), CountingStore(), search, reseed_s=0.001)  # type: ignore[arg-type]
+    await warmup.run()
+    assert warmup.done and not warmup.seeded and warmup.reseeding is not None
+    assert graph.filters == []  # no hit: the graph step had no seed
+    hit = Hit("c1", "d1", 0, "text", 0.9, "cid", "dense")
+    vectors.hits, vectors.lexical_hits = [hit], [hit]  # the first document is indexed
+    await asyncio.wait_for(warmup.reseeding, 5)
+    assert warmup.seeded and graph.filters == [("next", "links_to", "mentions")]
+
+
+async def test_a_seeded_index_needs_no_second_warm_up() -> None:
+    hit = Hit("c1", "d1", 0, "text", 0.9, "cid", "dense")
+    vectors, graph = FakeStore(hits=[hit]), FakeStore()
+    search = SearchService(FixedProfile(), vectors, graph, QueryLimits())  # type: ignore[arg-type]
+    warmup = Warmup(FixedProfile(), CountingStore(), CountingStore(), search)  # type: ignore[arg-type]
+    await warmup.run()
+    assert warmup.seeded and warmup.reseeding is None
