@@ -120,15 +120,15 @@ def chunk_message(text: str, index: int = 0) -> FakeMessage:
     return FakeMessage(codec_for("ChunkEvent").encode(record), topic="chunks", headers=HEADERS)
 
 
+def embed_stage(producer: FakeProducer, embedder: FakeEmbedder) -> EmbedStage:
+    return EmbedStage(
+        FixedProfile(embedder=embedder), CODECS, producer, dead_letters(producer), TOPICS
+    )
+
+
 async def test_the_embedder_embeds_a_batch_in_one_call() -> None:
     producer, embedder = FakeProducer(), FakeEmbedder()
-    stage = EmbedStage(
-        FixedProfile(embedder=embedder),
-        CODECS,
-        producer,
-        dead_letters(producer),
-        TOPICS,
-    )
+    stage = embed_stage(producer, embedder)
     await stage.handle(
         [chunk_message("alpha", 0), FakeMessage(b"junk", topic="chunks"), chunk_message("be", 1)]
     )
@@ -272,13 +272,7 @@ async def test_a_poison_event_is_recorded_against_its_key() -> None:
 
 async def test_a_delete_passes_the_embedder_without_being_embedded() -> None:
     producer, embedder = FakeProducer(), FakeEmbedder()
-    stage = EmbedStage(
-        FixedProfile(embedder=embedder),
-        CODECS,
-        producer,
-        dead_letters(producer),
-        TOPICS,
-    )
+    stage = embed_stage(producer, embedder)
     deletion = {
         "chunk_id": "",
         "doc_id": "d1",
@@ -371,9 +365,7 @@ async def test_a_bug_in_reading_a_document_is_not_taken_for_bad_data(monkeypatch
 async def test_a_bug_in_the_embedders_mapping_fails_loudly(monkeypatch: Any) -> None:
     monkeypatch.setattr("streams.stages.embedded", broken)
     producer = FakeProducer()
-    stage = EmbedStage(
-        FixedProfile(embedder=FakeEmbedder()), CODECS, producer, dead_letters(producer), TOPICS
-    )
+    stage = embed_stage(producer, FakeEmbedder())
     with pytest.raises(AttributeError):
         await stage.handle([chunk_message("alpha", 0)])
     assert producer.sent == []
