@@ -21,9 +21,9 @@ PROMTOOL := $(BIN)/promtool
 
 help:
 	@echo "make run                 stack + worker + API + sample corpus (Ctrl-C stops it)"
-	@echo "make test                lint, unit and integration tests on the real local stack"
+	@echo "make test                lint, unit and integration tests on real Kafka, Neo4j, Qdrant (tests/services)"
 	@echo "make test-unit           unit tests only (no services)"
-	@echo "make test-faults         the fault-injection suite on the real local stack (docs/RELIABILITY.md)"
+	@echo "make test-faults         the fault-injection suite on the real services (docs/RELIABILITY.md)"
 	@echo "make bench               the benchmarks that fit this machine (docs/PERFORMANCE.md)"
 	@echo "make lint                ruff + mypy"
 	@echo "make validate-deploy     check Dockerfile, compose, k8s, Prometheus, Grafana (offline)"
@@ -57,7 +57,7 @@ test-unit: venv
 test-integration: venv
 	$(BIN)/pytest tests/integration -ra $(PYTEST_ARGS)
 
-# Faults injected into the real local stack; verdicts in reports/faults.json.
+# Faults injected into the real services (the local stack, or containers); verdicts in reports/faults.json.
 test-faults: venv
 	mkdir -p reports
 	$(BIN)/pytest tests/faults -ra --junitxml=reports/faults.xml $(PYTEST_ARGS)
