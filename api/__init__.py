@@ -4,4 +4,4 @@ health and metrics, and warming the query path before ready (`warmup.py`).
 It may import core and schemas, and reaches the stores
 and the embedder only through the Protocols of `core/types.py`, which the
 composition root hands it; it never imports streams or sinks, and nothing but
-`ops/composition/` imports it."""
+`ops/composition.py` imports it."""

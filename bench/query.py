@@ -13,7 +13,7 @@ store holding >= 100k chunks, next to the store's own query time.
    the clients send: dense and lexical top-10, top-30 (the API's depth for
    k=10), a dense search filtered on a metadata key (1 chunk in 20 matches),
    and lexical top-100.
-3. Serve the real API (`ops.composition.api.build_api`) from a child process with
+3. Serve the real API (`ops.composition.build_api`) from a child process with
    uvicorn on 127.0.0.1, warm its query-embedding cache with one pass over the
    queries, then run --clients clients for --duration seconds, each sending
    GET /query?q=…&k=10 (Accept: text/event-stream) one after the other, and
@@ -56,8 +56,7 @@ from core.heap import freeze_startup_heap, thaw_heap
 from core.ids import chunk_id
 from core.settings import QdrantSettings, Settings
 from core.types import IndexedChunk, SearchFilter, WritePlan
-from ops.composition.api import build_api
-from ops.composition.stores import Vectors, vector_store
+from ops.composition import Vectors, build_api, vector_store
 from ops.jobs.profile import configured_processing
 from sinks.neo4j.store import Neo4jGraphStore
 from sinks.qdrant.edge import EdgeVectorStore

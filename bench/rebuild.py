@@ -51,7 +51,7 @@ from bench.rebuild_events import DIMENSION, Message, publish, synthetic_events
 from core.kafka.admin import admin_client, ensure_topics
 from core.settings import Settings
 from core.types import Generations, WritePlan
-from ops.composition.stores import vector_generations, vector_store
+from ops.composition import vector_generations, vector_store
 from ops.jobs.rebuild import Progress, Rebuild, Target, TargetRebuild
 from schemas.codec import Codecs
 from schemas.events import EmbeddedChunk

@@ -100,13 +100,13 @@ def _schemas(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from ops.composition.worker import run_worker
+    from ops.composition import run_worker
 
     return run_worker(settings, with_api=not args.no_api)
 
 
 def _api(args: argparse.Namespace, settings: Settings) -> int:
-    from ops.composition.api import run_api
+    from ops.composition import run_api
 
     return run_api(settings)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from core.correlation import mint_correlation_id, mint_traceparent
 from core.kafka.admin import ensure_topics
 from core.settings import Settings
-from ops.composition.worker import run_worker
+from ops.composition import run_worker
 from ops.publishing.publisher import DocumentPublisher
 from ops.publishing.sources import read_path
 from schemas.codec import Codecs

@@ -14,7 +14,7 @@ import sinks.qdrant.edge as qdrant_edge
 from core.settings import QdrantSettings
 from core.types import DocumentDeletion, GenerationState, IndexedChunk, SearchFilter, WritePlan
 from sinks.qdrant.edge import EdgeVectorStore
-from sinks.qdrant.edge_generations import EdgeGenerations
+from sinks.qdrant.generations import QdrantGenerations
 
 pytestmark = pytest.mark.integration
 
@@ -133,7 +133,7 @@ async def test_generations_are_shard_folders_and_the_pointer_switches_them(
 ) -> None:
     live = open_store(tmp_path)
     await live.ensure_schema()
-    gens = EdgeGenerations(live)
+    gens = QdrantGenerations(live)
     await live.write(plan("d", 2, word="kiln"))
     new = await gens.begin()
     await live.pinned(new).write(plan("d", 4, word="kiln"))
@@ -153,7 +153,7 @@ async def test_generations_are_shard_folders_and_the_pointer_switches_them(
 
     restarted = open_store(tmp_path)
     await restarted.ensure_schema()
-    again = EdgeGenerations(restarted)
+    again = QdrantGenerations(restarted)
     assert await again.begin() == "chunks-g2"
     await again.abandon()
     assert (await again.state(), await restarted.count("d")) == (

@@ -1,7 +1,7 @@
 """The OpenAPI document names every route the API serves, and nothing else:
 a route added or removed without its entry (or an entry without its route)
 fails here. The API is built as the worker's composition root builds it
-(ops/composition/worker.py build_api and rebuild_control), with fakes behind."""
+(ops/composition.py build_api and rebuild_control), with fakes behind."""
 
 import re
 from collections.abc import Sequence
