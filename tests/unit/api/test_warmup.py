@@ -113,7 +113,7 @@ async def test_a_whole_query_runs_after_the_probes_and_a_degraded_one_is_retried
 
     monkeypatch.setattr("api.warmup.asyncio.sleep", recover)
     await warmup.run()
-    assert warmup.done and "query_first" in warmup.timings_ms
+    assert warmup.done and "query" in warmup.timings_ms
     assert len(waits) == 1  # one degraded query, then a clean one
     assert graph.filters == [("next", "links_to", "mentions")]  # the graph step ran with a seed
 
