@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -103,22 +102,22 @@ def test_the_default_socket_is_pinged_when_it_exists(tmp_path: Path) -> None:
 
 
 def test_a_ping_that_hangs_falls_back_in_bounded_time(tmp_path: Path) -> None:
-    release = threading.Event()
+    release, returned = threading.Event(), threading.Event()
 
     def hanging(env: Mapping[str, str], timeout_s: float) -> bool:
         release.wait(30)
+        returned.set()
         return True
 
-    began = time.monotonic()
     try:
         answered = docker_answers(
             {"DOCKER_HOST": "tcp://127.0.0.1:2375"}, ping=hanging, timeout_s=0.5
         )
-        took = time.monotonic() - began
+        # Had it waited for the ping, the ping would have said yes (after 30 s).
+        still_hanging = not returned.is_set()
     finally:
         release.set()
-    assert not answered
-    assert took < 2.0
+    assert not answered and still_hanging
 
 
 def test_a_bug_in_the_ping_is_raised_not_taken_for_no_docker() -> None:
@@ -130,9 +129,7 @@ def test_a_bug_in_the_ping_is_raised_not_taken_for_no_docker() -> None:
 
 
 def test_the_real_ping_to_a_closed_port_is_no_engine() -> None:
-    began = time.monotonic()
     assert not docker_ping({"DOCKER_HOST": f"tcp://127.0.0.1:{free_port()}"}, 1.0)
-    assert time.monotonic() - began < 5.0
 
 
 @pytest.fixture
@@ -147,10 +144,8 @@ def silent_socket(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_a_silent_default_socket_falls_back_to_the_local_stack(silent_socket: Path) -> None:
-    began = time.monotonic()
     answered = docker_answers({}, socket=silent_socket, timeout_s=1.0)
     assert not answered
-    assert time.monotonic() - began < 3.0
     assert (
         choose_backend({}, lambda env: docker_answers(env, socket=silent_socket, timeout_s=1.0))
         == "local"
