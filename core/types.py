@@ -64,7 +64,7 @@ class IndexedChunk:
     chunk_count: int
     title: str
     text: str
-    vector: list[float]
+    vector: Sequence[float]  # a list, or the decoder's array("f") in a bulk rebuild
     correlation_id: str
     source: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
@@ -259,3 +259,12 @@ class GraphStore(Protocol):
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class BulkCreate(Protocol):
+    """A store's bulk path into a generation a rebuild is filling
+    (`sinks/qdrant/bulk.py`, `sinks/neo4j/bulk.py`): `create` writes chunks of
+    documents the generation does not hold yet, with nothing to replace, in
+    whatever way is cheapest for the store. Raises the contract's `StoreError`s."""
+
+    async def create(self, chunks: list[IndexedChunk]) -> None: ...

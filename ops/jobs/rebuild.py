@@ -5,10 +5,13 @@ For each target store (Qdrant, Neo4j or both, each on its own):
 1. `begin`: the store makes (or, after an interruption, finds again) the
    generation being built;
 2. fill: a consumer group of its own (`<group>.rebuild.<generation>`) reads
-   the topic from the start and writes every event into that generation
-   through the same `SinkStage` the live sink uses. It never re-embeds. Live
-   events arrive on the same topic, so they reach both generations: the live
-   sink writes them to the active one, the rebuild to the new one;
+   the topic from the start in large batches and writes them into that
+   generation through the bulk path (`bulk.py`: each batch reduced to its
+   final state, documents new to the generation created in bulk, the rest
+   written the live sink's idempotent way). It never re-embeds, and copies
+   only vectors of the profile's model. Live events arrive on the same topic,
+   so they reach both generations: the live sink writes them to the active
+   one, the rebuild to the new one;
 3. switch: once the rebuild has caught up, `activate` moves queries and the
    live sink over in one step (the Qdrant alias, the Neo4j generation node);
 4. drain: the rebuild reads on to the end offsets taken after the switch, so
@@ -39,7 +42,9 @@ from core.metrics import REBUILD_CHUNKS, REBUILD_LAG
 from core.positions import StartAt
 from core.settings import KafkaSettings
 from core.types import CurrentProfile, Generations, GraphStore, VectorStore
+from ops.jobs.bulk import BulkSink, bulk_for
 from schemas.codec import Codecs
+from schemas.fast import FastDecoder
 from streams.deadletter import RawMessage
 from streams.stages import SinkStage
 
@@ -125,14 +130,16 @@ class TargetRebuild:
         codecs: Codecs,
         batch: int = 1000,
         start: StartAt | None = None,
+        bulk_batch: int = 5000,
     ) -> None:
         self.target = target
         self.kafka = kafka
         self.codecs = codecs
         self.batch = batch
         self.start = start
+        self.bulk_batch = bulk_batch  # a rebuild's batches: bulk writes want thousands of rows
         self.progress = Progress(target.name)
-        self._stage: SinkStage | None = None
+        self._sink: BulkSink | None = None
 
     async def run(self) -> Progress:
         work = self._repair() if self.start is not None else self._rebuild()
@@ -143,14 +150,19 @@ class TargetRebuild:
         gen = await generations.begin()
         self.progress.generation = gen
         self.progress.phase = "filling"
-        log.info("rebuild started", extra=self._log())
-        reader = self._reader(self.target.store.pinned(gen), f"rebuild.{gen}")
+        # A generation that holds data already is one an interrupted rebuild began.
+        resumed = (await generations.size(gen)).get("chunks", 0) > 0
+        log.info("rebuild started", extra={**self._log(), "resumed": resumed})
+        reader = self._bulk_reader(self.target.store.pinned(gen), gen, resumed)
         reader.start()
         try:
             await reader.wait_until_caught_up(None, self._lag)
             self._refuse_other_models()
             self.progress.phase = "switching"
             self.progress.previous = await generations.activate(gen)
+            assert self._sink is not None
+            # The live sink writes this generation now: no more bulk creates.
+            self._sink.everything_written()
             log.info("rebuild switched", extra=self._log())
             self.progress.phase = "draining"
             await reader.wait_until_caught_up(await reader.end_offsets(), self._lag)
@@ -184,12 +196,42 @@ class TargetRebuild:
         log.info("repair done", extra=self._log())
 
     def _refuse_other_models(self) -> None:
-        if self._stage is not None and self._stage.superseded:
+        superseded = self._sink.superseded if self._sink is not None else set()
+        if superseded and self.target.profile is not None:
+            model = self.target.profile.embedder.model_name
             raise RuntimeError(
-                f"{self._stage.superseded} events on {self.kafka.topics.chunks_embedded} carry "
-                "vectors of a model a replay replaced: rebuild from the documents with "
-                "`docstream replay --topic documents`"
+                f"{len(superseded)} documents on {self.kafka.topics.chunks_embedded} (e.g. "
+                f"{sorted(superseded)[0]!r}) have vectors of another model than {model!r}, "
+                "the one in use (a replay changed it): the topic cannot rebuild this index. "
+                "Rebuild from the documents instead, with `docstream replay --topic documents`"
             )
+
+    def _bulk_reader(
+        self, store: VectorStore | GraphStore, gen: str, resumed: bool
+    ) -> TopicCatchUp:
+        sink = BulkSink(
+            f"rebuild-{self.target.name}",
+            store,
+            bulk_for(store),
+            FastDecoder(self.codecs.embedded),
+            profile=self.target.profile,
+            all_written=resumed,
+        )
+        self._sink = sink
+
+        async def handle(records: Records) -> None:
+            written = await sink.handle(records)
+            self.progress.written += len(records)
+            REBUILD_CHUNKS.labels(self.target.name).inc(written)
+
+        return TopicCatchUp(
+            f"rebuild-{self.target.name}",
+            self.kafka,
+            self.kafka.topics.chunks_embedded,
+            f"{self.kafka.group_id}.rebuild.{gen}",
+            handle,
+            self.bulk_batch,
+        )
 
     def _reader(self, store: VectorStore | GraphStore, suffix: str) -> TopicCatchUp:
         stage = SinkStage(
@@ -200,7 +242,6 @@ class TargetRebuild:
             records_freshness=False,
             profile=self.target.profile,
         )
-        self._stage = stage
         return TopicCatchUp(
             f"rebuild-{self.target.name}",
             self.kafka,

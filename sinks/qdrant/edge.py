@@ -333,8 +333,21 @@ class EdgeVectorStore(AliasedStore):
 
         return await self._call(folders)
 
-    async def create_collection(self, name: str) -> None:
+    async def create_collection(self, name: str, deferred_index: bool = False) -> None:
+        """`deferred_index` changes nothing here: the engine has no background
+        indexing to defer. A shard indexes a segment only when `optimize` runs,
+        and segments are capped (`MAX_SEGMENT_KB`), so each gets its graph built
+        once either way; deferring every run to the switch would only make one
+        long pause (`optimize` holds the GIL) out of several short ones."""
         await self._call(self._create, name)
+
+    async def build_index(self, name: str) -> None:
+        """Index what shard `name` holds unindexed (its switch does it too)."""
+        await self._call(lambda: self._optimize(name, self._open(name)))
+
+    async def bulk_upsert(self, chunks: Sequence[IndexedChunk]) -> None:
+        """Upserts only: one engine call for the batch (see `write`)."""
+        await self._call(self._write, WritePlan(upserts=list(chunks)))
 
     async def switch_to(self, gen: str) -> str:
         """Make shard `gen` the live one; returns the one that was."""

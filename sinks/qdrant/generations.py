@@ -25,7 +25,9 @@ class GenerationStore(Protocol):
 
     async def generation_names(self) -> list[str]: ...
 
-    async def create_collection(self, name: str) -> None: ...
+    async def create_collection(self, name: str, deferred_index: bool = False) -> None: ...
+
+    async def build_index(self, name: str) -> None: ...
 
     async def switch_to(self, gen: str) -> str: ...
 
@@ -50,11 +52,13 @@ class QdrantGenerations:
         if state.building is not None:
             return state.building
         name = self.names.next(await self._generations())
-        await self.store.create_collection(name)
+        await self.store.create_collection(name, deferred_index=True)
         return name
 
     async def activate(self, gen: str) -> str:
-        """Make `gen` the live generation; returns the previous one."""
+        """Build `gen`'s vector index (deferred while it filled), then make it
+        the live generation; returns the previous one."""
+        await self.store.build_index(gen)
         return await self.store.switch_to(gen)
 
     async def abandon(self) -> None:

@@ -27,6 +27,9 @@ from sinks.qdrant.errors import STORE, mapped
 from sinks.qdrant.lexical import Bm25, SparseTerms
 
 T = TypeVar("T")
+HNSW_M = 16  # Qdrant's default graph degree: what a generation ends up with
+BULK_SLICE = 256  # points per upsert call of a bulk fill, several calls at once
+INDEX_POLL_S = 0.5
 DENSE = "dense"
 LEXICAL = "lexical"
 PAYLOAD_INDEXES = {
@@ -122,10 +125,13 @@ class QdrantVectorStore(AliasedStore):
         # Else: the alias exists, or a collection from before generations has its name.
         await self._check_layout(target or self.alias)
 
-    async def create_collection(self, name: str) -> None:
+    async def create_collection(self, name: str, deferred_index: bool = False) -> None:
+        """`deferred_index`: no HNSW graph while a rebuild fills it (`m=0`), as
+        Qdrant advises for bulk loads; `build_index` makes it once, at the end."""
         await self._call(
             self.client.create_collection,
             name,
+            hnsw_config=models.HnswConfigDiff(m=0) if deferred_index else None,
             vectors_config={
                 DENSE: models.VectorParams(size=self.dimension, distance=models.Distance.COSINE)
             },
@@ -156,11 +162,7 @@ class QdrantVectorStore(AliasedStore):
         for deletion in plan.deletions:
             await self._delete_where(_of_doc(deletion.doc_id))
         if plan.upserts:
-            points = [
-                models.PointStruct(id=c.chunk_id, vector=self._vectors(c), payload=_payload(c))
-                for c in plan.upserts
-            ]
-            await self._call(self.client.upsert, self.collection, points=points, wait=True)
+            await self._upsert(plan.upserts)
         for doc_id, count in plan.chunk_counts.items():
             orphans = models.FieldCondition(key="chunk_index", range=models.Range(gte=count))
             await self._delete_where(_of_doc(doc_id, orphans))
@@ -253,6 +255,32 @@ class QdrantVectorStore(AliasedStore):
         )
         await self._call(self.client.update_collection_aliases, changes)
         return previous or self.alias
+
+    async def build_index(self, name: str) -> None:
+        """Give `name` its HNSW graph (a no-op when it has one) and wait until
+        the server says the collection is green: indexed, ready for queries."""
+        info = await self._call(self.client.get_collection, name)
+        if info.config.hnsw_config.m != HNSW_M:
+            await self._call(
+                self.client.update_collection, name, hnsw_config=models.HnswConfigDiff(m=HNSW_M)
+            )
+        while (await self._call(self.client.get_collection, name)).status != (
+            models.CollectionStatus.GREEN
+        ):
+            await asyncio.sleep(INDEX_POLL_S)
+
+    async def bulk_upsert(self, chunks: Sequence[IndexedChunk]) -> None:
+        """Upserts only, in slices sent at once (a server takes several streams;
+        local mode has one thread and takes them in turn)."""
+        slices = [chunks[i : i + BULK_SLICE] for i in range(0, len(chunks), BULK_SLICE)]
+        await asyncio.gather(*(self._upsert(list(part)) for part in slices))
+
+    async def _upsert(self, chunks: list[IndexedChunk]) -> None:
+        points = [
+            models.PointStruct(id=c.chunk_id, vector=self._vectors(c), payload=_payload(c))
+            for c in chunks
+        ]
+        await self._call(self.client.upsert, self.collection, points=points, wait=True)
 
     async def drop_collection(self, name: str) -> None:
         if await self._call(self.client.collection_exists, name):
