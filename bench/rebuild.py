@@ -1,22 +1,26 @@
 """Rebuild throughput: `docstream rebuild` (ops/jobs/rebuild.py) into fresh
-generations, next to the raw write rate of the same stores in the same run.
+generations, next to each store's bulk ceiling measured in the same run.
 
 1. Publishes N synthetic EmbeddedChunk events straight to `chunks.embedded` on
    topics of its own: SciFact abstracts cut into ~60-word chunks (one document
    per abstract, some linking to others), random unit vectors instead of a model.
-2. Ceilings, no I/O: Avro decode alone, decode plus the sink's planning
-   (`sink_event` + `plan_writes`), and each store's own Python work per chunk
-   (BM25 terms for Qdrant, entity extraction for Neo4j).
-3. Raw write: the same events as WritePlans of `--batch`, `store.write` into a
-   fresh generation of each store, no Kafka, then `activate` (where Qdrant Edge
-   builds its index). So each rebuild below replaces a full index and drops it.
+2. Ceilings, no I/O: the full Avro codec, the rebuild's fast decoder (with
+   the event's validation, as the bulk path runs it) and the same plus the
+   reduction to final state; each store's own Python work per chunk (BM25
+   terms for Qdrant, entity extraction for Neo4j).
+3. Bulk ceiling per store: the same chunks, already decoded and reduced, in
+   batches of `--batch` (whole documents), through the store's bulk path
+   (`BulkCreate.create`: Qdrant upserts with the index deferred, Neo4j UNWIND
+   CREATE) into a fresh generation, no Kafka, then `activate` (the index build,
+   timed apart). So each rebuild below replaces a full index and drops it.
 4. Rebuild: `TargetRebuild` per target (and `all`: both at once), timed from
-   start to done, with the time of each phase (fill, switch, drain + drop).
+   start to done (and to the switch), with the time of each phase, CPU per
+   chunk by process and the bench process's peak memory while it ran.
 
 Needs the local stack (started if it is down, and left running). Cleans up its
 topics, consumer groups, Neo4j nodes and Qdrant folder, even on failure.
 
-    .venv/bin/python -m bench.rebuild                       # 20,000 chunks, edge engine
+    .venv/bin/python -m bench.rebuild --targets all        # 100,000 chunks, edge engine
     .venv/bin/python -m bench.rebuild --chunks 2000 --engine local --targets qdrant
     .venv/bin/python -m bench.rebuild --targets qdrant neo4j all
 
@@ -42,19 +46,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import REGISTRY
-
 from bench.corpora import delete_graph
 from bench.measure import Span, cpu_rate, measured, rate
 from bench.pipeline import write_record
 from bench.rebuild_events import DIMENSION, Message, publish, synthetic_events
+from bench.rebuild_report import TARGET_RATE, report
 from core.kafka.admin import admin_client, ensure_topics
 from core.settings import Settings
-from core.types import Generations, WritePlan
+from core.types import Generations, IndexedChunk, WritePlan
 from ops.composition import vector_generations, vector_store
+from ops.jobs.bulk import bulk_event, bulk_for, reduce_events
 from ops.jobs.rebuild import Progress, Rebuild, Target, TargetRebuild
 from schemas.codec import Codecs
 from schemas.events import EmbeddedChunk
+from schemas.fast import FastDecoder
 from sinks.neo4j.entities import extract_entities
 from sinks.neo4j.generations import GraphGenerations
 from sinks.neo4j.store import SCHEMA, Neo4jGraphStore
@@ -64,7 +69,6 @@ from streams.records import sink_event
 from tools.stack.local import LocalStack
 
 REPO = Path(__file__).resolve().parents[1]
-TARGET_RATE = 10_000  # chunks/s, issue 6
 
 
 # --- measuring --------------------------------------------------------------------
@@ -75,12 +79,34 @@ def plans_of(records: Sequence[dict[str, Any]], batch: int) -> list[WritePlan]:
     return [plan_writes(events[i : i + batch]) for i in range(0, len(events), batch)]
 
 
+def bulk_chunks(values: Sequence[bytes], codecs: Codecs) -> list[IndexedChunk]:
+    """What the bulk path writes: decoded fast, reduced to the final state."""
+    fast = FastDecoder(codecs.embedded).decode
+    events = [bulk_event(EmbeddedChunk.from_record(fast(v)), "bench") for v in values]
+    return reduce_events(events).upserts
+
+
+def bulk_batches(chunks: Sequence[IndexedChunk], batch: int) -> list[list[IndexedChunk]]:
+    """Batches of about `batch` chunks, each document whole in one of them."""
+    batches: list[list[IndexedChunk]] = [[]]
+    for chunk in chunks:
+        if len(batches[-1]) >= batch and chunk.doc_id != batches[-1][-1].doc_id:
+            batches.append([])
+        batches[-1].append(chunk)
+    return batches
+
+
 def ceilings(messages: Sequence[Message], codecs: Codecs, batch: int) -> dict[str, float]:
     """Chunks/s of the Python work a rebuild does per chunk, without any I/O."""
     values = [value for _, value, _ in messages]
     decode = codecs.embedded.decode
     records: list[dict[str, Any]] = []
     out = {"avro_decode": cpu_rate(len(values), lambda: records.extend(map(decode, values)))}
+    fast = FastDecoder(codecs.embedded).decode
+    out["fast_decode"] = cpu_rate(
+        len(values), lambda: [EmbeddedChunk.from_record(fast(v)) for v in values]
+    )
+    out["fast_decode_and_reduce"] = cpu_rate(len(values), lambda: bulk_chunks(values, codecs))
     out["decode_and_plan"] = cpu_rate(
         len(values), lambda: plans_of([decode(v) for v in values], batch)
     )
@@ -127,22 +153,26 @@ async def open_stores(settings: Settings) -> Stores:
     return Stores(settings, targets, close)
 
 
-async def raw_write(target: Target, plans: Sequence[WritePlan], pids: dict[str, int]) -> Span:
-    """store.write of every plan into a fresh generation, then `activate` (timed
-    too: Qdrant Edge indexes there what the writes left unindexed, as in a
-    rebuild's switch); the generation it replaces (empty) is dropped."""
+async def bulk_ceiling(
+    target: Target, batches: Sequence[list[IndexedChunk]], pids: dict[str, int]
+) -> tuple[Span, float]:
+    """The store's bulk path alone: every batch created in a fresh generation,
+    then `activate` (where the deferred index is built; its seconds returned
+    apart); the generation it replaces is dropped."""
     gens: Generations = target.generations
     gen = await gens.begin()
-    store = target.store.pinned(gen)
+    bulk = bulk_for(target.store.pinned(gen))
     with measured(pids) as span:
-        for plan in plans:
+        for part in batches:
             started = time.perf_counter()
-            await store.write(plan)
+            await bulk.create(part)
             span.slowest = max(span.slowest, time.perf_counter() - started)
+        indexing = time.perf_counter()
         previous = await gens.activate(gen)
+        index_s = time.perf_counter() - indexing
     if previous != gen:
         await gens.drop(previous)
-    return span
+    return span, index_s
 
 
 @dataclass
@@ -151,13 +181,14 @@ class RebuildRun:
     span: Span
     progress: list[Progress]
     phases: dict[str, dict[str, float]]  # target → phase → seconds since start
-    batches: dict[str, float]  # target → mean events per batch the sink stage handled
+    peak_rss_mb: float  # the bench process's resident memory at its highest, during the run
 
 
-def batch_totals(target: str) -> tuple[float, float]:
-    labels = {"stage": f"rebuild-{target}"}
-    count = REGISTRY.get_sample_value("docstream_batch_size_count", labels) or 0.0
-    return count, REGISTRY.get_sample_value("docstream_batch_size_sum", labels) or 0.0
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 async def run_rebuild(
@@ -168,9 +199,9 @@ async def run_rebuild(
     batch: int,
     pids: dict[str, int],
 ) -> RebuildRun:
-    parts = [TargetRebuild(t, settings.kafka, codecs, batch=batch) for t in targets]
+    parts = [TargetRebuild(t, settings.kafka, codecs, bulk_batch=batch) for t in targets]
     phases: dict[str, dict[str, float]] = {t.name: {} for t in targets}
-    before = {t.name: batch_totals(t.name) for t in targets}
+    peak = rss_mb()
     with measured(pids) as span:
         started = time.perf_counter()
         rebuild = Rebuild(parts)
@@ -179,15 +210,13 @@ async def run_rebuild(
             for part in parts:
                 seen = phases[part.target.name]
                 seen.setdefault(part.progress.phase, time.perf_counter() - started)
+            peak = max(peak, rss_mb())
             await asyncio.sleep(0.02)
         assert rebuild.task is not None
         progress = await rebuild.task
-    batches = {}
     for part in parts:
         phases[part.target.name].setdefault("done", span.wall)
-        (count0, sum0), (count1, sum1) = before[part.target.name], batch_totals(part.target.name)
-        batches[part.target.name] = rate(int(sum1 - sum0), count1 - count0)
-    return RebuildRun(name, span, progress, phases, batches)
+    return RebuildRun(name, span, progress, phases, peak)
 
 
 # --- cleanup ----------------------------------------------------------------------
@@ -247,13 +276,14 @@ async def measure(args: argparse.Namespace, settings: Settings) -> dict[str, Any
         flush=True,
     )
     limits = ceilings(messages, codecs, args.batch)
-    plans = plans_of([codecs.embedded.decode(v) for _, v, _ in messages], args.batch)
+    batches = bulk_batches(bulk_chunks([v for _, v, _ in messages], codecs), args.batch)
     stores = await open_stores(settings)
     try:
-        raw = {}
+        bulk: dict[str, Span] = {}
+        index_s: dict[str, float] = {}
         for name in wanted:
-            raw[name] = await raw_write(stores.targets[name], plans, pids)
-            print(f"  raw write {name}: {raw[name].wall:.1f} s", flush=True)
+            bulk[name], index_s[name] = await bulk_ceiling(stores.targets[name], batches, pids)
+            print(f"  bulk ceiling {name}: {bulk[name].wall:.1f} s", flush=True)
         runs = []
         for choice in args.targets:
             chosen = wanted if choice == "all" else [choice]
@@ -268,7 +298,7 @@ async def measure(args: argparse.Namespace, settings: Settings) -> dict[str, Any
         finally:
             await stores.close()
     chunks = len(messages)
-    rows = report(chunks, limits, raw, runs)
+    rows = report(chunks, limits, bulk, index_s, runs)
     return {
         "bench": "rebuild",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -281,8 +311,9 @@ async def measure(args: argparse.Namespace, settings: Settings) -> dict[str, Any
         "partitions": settings.kafka.partitions,
         "publish_chunks_per_s": rate(chunks, publish_s),
         "ceilings_chunks_per_s": limits,
-        "raw_write": {
-            n: {"chunks_per_s": rate(chunks, s.wall), **s.as_dict()} for n, s in raw.items()
+        "bulk_ceiling": {
+            n: {"chunks_per_s": rate(chunks, s.wall), "index_build_s": index_s[n], **s.as_dict()}
+            for n, s in bulk.items()
         },
         "rebuilds": rows,
         "rebuild_spans": {run.name: run.span.as_dict() for run in runs},
@@ -292,76 +323,11 @@ async def measure(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     }
 
 
-def table_row(label: str, chunks_per_s: float, raw: float = 0.0, wall: float = 0.0) -> None:
-    base = f"{raw:9,.0f}" if raw else ""
-    versus = f"{chunks_per_s / raw:5.2f}x" if raw else ""
-    seconds = f"{wall:6.1f}" if wall else ""
-    print(f"| {label:38} | {chunks_per_s:9,.0f} | {base:>9} | {versus:>6} | {seconds:>6} |")
-
-
-def rebuild_rows(runs: list[RebuildRun], raw: dict[str, Span], chunks: int) -> list[dict[str, Any]]:
-    rows = []
-    for run in runs:
-        for progress in run.progress:
-            name, seen = progress.target, run.phases[progress.target]
-            done = seen["done"]
-            switched = min(seen.get(p, done) for p in ("switching", "draining", "done"))
-            rows.append(
-                {
-                    "run": run.name,
-                    "target": name,
-                    "written": progress.written,
-                    "seconds": round(done, 2),
-                    "chunks_per_s": rate(chunks, done),
-                    "fill_chunks_per_s": rate(chunks, switched - seen.get("filling", 0.0)),
-                    "raw_chunks_per_s": rate(chunks, raw[name].wall),
-                    "mean_batch": round(run.batches[name], 1),
-                    "phases_s": {k: round(v, 2) for k, v in seen.items()},
-                    "meets_target": rate(chunks, done) >= TARGET_RATE,
-                }
-            )
-    return rows
-
-
-def report(
-    chunks: int, limits: dict[str, float], raw: dict[str, Span], runs: list[RebuildRun]
-) -> list[dict[str, Any]]:
-    print(f"\n| {'chunks/s':38} | {'rate':>9} | {'raw write':>9} | {'vs raw':>6} | {'wall s':>6} |")
-    print(f"|{'-' * 40}|{'-' * 11}|{'-' * 11}|{'-' * 8}|{'-' * 8}|")
-    for name, value in limits.items():
-        table_row(f"ceiling, per CPU s: {name}", value)
-    for name, span in raw.items():
-        table_row(f"raw store.write: {name}", rate(chunks, span.wall), wall=span.wall)
-    rows = rebuild_rows(runs, raw, chunks)
-    for row in rows:
-        label = f"rebuild {row['target']} ({row['run']})"
-        table_row(label, row["chunks_per_s"], row["raw_chunks_per_s"], row["seconds"])
-        table_row("  its fill phase alone", row["fill_chunks_per_s"], row["raw_chunks_per_s"])
-    met = all(row["meets_target"] for row in rows)
-    print(f"\ntarget {TARGET_RATE:,} chunks/s from start to done: {'met' if met else 'NOT met'}")
-    spans = [(f"raw write {n}", s) for n, s in raw.items()]
-    spans += [(f"rebuild {r.name}", r.span) for r in runs]
-    print("\nCPU ms per chunk, by process (others: the rest of the machine)")
-    print(f"| {'span':20} | {'bench':>6} | {'neo4j':>6} | {'kafka':>6} | {'others':>6} |")
-    print(f"|{'-' * 22}|{'-' * 8}|{'-' * 8}|{'-' * 8}|{'-' * 8}|")
-    for label, span in spans:
-        cpu = [1000 * span.cpu.get(k, 0.0) / chunks for k in ("bench", "neo4j", "kafka", "others")]
-        print(f"| {label:20} | " + " | ".join(f"{v:6.2f}" for v in cpu) + " |")
-    for name, span in raw.items():
-        print(f"raw write {name}: slowest batch {span.slowest:.2f} s of {span.wall:.1f} s")
-    for row in rows:
-        print(
-            f"rebuild {row['target']} ({row['run']}): mean batch {row['mean_batch']}, "
-            f"phases (s from start) {row['phases_s']}"
-        )
-    return rows
-
-
 def main(argv: list[str] | None = None) -> int:
     logging.getLogger("neo4j.notifications").setLevel(logging.ERROR)  # deprecation chatter
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--chunks", type=int, default=20_000)
-    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--engine", choices=["edge", "local"], default="edge")
     parser.add_argument(
         "--targets",

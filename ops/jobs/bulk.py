@@ -81,7 +81,7 @@ class BulkSink:
     name: str
     store: Any  # the pinned store: its idempotent `write(plan)`
     bulk: BulkCreate
-    decoder: FastDecoder
+    decoder: FastDecoder | None = None  # None: the caller hands plans (a replay)
     profile: CurrentProfile | None = None
     all_written: bool = False  # True: every document may be there already
     written: dict[str, int] = field(default_factory=dict)  # doc_id → version written
@@ -94,6 +94,7 @@ class BulkSink:
 
     def decode(self, records: Sequence[Any]) -> tuple[list[SinkEvent], dict[str, str]]:
         """The batch's sink events, and the model of each chunk."""
+        assert self.decoder is not None, "a sink without a decoder takes plans"
         events: list[SinkEvent] = []
         models: dict[str, str] = {}
         for record in records:
@@ -108,7 +109,7 @@ class BulkSink:
                 continue
             correlation_id = decode_headers(record.headers).get(CORRELATION_HEADER, "")
             models[event.chunk.chunk_id] = event.model
-            events.append(_sink_event(event, correlation_id))
+            events.append(bulk_event(event, correlation_id))
         return events, models
 
     def of_model(self, plan: WritePlan, models: dict[str, str]) -> WritePlan:
@@ -131,7 +132,10 @@ class BulkSink:
     async def handle(self, records: Sequence[Any]) -> int:
         """Write one batch; returns how many chunks the generation received."""
         events, models = self.decode(records)
-        plan = self.of_model(reduce_events(events), models)
+        return await self.apply(self.of_model(reduce_events(events), models))
+
+    async def apply(self, plan: WritePlan) -> int:
+        """Write one reduced plan (see the module docstring, step 4)."""
         fresh, rest = split_fresh(plan, self.written, self.all_written)
         if rest:  # first: a document it replaces may be one `fresh` links to
             await self._write(rest)
@@ -155,7 +159,8 @@ class BulkSink:
             return
         except StoreRejected:
             log.exception("rebuild batch refused; writing its documents one by one")
-        for doc_id in {*(d.doc_id for d in plan.deletions), *(c.doc_id for c in plan.upserts)}:
+        docs = [*(d.doc_id for d in plan.deletions), *(c.doc_id for c in plan.upserts)]
+        for doc_id in dict.fromkeys(docs):  # in order, each once
             one = _of_document(plan, doc_id)
             try:
                 await until_written(self.name, lambda p=one: self.store.write(p))  # type: ignore[misc]
@@ -175,7 +180,7 @@ def _of_document(plan: WritePlan, doc_id: str) -> WritePlan:
     )
 
 
-def _sink_event(event: EmbeddedChunk, correlation_id: str) -> SinkEvent:
+def bulk_event(event: EmbeddedChunk, correlation_id: str) -> SinkEvent:
     """`sink_event`, keeping the decoder's array: a list of 384 Python floats
     per chunk was a fifth of the decode's cost, and both stores take the array."""
     made = sink_event(event, correlation_id) if event.chunk.op == "DELETE" else None

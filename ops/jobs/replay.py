@@ -10,7 +10,9 @@ chunk ids of the vector and the graph index must come from the same chunker:
 1. `begin` a generation in Qdrant and in Neo4j (or find the unfinished ones);
 2. fill: a consumer group of its own (`<group>.replay.<generation>.<profile>`)
    reads `documents` from the start; each batch is chunked and embedded with
-   the profile and written to both new generations. Later versions win, a
+   the profile and written to both new generations at once, through the bulk
+   path of a rebuild (`bulk.py`: documents new to a generation created in
+   bulk, the others written the idempotent way). Later versions win, a
    DELETE removes the document; events the chunker dead-lettered are skipped.
    Live documents arrive on the same topic, so they reach the new generations
    too, while the live pipeline keeps the active ones up to date;
@@ -31,7 +33,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from typing import Any
 
 from core.correlation import CORRELATION_HEADER, decode_headers
@@ -39,13 +40,12 @@ from core.kafka.catchup import Records, TopicCatchUp
 from core.logs import get_logger
 from core.metrics import REBUILD_CHUNKS, REBUILD_LAG
 from core.settings import KafkaSettings
-from core.types import DocumentDeletion, SinkEvent, StoreRejected, WritePlan
+from core.types import DocumentDeletion, SinkEvent
+from ops.jobs.bulk import BulkSink, bulk_for, reduce_events
 from ops.jobs.rebuild import Job, Progress, Target, tracked
 from schemas.codec import Codecs
 from schemas.errors import CodecError
 from schemas.events import ChunkEvent, DocumentEvent, InvalidEvent
-from sinks.plan import plan_writes
-from sinks.retry import until_written
 from streams.profile import Processing
 from streams.records import chunk_events, embedded, sink_event
 from streams.stages import check_indexable
@@ -119,13 +119,22 @@ class Replay(Job):
             f"{t.name}={g}" for t, g in zip(self.targets, generations, strict=True)
         )
         stores = [t.store.pinned(g) for t, g in zip(self.targets, generations, strict=True)]
+        # A generation that holds data already is one an interrupted replay began.
+        resumed = [
+            (await t.generations.size(g)).get("chunks", 0) > 0
+            for t, g in zip(self.targets, generations, strict=True)
+        ]
+        sinks = [
+            BulkSink(f"{TARGET}-{t.name}", store, bulk_for(store), all_written=again)
+            for t, store, again in zip(self.targets, stores, resumed, strict=True)
+        ]
         group = f"{self.kafka.group_id}.replay.{generations[0]}.{self.processing.profile.digest}"
         reader = TopicCatchUp(
             "replay",
             self.kafka,
             self.kafka.topics.documents,
             group,
-            lambda records: self._handle(stores, records),
+            lambda records: self._handle(sinks, records),
             self.batch,
         )
         self.progress.phase = "filling"
@@ -139,6 +148,8 @@ class Replay(Job):
                 for t, g in zip(self.targets, generations, strict=True)
             ]
             self.on_switch(self.processing)  # no await since the last activate
+            for sink in sinks:  # the live sinks write these generations now
+                sink.everything_written()
             self.progress.previous = " ".join(
                 f"{t.name}={p}" for t, p in zip(self.targets, previous, strict=True)
             )
@@ -154,13 +165,13 @@ class Replay(Job):
         self.progress.phase = "done"
         log.info("replay done", extra=self._log())
 
-    async def _handle(self, stores: list[Any], records: Records) -> None:
+    async def _handle(self, sinks: list[BulkSink], records: Records) -> None:
         docs = [doc for record in records if (doc := self._document(record)) is not None]
         # Chunking and the model run in a thread: the loop keeps serving queries.
         events = await asyncio.to_thread(self._events, docs)
-        plan = plan_writes(events)
-        if plan:
-            await asyncio.gather(*(self._write(store, plan) for store in stores))
+        plan = reduce_events(events)
+        if plan:  # both stores at once, each at its own pace within the batch
+            await asyncio.gather(*(sink.apply(plan) for sink in sinks))
         self.progress.written += len(records)
         self.chunks += len(plan.upserts)
         REBUILD_CHUNKS.labels(TARGET).inc(len(plan.upserts))
@@ -200,21 +211,6 @@ class Replay(Job):
             for chunk in item:
                 events.append(sink_event(embedded(chunk, next(vectors), model), correlation_id))
         return events
-
-    async def _write(self, store: Any, plan: WritePlan) -> None:
-        """Waits out a store that is down; a write it refuses is retried per
-        document so one bad document does not stop the replay."""
-        try:
-            await until_written(TARGET, lambda: store.write(plan))
-            return
-        except StoreRejected:
-            log.exception("replay batch refused; writing its documents one by one")
-        one_by_one: list[SinkEvent] = [*plan.deletions, *plan.upserts]
-        for event in one_by_one:
-            try:
-                await until_written(TARGET, partial(store.write, plan_writes([event])))
-            except StoreRejected as exc:
-                self.skipped.add("refused", -1, f"{event.doc_id}: {exc!r}")
 
     def _lag(self, lag: int) -> None:
         self.progress.lag = lag

@@ -11,6 +11,7 @@ import pytest
 
 from core.settings import ChunkerSettings, KafkaSettings
 from core.types import IndexedChunk, WritePlan
+from ops.jobs.bulk import BulkSink
 from ops.jobs.replay import Replay
 from schemas.codec import Codecs, codec_for
 from streams.chunker import SentenceChunker
@@ -37,13 +38,19 @@ def replay(made: Processing) -> Replay:
     return Replay(made, [], KafkaSettings(), CODECS, lambda _: None, max_text_bytes=1000)
 
 
+def sink(store: FakeStore) -> BulkSink:
+    """A replay's writer to `store`, every document through its idempotent
+    `write` (the bulk split itself is tested in test_bulk.py)."""
+    return BulkSink("replay-test", store, bulk=store, all_written=True)  # type: ignore[arg-type]
+
+
 async def test_a_batch_is_chunked_and_embedded_with_the_profile_and_written_to_every_store() -> (
     None
 ):
     made, stores = processing(), [FakeStore(), FakeStore()]
     run = replay(made)
     await run._handle(
-        stores,
+        [sink(s) for s in stores],
         [
             document(0, text="One two. Three four."),
             document(1, doc_id="d2", text="Five six. Seven eight. Nine ten."),
@@ -68,7 +75,7 @@ async def test_bad_and_stale_events_are_skipped_and_a_delete_deletes() -> None:
     store = FakeStore()
     run = replay(processing())
     await run._handle(
-        [store],
+        [sink(store)],
         [
             document(0, version=3, text="Newest words here."),
             document(1, version=2, text="An older version."),
@@ -92,10 +99,11 @@ def plan_of(*texts: str) -> WritePlan:
 
 
 async def test_a_refused_document_is_skipped_and_the_rest_of_its_batch_written() -> None:
-    run, store = replay(processing()), FakeStore()
-    await run._write(store, plan_of("fine", "poison", "also fine"))
+    store = FakeStore()
+    writer = sink(store)
+    await writer._write(plan_of("fine", "poison", "also fine"))
     assert [c.text for c in store.written] == ["fine", "also fine"]
-    assert run.skipped.counts == {"refused": 1}
+    assert writer.skipped == 1
 
 
 async def test_a_bug_while_writing_is_raised_not_skipped() -> None:
@@ -103,6 +111,5 @@ async def test_a_bug_while_writing_is_raised_not_skipped() -> None:
         async def write(self, plan: WritePlan) -> None:
             raise AttributeError("a bug in our own code")
 
-    run = replay(processing())
     with pytest.raises(AttributeError):
-        await run._write(Broken(), plan_of("fine"))
+        await sink(Broken())._write(plan_of("fine"))
