@@ -170,6 +170,14 @@ class Generations(Protocol):
 
     async def size(self, gen: str) -> dict[str, int]: ...
 
+    async def record_profile(self, gen: str, profile: dict[str, Any]) -> None:
+        """Keep in the store which profile (model, dimension, chunking) made `gen`."""
+        ...
+
+    async def profile_of(self, gen: str) -> dict[str, Any] | None:
+        """What `record_profile` kept for `gen`; None for a generation without one."""
+        ...
+
 
 class Producer(Protocol):
     """Sends to Kafka and returns once the broker has acknowledged."""

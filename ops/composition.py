@@ -40,7 +40,12 @@ from core.logs import configure_logging, get_logger, logging_config
 from core.settings import Settings
 from core.tracing import configure_tracing
 from core.types import CurrentProfile, Generations, ReplayRequest
-from ops.jobs.profile import configured_processing, processing_for
+from ops.jobs.profile import (
+    configured_processing,
+    processing_for,
+    restore_profile,
+    stored_profile,
+)
 from ops.jobs.rebuild import Target, starter
 from ops.jobs.replay import Replay
 from ops.status import worker_status
@@ -104,9 +109,13 @@ def rebuild_control(
 ) -> RebuildControl:
     """Rebuilds and replays run in the worker, which owns the stores
     (`ops/jobs/rebuild.py`, `ops/jobs/replay.py`)."""
+
+    def describe() -> dict[str, Any]:
+        return stored_profile(live.current)
+
     targets = {
-        "qdrant": lambda: Target("qdrant", vectors, vector_generations(vectors), live),
-        "neo4j": lambda: Target("neo4j", graph, GraphGenerations(graph), live),
+        "qdrant": lambda: Target("qdrant", vectors, vector_generations(vectors), live, describe),
+        "neo4j": lambda: Target("neo4j", graph, GraphGenerations(graph), live, describe),
     }
 
     async def replay(request: ReplayRequest) -> Replay:
@@ -250,9 +259,13 @@ def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
         if with_api and vectors is not None
         else None
     )
-    hooks = startup_hooks(
-        settings, vectors, graph if "neo4j-sink" in runs or with_api else None, warmup
-    )
+    opened = graph if "neo4j-sink" in runs or with_api else None
+    hooks = startup_hooks(settings, vectors, opened, warmup)
+    if opened is not None:  # the stores say which profile made the active index
+        at = next(i for i, (name, _) in enumerate(hooks) if name == "neo4j-schema") + 1
+        hooks.insert(
+            at, ("profile", lambda: restore_profile(profile, GraphGenerations(graph), settings))
+        )
     app = create_faust_app(settings, web=True, startup_hooks=hooks)
     codecs = Codecs.create(settings.schema_registry_url)
     states = document_state_table(app, settings.kafka.partitions)

@@ -1,17 +1,27 @@
 """Making processing profiles: the configured one the worker starts with, and
 the one a replay asks for (`ops/jobs/replay.py`), which it hands to the live
 holder (`streams/profile.py`) at its switch.
+
+Each generation keeps the profile that made it in its store
+(`Generations.record_profile`: rebuilds and replays write it before their
+switch). A starting worker reads the active generation's back
+(`restore_profile`), so a replay's profile outlives a restart.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import asyncio
+from dataclasses import asdict, replace
+from typing import Any
 
+from core.logs import get_logger
 from core.settings import ChunkerSettings, Settings
-from core.types import Embedder, ReplayRequest
+from core.types import Embedder, Generations, ReplayRequest
 from streams.chunker import SentenceChunker
 from streams.embedding.model import SentenceTransformerEmbedder
 from streams.profile import LiveProfile, Processing, Profile
+
+log = get_logger(__name__)
 
 
 def configured_profile(settings: Settings) -> Profile:
@@ -60,3 +70,37 @@ def _load(profile: Profile, settings: Settings) -> Embedder:
         return SentenceTransformerEmbedder(replace(settings.embedder, model=profile.model))
     except Exception as exc:  # whatever the loader raises: the request named it
         raise ValueError(f"model {profile.model!r} cannot be loaded: {exc}") from exc
+
+
+def stored_profile(processing: Processing) -> dict[str, Any]:
+    """What a generation keeps of the profile that made it."""
+    return {**asdict(processing.profile), "dimension": processing.embedder.dimension}
+
+
+async def restore_profile(live: LiveProfile, generations: Generations, settings: Settings) -> None:
+    """At start-up: the active generation's recorded profile becomes the one the
+    worker uses (a replay's, say, that the configuration does not name yet).
+    A generation with none recorded (made before profiles were kept, or the
+    first one) gets the configured profile recorded."""
+    active = (await generations.state()).active
+    stored = await generations.profile_of(active)
+    mine = stored_profile(live.current)
+    if stored is None:
+        await generations.record_profile(active, mine)
+        return
+    if stored == mine:
+        return
+    request = ReplayRequest(
+        model=str(stored["model"]),
+        max_tokens=int(stored["max_tokens"]),
+        overlap_tokens=int(stored["overlap_tokens"]),
+    )
+    # Raises ValueError when it cannot be made (another dimension, a model that
+    # does not load): the worker then fails to start, saying why.
+    processing = await asyncio.to_thread(processing_for, live, request, settings)
+    live.adopt(processing)
+    log.warning(
+        "the active index was made with another profile than the configured one: "
+        "the worker uses the index's; configure it, or replay to change it",
+        extra={"generation": active, "stored": stored, "configured": mine},
+    )

@@ -65,6 +65,8 @@ class Target:
     # Whether a replay replaced a model: its vectors must not come back through
     # a rebuild (one that meets them stops before its switch). None: any model.
     profile: CurrentProfile | None = None
+    # The profile the new generation records before its switch (`ops/jobs/profile.py`).
+    describe: Callable[[], dict[str, Any]] | None = None
 
 
 @dataclass
@@ -159,6 +161,8 @@ class TargetRebuild:
             await reader.wait_until_caught_up(None, self._lag)
             self._refuse_other_models()
             self.progress.phase = "switching"
+            if self.target.describe is not None:
+                await generations.record_profile(gen, self.target.describe())
             self.progress.previous = await generations.activate(gen)
             assert self._sink is not None
             # The live sink writes this generation now: no more bulk creates.

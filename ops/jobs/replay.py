@@ -24,8 +24,10 @@ chunk ids of the vector and the graph index must come from the same chunker:
    generations.
 
 Interrupted, it resumes: the same profile finds the same group and offsets.
-The worker forgets the profile when it restarts: the report says which
-settings make it the configured one.
+Before the switch each new generation records the profile in its store; a
+worker that restarts reads it back from the active generation
+(`ops/jobs/profile.py`), and the report says which settings make it the
+configured one.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from core.metrics import REBUILD_CHUNKS, REBUILD_LAG
 from core.settings import KafkaSettings
 from core.types import DocumentDeletion, SinkEvent
 from ops.jobs.bulk import BulkSink, bulk_for, reduce_events
+from ops.jobs.profile import stored_profile
 from ops.jobs.rebuild import Job, Progress, Target, tracked
 from schemas.codec import Codecs
 from schemas.errors import CodecError
@@ -143,6 +146,8 @@ class Replay(Job):
         try:
             await reader.wait_until_caught_up(None, self._lag)
             self.progress.phase = "switching"
+            for target, gen in zip(self.targets, generations, strict=True):
+                await target.generations.record_profile(gen, stored_profile(self.processing))
             previous = [
                 await t.generations.activate(g)
                 for t, g in zip(self.targets, generations, strict=True)

@@ -8,11 +8,18 @@ One node per deployment holds the state:
 
 Switching is one write to that node, so it is atomic for every statement that
 reads `active` (each query and each sink write reads it in its own statement).
+
+Each generation's profile (the model, vector dimension and chunking that made
+it) is a node of its own, written before the switch and read back when a
+worker starts:
+
+    (:DocstreamProfile {graph: "docstream", gen: "docstream:1", model: "…",
+                        dimension: 384, max_tokens: 256, overlap_tokens: 32})
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.types import GenerationState
 
@@ -57,6 +64,21 @@ MATCH (n:Document|Chunk|Entity) WHERE n.gen IS NULL
 CALL (n) { SET n.gen = $graph + ':0' } IN TRANSACTIONS OF 5000 ROWS
 """
 
+RECORD_PROFILE = """
+MERGE (p:DocstreamProfile {graph: $graph, gen: $gen})
+SET p += $profile
+"""
+
+PROFILE = """
+MATCH (p:DocstreamProfile {graph: $graph, gen: $gen})
+RETURN properties(p) AS profile
+"""
+
+DROP_PROFILE = """
+MATCH (p:DocstreamProfile {graph: $graph, gen: $gen})
+DELETE p
+"""
+
 SIZE = """
 OPTIONAL MATCH (c:Chunk) WHERE c.gen = $gen
 WITH count(c) AS chunks
@@ -98,6 +120,17 @@ class GraphGenerations:
         if gen == (await self.state()).active:
             raise ValueError(f"refusing to drop {gen}: it is the active generation")
         await self.store.run_auto_commit(DROP, gen=gen)
+        await self.store.query(DROP_PROFILE, graph=self.graph, gen=gen)
+
+    async def record_profile(self, gen: str, profile: dict[str, Any]) -> None:
+        await self.store.query(RECORD_PROFILE, graph=self.graph, gen=gen, profile=profile)
+
+    async def profile_of(self, gen: str) -> dict[str, Any] | None:
+        records = await self.store.query(PROFILE, graph=self.graph, gen=gen)
+        if not records:
+            return None
+        stored = dict(records[0]["profile"])
+        return {k: v for k, v in stored.items() if k not in ("graph", "gen")}
 
     async def adopt_untagged(self) -> None:
         await self.store.run_auto_commit(ADOPT, graph=self.graph)

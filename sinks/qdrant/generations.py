@@ -10,7 +10,7 @@ collection or the new one, never neither), an atomic rename of the
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from core.types import GenerationState
 from sinks.qdrant.names import GenerationNames
@@ -34,6 +34,10 @@ class GenerationStore(Protocol):
     async def drop_collection(self, name: str) -> None: ...
 
     async def points_in(self, name: str) -> int: ...
+
+    async def record_profile(self, name: str, profile: dict[str, Any]) -> None: ...
+
+    async def profile_of(self, name: str) -> dict[str, Any] | None: ...
 
 
 class QdrantGenerations:
@@ -73,6 +77,12 @@ class QdrantGenerations:
 
     async def size(self, gen: str) -> dict[str, int]:
         return {"chunks": await self.store.points_in(gen)}
+
+    async def record_profile(self, gen: str, profile: dict[str, Any]) -> None:
+        await self.store.record_profile(gen, profile)
+
+    async def profile_of(self, gen: str) -> dict[str, Any] | None:
+        return await self.store.profile_of(gen)
 
     async def _generations(self) -> list[str]:
         return self.names.of(await self.store.generation_names())

@@ -30,6 +30,7 @@ T = TypeVar("T")
 HNSW_M = 16  # Qdrant's default graph degree: what a generation ends up with
 BULK_SLICE = 256  # points per upsert call of a bulk fill, several calls at once
 INDEX_POLL_S = 0.5
+PROFILE_KEY = "docstream_profile"  # the generation's profile in the collection's metadata
 DENSE = "dense"
 LEXICAL = "lexical"
 PAYLOAD_INDEXES = {
@@ -268,6 +269,17 @@ class QdrantVectorStore(AliasedStore):
             models.CollectionStatus.GREEN
         ):
             await asyncio.sleep(INDEX_POLL_S)
+
+    async def record_profile(self, name: str, profile: dict[str, Any]) -> None:
+        """In the collection's own metadata, under `PROFILE_KEY`."""
+        await self._call(self.client.update_collection, name, metadata={PROFILE_KEY: profile})
+
+    async def profile_of(self, name: str) -> dict[str, Any] | None:
+        if not await self._call(self.client.collection_exists, name):
+            return None
+        info = await self._call(self.client.get_collection, name)
+        stored = (info.config.metadata or {}).get(PROFILE_KEY)
+        return dict(stored) if isinstance(stored, dict) else None
 
     async def bulk_upsert(self, chunks: Sequence[IndexedChunk]) -> None:
         """Upserts only, in slices sent at once (a server takes several streams;

@@ -187,3 +187,20 @@ async def test_a_bulk_filled_vector_generation_equals_the_live_paths_point_for_p
     live, bulk = points_of(vectors, live_gen), points_of(vectors, bulk_gen)
     assert bulk == live
     assert {p["doc_id"] for p, _ in live.values()} == {"a", "b", "c", "e"}
+
+
+PROFILE = {"model": "m", "dimension": 3, "max_tokens": 64, "overlap_tokens": 8}
+
+
+async def test_each_generation_keeps_its_profile_in_the_store(
+    graph: Neo4jGraphStore, vectors: EdgeVectorStore
+) -> None:
+    for gens in (GraphGenerations(graph), QdrantGenerations(vectors)):
+        gen = await gens.begin()
+        assert await gens.profile_of(gen) is None
+        await gens.record_profile(gen, PROFILE)
+        old = await gens.activate(gen)
+        assert await gens.profile_of(gen) == PROFILE, gens  # read back as written
+        await gens.record_profile(old, {**PROFILE, "model": "older"})
+        await gens.drop(old)
+        assert await gens.profile_of(old) is None, "a dropped generation's profile goes with it"

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import pytest
 
 from core.settings import ChunkerSettings, Settings
-from core.types import ReplayRequest
+from core.types import GenerationState, ReplayRequest
 from ops.jobs import profile as profiles
 from ops.jobs.profile import configured_profile, processing_for
 from streams.profile import LiveProfile, Processing
@@ -81,3 +81,51 @@ def test_the_request_is_made_against_the_profile_in_use_not_the_configured_one(
     live.adopt(processing_for(live, ReplayRequest(max_tokens=64, overlap_tokens=8), Settings()))
     made = processing_for(live, ReplayRequest(overlap_tokens=4), Settings())
     assert (made.profile.max_tokens, made.profile.overlap_tokens) == (64, 4)
+
+
+class RecordedGenerations:
+    """The profile side of `core.types.Generations`, in memory."""
+
+    def __init__(self, active: str, stored: dict[str, Any] | None = None) -> None:
+        self.active = active
+        self.profiles = {active: stored} if stored is not None else {}
+
+    async def state(self) -> GenerationState:
+        return GenerationState(self.active, None)
+
+    async def record_profile(self, gen: str, profile: dict[str, Any]) -> None:
+        self.profiles[gen] = profile
+
+    async def profile_of(self, gen: str) -> dict[str, Any] | None:
+        return self.profiles.get(gen)
+
+
+async def test_a_generation_without_a_profile_gets_the_configured_one(live: LiveProfile) -> None:
+    gens = RecordedGenerations("g:0")
+    await profiles.restore_profile(live, gens, Settings())  # type: ignore[arg-type]
+    assert gens.profiles["g:0"] == {
+        "model": live.profile.model,
+        "max_tokens": live.profile.max_tokens,
+        "overlap_tokens": live.profile.overlap_tokens,
+        "dimension": 3,
+    }
+    assert live.profile == live.configured
+
+
+async def test_a_restarted_worker_takes_the_profile_its_active_index_was_made_with(
+    live: LiveProfile,
+) -> None:
+    stored = {**profiles.stored_profile(live.current), "max_tokens": 64}
+    gens = RecordedGenerations("g:1", stored)
+    await profiles.restore_profile(live, gens, Settings())  # type: ignore[arg-type]
+    assert live.profile.max_tokens == 64 and live.profile != live.configured
+    assert profiles.stored_profile(live.current) == stored
+
+
+async def test_an_index_of_another_dimension_stops_the_start_with_a_clear_error(
+    live: LiveProfile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(profiles, "SentenceTransformerEmbedder", lambda settings: Wide())
+    stored = {**profiles.stored_profile(live.current), "model": "wide", "dimension": 768}
+    with pytest.raises(ValueError, match="768-d"):
+        await profiles.restore_profile(live, RecordedGenerations("g:1", stored), Settings())  # type: ignore[arg-type]
