@@ -171,3 +171,28 @@ def test_a_replay_with_a_new_chunk_size_switches_both_stores_under_queries(
     points = {p for p, payload in stored.points.items() if payload["doc_id"].startswith(OWN)}
     graph = {c for cs in chunks_by_gen(neo4j_driver, OWN).values() for c in cs}
     assert points == graph, "Qdrant's new generation holds the same chunks as Neo4j's"
+
+
+def test_a_restarted_worker_keeps_the_profile_its_index_was_made_with(
+    pipeline: Pipeline, neo4j_driver: Driver
+) -> None:
+    """After the replay above (the worker stopped at its end): the configuration
+    still names the old chunk size, but the active generations recorded the
+    replay's profile, and the restarted worker reads it back from them."""
+    records = neo4j_driver.execute_query(
+        "MATCH (g:DocstreamGraph {name: $graph}) "
+        "MATCH (p:DocstreamProfile {graph: $graph, gen: g.active}) RETURN p.max_tokens AS n",
+        graph=pipeline.settings.neo4j.graph,
+    ).records
+    assert [r["n"] for r in records] == [REPLAY_TOKENS]
+    pipeline.start()
+    model = pipeline.settings.embedder.model
+    after = f"{OWN}-after-restart"
+    publish(pipeline, [{"doc_id": after, "text": text(9, "kiln firing")}])
+    eventually(lambda: indexed(pipeline, after), f"{after} indexed")
+    assert chunks_per_doc(neo4j_driver)[after] == chunk_count(
+        text(9, "kiln firing"), REPLAY_TOKENS, model
+    )
+    assert chunk_count(text(9, "kiln firing"), LIVE_TOKENS, model) != chunk_count(
+        text(9, "kiln firing"), REPLAY_TOKENS, model
+    ), "the two sizes must cut this text differently, or the test shows nothing"

@@ -10,9 +10,13 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
+from core.settings import KafkaSettings
 from core.types import DocumentDeletion, IndexedChunk, StoreRejected, WritePlan
 from ops.jobs.bulk import BulkSink, reduce_events, split_fresh
-from schemas.codec import codec_for
+from ops.jobs.rebuild import Target, TargetRebuild
+from schemas.codec import Codecs, codec_for
 from schemas.fast import FastDecoder
 from sinks.neo4j.bulk import document_rows, entity_rows, link_rows
 
@@ -193,3 +197,13 @@ def test_entities_are_aggregated_per_batch() -> None:
     assert len(rows) == len(by_key)  # each entity once
     babbage = next(r for key, r in by_key.items() if "babbage" in key)
     assert babbage["chunk_ids"] == ["a-v1-0", "b-v1-0"]
+
+
+def test_a_rebuild_refuses_its_switch_while_a_document_has_another_models_vectors() -> None:
+    target = Target("neo4j", store=None, generations=None, profile=Profile())  # type: ignore[arg-type]
+    rebuild = TargetRebuild(target, KafkaSettings(), Codecs.create())
+    rebuild._sink = sink(Recorder(), Profile())
+    rebuild._refuse_other_models()  # nothing left out: no refusal
+    asyncio.run(rebuild._sink.handle([record("old", 0, count=1, model="retired")]))
+    with pytest.raises(RuntimeError, match=r"another model than 'm'.*docstream replay --topic"):
+        rebuild._refuse_other_models()
