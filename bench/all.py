@@ -92,9 +92,11 @@ def query_rows(record: dict[str, Any]) -> list[Row]:
 def rebuild_rows(record: dict[str, Any]) -> list[Row]:
     return [
         [
-            f"rebuild {row['run']} chunks/s ({record['chunks']} chunks)",
-            f"{row['chunks_per_s']:.0f}",
-            f"raw write {row['raw_chunks_per_s']:.0f}" if row.get("raw_chunks_per_s") else "-",
+            f"rebuild {row['target']} ({row['run']}) to switch, chunks/s ({record['chunks']})",
+            f"{row.get('to_switch_chunks_per_s', row['chunks_per_s']):.0f}",
+            f"slowest bulk ceiling {row['slowest_ceiling_chunks_per_s']:.0f}"
+            if row.get("slowest_ceiling_chunks_per_s")
+            else "-",
             f">= {record['target_chunks_per_s']:,}",
         ]
         for row in record["rebuilds"]

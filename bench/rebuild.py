@@ -182,6 +182,7 @@ class RebuildRun:
     progress: list[Progress]
     phases: dict[str, dict[str, float]]  # target → phase → seconds since start
     peak_rss_mb: float  # the bench process's resident memory at its highest, during the run
+    start_rss_mb: float  # … when the run began (the published events, the ceilings' data)
 
 
 def rss_mb() -> float:
@@ -201,7 +202,7 @@ async def run_rebuild(
 ) -> RebuildRun:
     parts = [TargetRebuild(t, settings.kafka, codecs, bulk_batch=batch) for t in targets]
     phases: dict[str, dict[str, float]] = {t.name: {} for t in targets}
-    peak = rss_mb()
+    peak = start = rss_mb()
     with measured(pids) as span:
         started = time.perf_counter()
         rebuild = Rebuild(parts)
@@ -216,7 +217,7 @@ async def run_rebuild(
         progress = await rebuild.task
     for part in parts:
         phases[part.target.name].setdefault("done", span.wall)
-    return RebuildRun(name, span, progress, phases, peak)
+    return RebuildRun(name, span, progress, phases, peak, start)
 
 
 # --- cleanup ----------------------------------------------------------------------
