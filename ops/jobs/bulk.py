@@ -74,6 +74,19 @@ def split_fresh(
     return fresh, rest
 
 
+def newer_only(plan: WritePlan, written: dict[str, int]) -> WritePlan:
+    """The plan less chunks of a version older than the one an earlier batch
+    wrote (a late event): across batches too, the latest version wins."""
+    stale = {c.doc_id for c in plan.upserts if c.version < written.get(c.doc_id, -1)}
+    if not stale:
+        return plan
+    return WritePlan(
+        deletions=plan.deletions,
+        upserts=[c for c in plan.upserts if c.doc_id not in stale],
+        chunk_counts={d: n for d, n in plan.chunk_counts.items() if d not in stale},
+    )
+
+
 @dataclass
 class BulkSink:
     """One store's bulk writer for one generation (see the module docstring)."""
@@ -136,6 +149,7 @@ class BulkSink:
 
     async def apply(self, plan: WritePlan) -> int:
         """Write one reduced plan (see the module docstring, step 4)."""
+        plan = newer_only(plan, self.written)
         fresh, rest = split_fresh(plan, self.written, self.all_written)
         if rest:  # first: a document it replaces may be one `fresh` links to
             await self._write(rest)

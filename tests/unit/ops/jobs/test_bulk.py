@@ -207,3 +207,12 @@ def test_a_rebuild_refuses_its_switch_while_a_document_has_another_models_vector
     asyncio.run(rebuild._sink.handle([record("old", 0, count=1, model="retired")]))
     with pytest.raises(RuntimeError, match=r"another model than 'm'.*docstream replay --topic"):
         rebuild._refuse_other_models()
+
+
+def test_a_version_older_than_one_written_in_an_earlier_batch_changes_nothing() -> None:
+    store = Recorder()
+    bulk = sink(store)
+    asyncio.run(bulk.handle([record("a", 0, version=3, count=1)]))
+    asyncio.run(bulk.handle([record("a", 0, version=2, count=1), record("b", 0, count=1)]))
+    assert store.created == [["a-v3-0"], ["b-v1-0"]] and store.written == []
+    assert bulk.written == {"a": 3, "b": 1}
