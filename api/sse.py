@@ -74,11 +74,15 @@ class EventStream(Response):
         last_write = loop.time()
         ended = False
 
-        first = b"" if self.retry_ms is None else f"retry: {self.retry_ms}\r\n\r\n".encode()
+        # A field of the first event, not a block of its own: a block without
+        # data is no event to a browser, but some clients report it as one.
+        first = b"" if self.retry_ms is None else f"retry: {self.retry_ms}\r\n".encode()
 
         async def pump() -> None:
             nonlocal last_write, ended, first
             async for burst in self.bursts:
+                if not burst:
+                    continue
                 body = first + b"".join(event.encode() for event in burst)
                 first = b""
                 # The last event ends the response in the same write.

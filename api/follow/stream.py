@@ -74,7 +74,8 @@ async def following(
     try:
         if resume is not None:
             follower.take()  # queued while away: the resumed events hold them
-            yield resume
+            if resume:
+                yield resume
         else:
             async for burst in _answer(hub, follower, meta, reset):
                 yield burst
