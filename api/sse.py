@@ -46,7 +46,11 @@ class Event:
 
 
 def ping() -> bytes:
-    return f": ping - {datetime.now(UTC).isoformat()}\r\n\r\n".encode()
+    # A comment line and no blank line after it: a blank line ends an event
+    # block, and a block holding only a comment is dispatched by some clients
+    # (httpx-sse, once an id was seen) as an empty `message` event. The
+    # comment is ignored inside the next event's block instead.
+    return f": ping - {datetime.now(UTC).isoformat()}\r\n".encode()
 
 
 class EventStream(Response):

@@ -200,11 +200,17 @@ class FollowHub:
             if doc_id in changed and chunk_id not in found:
                 del follower.shown[chunk_id]
                 reason = "deleted" if changed[doc_id].deleted else "changed"
-                data = {"chunk_id": chunk_id, "doc_id": doc_id, "reason": reason}
+                data = {
+                    "chunk_id": chunk_id,
+                    "doc_id": doc_id,
+                    "reason": reason,
+                    "indexed_at": changed[doc_id].written_at,
+                }
                 events.append(follower.event("retract", data))
         for chunk_id, payload in found.items():
             follower.shown[chunk_id] = payload["doc_id"]
             payload["version"] = changed[payload["doc_id"]].version
+            payload["indexed_at"] = changed[payload["doc_id"]].written_at
             events.append(follower.event("hit", payload))
         return events
 
