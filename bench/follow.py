@@ -270,6 +270,22 @@ def report(record: dict[str, Any]) -> None:
     print("\n".join(lines), flush=True)
 
 
+def summary(record: dict[str, Any]) -> list[list[str]]:
+    """The row of `make bench`'s table."""
+    row, api = record["follow"], record["follow"]["api_histogram_ms"]
+    mine = row["delay_ms"]
+    return [
+        [
+            f"follow, {row['followers']} followers at {row['rate_docs_per_s']:.1f} docs/s",
+            f"p50 {fmt(mine.get('p50'))} p99 {fmt(mine.get('p99'))} ms; missed {row['missed']}, "
+            f"still shown {row['deleted_still_shown']}",
+            f"API histogram p50 {fmt(api.get('p50'))} p99 {fmt(api.get('p99'))} ms; "
+            f"{record['api_cpu_ms_per_notification']} ms CPU per notification",
+            f"p50 <= {TARGET_P50_MS:.0f}, p99 <= {TARGET_P99_MS:.0f}, 0 missed, 0 shown",
+        ]
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
