@@ -127,6 +127,14 @@ class FollowHub:
         self._ready.put_nowait(ready)
         if self._delivering is None or self._delivering.done():
             self._delivering = asyncio.create_task(self._deliver())
+            self._delivering.add_done_callback(self._failed)
+
+    @staticmethod
+    def _failed(task: asyncio.Task[None]) -> None:
+        """A bug in delivering fails loudly: logged with its traceback, not
+        kept in a task nobody awaits (the next notice starts a new one)."""
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("follow: delivering notices failed", exc_info=exc)
 
     async def _deliver(self) -> None:
         while not self._ready.empty():

@@ -378,3 +378,19 @@ async def test_a_dropped_follower_gets_a_final_dropped_event() -> None:
     assert last.kind == "dropped"
     await stream.aclose()
     assert hub.find(follower.stream) is None
+
+
+async def test_a_bug_while_delivering_is_logged_loudly(caplog: pytest.LogCaptureFixture) -> None:
+    store = DocsStore(chunks={"a": [hit("a1", "a")]})
+    hub = hub_over(store)
+    follower = await following(hub, Query("x", k=50, mode="dense"))
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("a bug in the follower's queue")
+
+    follower.push = broken  # type: ignore[method-assign]
+    for sink in SINKS:
+        hub.on_notice(notice(sink, doc("a", ("a1",), 1, version=2)))
+    await asyncio.sleep(0.01)
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "delivering notices failed" in record.getMessage() and record.exc_info
