@@ -17,7 +17,12 @@ PYTEST_ARGS ?=
 PROMTOOL_VERSION := 2.42.0
 PROMTOOL := $(BIN)/promtool
 
-.PHONY: help venv promtool run test test-unit test-integration test-faults bench lint validate-deploy services-up services-down services-status clean
+# Chromium for the browser tests (tests/integration/test_browser.py): Debian's
+# package, driven by Playwright through its executable path (no browser
+# download by Playwright). Installing it needs root on a fresh machine.
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: help venv promtool browser run test test-unit test-integration test-faults bench lint validate-deploy services-up services-down services-status clean
 
 help:
 	@echo "make run                 stack + worker + API + sample corpus (Ctrl-C stops it)"
@@ -28,6 +33,7 @@ help:
 	@echo "make lint                ruff + mypy"
 	@echo "make validate-deploy     check Dockerfile, compose, k8s, Prometheus, Grafana (offline)"
 	@echo "make promtool            install promtool in the venv (as root on a fresh machine: apt-get update)"
+	@echo "make browser             install Debian's chromium for the browser tests (as root)"
 	@echo "make services-up|down|status   the local Kafka + Neo4j stack"
 
 $(STAMP): pyproject.toml
@@ -44,17 +50,20 @@ $(PROMTOOL): tools/validate_deploy/install_promtool.sh | $(STAMP)
 
 promtool: $(PROMTOOL)
 
+browser:
+	test -x $(CHROMIUM) || { apt-get update && apt-get install -y chromium chromium-driver; }
+
 run: venv
 	$(BIN)/python -m tools.run
 
-test: venv lint validate-deploy
+test: venv lint validate-deploy browser
 	mkdir -p reports
 	$(BIN)/pytest tests/unit tests/integration -ra --junitxml=reports/junit.xml $(PYTEST_ARGS)
 
 test-unit: venv
 	$(BIN)/pytest tests/unit -ra $(PYTEST_ARGS)
 
-test-integration: venv
+test-integration: venv browser
 	$(BIN)/pytest tests/integration -ra $(PYTEST_ARGS)
 
 # Faults injected into the real services (the local stack, or containers); verdicts in reports/faults.json.

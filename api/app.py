@@ -1,6 +1,8 @@
 """The Starlette edge. Routes:
 
-GET|POST /query                hybrid search: SSE (`Accept: text/event-stream`) or JSON
+GET /                          the search page (api/static/)
+GET|POST /query                hybrid search: SSE (`Accept: text/event-stream`) or JSON;
+                               `follow=true` keeps an SSE stream open (api/follow/)
 POST /documents                one document or a batch (API key)
 DELETE /documents/{doc_id}     a DELETE event (API key)
 GET /documents/{doc_id}        where a document stands in the pipeline
@@ -12,9 +14,8 @@ GET /metrics                   Prometheus text format
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -26,6 +27,9 @@ from starlette.routing import BaseRoute, Route
 
 from api.admin import AdminStatus, StatusProvider
 from api.auth import ReadKeyMiddleware
+from api.follow.follower import parse_event_id
+from api.follow.hub import FollowHub
+from api.follow.stream import finished_one_shot, following, one_shot
 from api.health import VERSION, Health, health_routes
 from api.intake import Intake
 from api.middleware import CorrelationMiddleware, MetricsMiddleware
@@ -34,10 +38,11 @@ from api.problems import FieldError, problem
 from api.queries import params_to_dict, query_from_dict
 from api.ratelimit import RateLimitMiddleware
 from api.search import Query, SearchService
-from api.sse import Event, EventStream
+from api.sse import EventStream
+from api.static import page_routes
 from api.status import DocumentStatus
 from core.logs import get_logger
-from core.metrics import QUERY_CANCELLED, QUERY_IN_FLIGHT
+from core.metrics import QUERY_IN_FLIGHT
 from core.settings import ApiSettings
 
 log = get_logger(__name__)
@@ -69,9 +74,11 @@ def create_api(
     admin_status: StatusProvider | None = None,
     lifespan: Any = None,
     extra_routes: Sequence[BaseRoute] = (),
+    follow: FollowHub | None = None,
 ) -> Starlette:
     """The edge; `extra_routes` are mounted after its own (the worker adds the
-    admin rebuild and replay routes of `api/rebuild.py`)."""
+    admin rebuild and replay routes of `api/rebuild.py`). Without a `follow`
+    hub, follow mode is refused (503)."""
     settings = settings or ApiSettings()
 
     async def query(request: Request) -> Response:
@@ -91,8 +98,26 @@ def create_api(
             "fusion": parsed.fusion,
             "plan": plan_of(parsed),
         }
-        if "text/event-stream" in request.headers.get("accept", ""):
-            return EventStream(_sse(search, parsed, meta), settings.sse_heartbeat_s)
+        last_event_id = request.headers.get("last-event-id")
+        streaming = "text/event-stream" in request.headers.get("accept", "")
+        if parsed.follow:
+            if not streaming:
+                return problem(
+                    422,
+                    "Invalid query",
+                    "follow needs a stream: send Accept: text/event-stream",
+                    field="follow",
+                )
+            return _follow(follow, settings, parsed, meta, last_event_id)
+        if finished_one_shot(last_event_id):
+            # An EventSource reconnecting after `done`: 204 tells it to stop.
+            return Response(status_code=204)
+        if streaming:
+            return EventStream(
+                one_shot(search, parsed, meta),
+                settings.sse_heartbeat_s,
+                retry_ms=settings.sse_retry_ms,
+            )
         return JSONResponse(await _collect(search, parsed, meta))
 
     async def schema(request: Request) -> Response:
@@ -100,6 +125,7 @@ def create_api(
 
     routes: list[BaseRoute] = [
         Route("/query", query, methods=["GET", "POST"]),
+        *page_routes(),
         *health_routes(health),
         Route("/openapi.json", schema, methods=["GET"]),
     ]
@@ -150,25 +176,55 @@ def edge_middleware(settings: ApiSettings) -> list[Middleware]:
     return stack
 
 
-async def _sse(
-    search: SearchService, query: Query, meta: dict[str, Any]
-) -> AsyncIterator[list[Event]]:
-    event_id = 0
-    QUERY_IN_FLIGHT.inc()  # down again however the stream ends: a leak would show
-    try:
-        yield [Event("meta", meta, event_id)]
-        try:
-            async for burst in search.bursts(query):
-                events = [Event(e.kind, e.data, event_id + i) for i, e in enumerate(burst, 1)]
-                event_id += len(events)
-                yield events
-        except (asyncio.CancelledError, GeneratorExit):
-            # The client went away: the store calls in flight are cancelled with us.
-            QUERY_CANCELLED.inc()
-            log.info("query cancelled: the client disconnected", extra={"after_events": event_id})
-            raise
-    finally:
-        QUERY_IN_FLIGHT.dec()
+def _follow(
+    hub: FollowHub | None,
+    settings: ApiSettings,
+    query: Query,
+    meta: dict[str, Any],
+    last_event_id: str | None,
+) -> Response:
+    if hub is None:
+        return problem(503, "Follow mode unavailable", "this API process does not follow notices")
+    reset = ""
+    if last_event_id:
+        resumed = _resume(hub, settings, meta, last_event_id)
+        if resumed is not None:
+            return resumed
+        reset = "the stream named by Last-Event-ID is no longer kept: start over with this one"
+    follower = hub.open(query)
+    if follower is None:
+        return problem(
+            429,
+            "Too many followers",
+            f"this API process serves {settings.follow_max} followers at most; "
+            "retry later or ask another process",
+            headers={"Retry-After": "5"},
+        )
+    return EventStream(
+        following(hub, follower, meta, reset=reset),
+        settings.sse_heartbeat_s,
+        last_kind="dropped",
+        retry_ms=settings.sse_retry_ms,
+    )
+
+
+def _resume(
+    hub: FollowHub, settings: ApiSettings, meta: dict[str, Any], last_event_id: str
+) -> Response | None:
+    """The follower a Last-Event-ID names, resumed after it; None if it is not kept."""
+    named = parse_event_id(last_event_id)
+    follower = hub.find(named[0]) if named else None
+    if named is None or follower is None or follower.dropped:
+        return None
+    missed = follower.since(named[1])
+    if missed is None:
+        return None
+    return EventStream(
+        following(hub, follower, meta, resume=missed),
+        settings.sse_heartbeat_s,
+        last_kind="dropped",
+        retry_ms=settings.sse_retry_ms,
+    )
 
 
 async def _collect(search: SearchService, query: Query, meta: dict[str, Any]) -> dict[str, Any]:

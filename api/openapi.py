@@ -60,6 +60,27 @@ QUERY_PARAMETERS = [
     {"name": "fusion", "in": "query", "schema": {"type": "string", "enum": ["rrf", "weighted"]}},
     {"name": "source", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}},
     {"name": "doc_id", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}},
+    {
+        "name": "follow",
+        "in": "query",
+        "description": "Keep the event stream open: hit and retract events as documents "
+        "are indexed, changed or deleted (needs Accept: text/event-stream)",
+        "schema": {"type": "boolean", "default": False},
+    },
+    {
+        "name": "min_score",
+        "in": "query",
+        "description": "Follow mode: a new chunk is sent when its score (dense cosine; "
+        "BM25 in lexical mode) reaches this, instead of ranking within k",
+        "schema": {"type": "number"},
+    },
+    {
+        "name": "Last-Event-ID",
+        "in": "header",
+        "description": "A reconnect: resumes a follower after this event, or gets 204 "
+        "after a one-shot answer",
+        "schema": {"type": "string"},
+    },
 ]
 
 DOCUMENT = {
@@ -86,8 +107,10 @@ QUERY_RESULTS = {
         "with Accept: text/event-stream",
         "content": {"application/json": {"schema": {"type": "object"}}, "text/event-stream": {}},
     },
+    "204": {"description": "A reconnect after a finished one-shot answer: stop reconnecting"},
     "422": _problem("A parameter is missing or out of range"),
-    "429": _problem("Rate limit exceeded (Retry-After)"),
+    "429": _problem("Rate limit exceeded, or this process serves its cap of followers"),
+    "503": _problem("Follow mode is not available in this process"),
 }
 
 # /admin/rebuild and /admin/replay share one job slot: GET and DELETE on either
@@ -122,6 +145,12 @@ def openapi(version: str) -> dict[str, Any]:
             "description": "Hybrid search over a streaming document index, and document intake.",
         },
         "paths": {
+            "/": {
+                "get": {
+                    "summary": "The search page (HTML)",
+                    "responses": {"200": {"description": "The page", "content": {"text/html": {}}}},
+                }
+            },
             "/query": {
                 "get": {
                     "summary": "Hybrid search",

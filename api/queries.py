@@ -3,6 +3,7 @@ field by field. Both shapes become the same dict first, then one validator:
 
     GET  /query?q=…&k=10&expand=3&mode=hybrid&fusion=rrf&weight[dense]=1
               &weight[lexical]=0.5&filter[lang]=en&source=a&doc_id=x&doc_id=y
+              &follow=true&min_score=0.4
     POST /query {"q": "…", "k": 10, "mode": "hybrid", "weights": {"dense": 1},
                  "filter": {"lang": "en"}, "source": ["a"], "doc_id": ["x", "y"]}
 """
@@ -91,6 +92,30 @@ def _filter(body: dict[str, Any]) -> SearchFilter:
     )
 
 
+def _flag(body: dict[str, Any], name: str) -> bool:
+    raw = body.get(name, False)
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.lower() in ("", "true", "1", "false", "0"):
+        return raw.lower() in ("true", "1")
+    raise FieldError(name, f"must be true or false, got {raw!r}")
+
+
+def _score(body: dict[str, Any], name: str) -> float | None:
+    raw = body.get(name)
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool):
+        raise FieldError(name, "must be a number")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise FieldError(name, f"must be a number, got {raw!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise FieldError(name, "must be a finite number")
+    return value
+
+
 def query_from_dict(body: Any, limits: QueryLimits) -> Query:
     if not isinstance(body, dict):
         raise FieldError("body", "must be a JSON object")
@@ -107,4 +132,6 @@ def query_from_dict(body: Any, limits: QueryLimits) -> Query:
         fusion=_choice(body, "fusion", ("rrf", "weighted")),
         weights=_weights(body.get("weights", {})),
         where=_filter(body),
+        follow=_flag(body, "follow"),
+        min_score=_score(body, "min_score"),
     )

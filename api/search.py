@@ -47,6 +47,8 @@ class Query:
     fusion: str = "rrf"
     weights: dict[str, float] = field(default_factory=dict)
     where: SearchFilter = field(default_factory=SearchFilter)
+    follow: bool = False  # keep the stream open for new matches (api/follow/)
+    min_score: float | None = None  # follow mode: new chunks must score this much
 
 
 @dataclass
@@ -127,14 +129,20 @@ class SearchService:
             for event in burst:
                 yield event
 
-    async def bursts(self, query: Query) -> AsyncIterator[list[SearchEvent]]:
+    async def bursts(
+        self, query: Query, ranked_out: dict[str, list[Hit]] | None = None
+    ) -> AsyncIterator[list[SearchEvent]]:
         """The query's events in the groups they become known in, so a stream
         can send each group at once: the fused hits (after any `degraded`),
-        then the graph's hits, with `done` at the end of the last group."""
+        then the graph's hits, with `done` at the end of the last group.
+        `ranked_out` receives each retriever's hits before fusion (follow
+        mode takes its score thresholds from them)."""
         timings: dict[str, float] = {}
         started = time.perf_counter()
         degraded: dict[str, str] = {}  # store → reason, for this query only
         ranked = await self._retrieve(query, timings, degraded)
+        if ranked_out is not None:
+            ranked_out.update(ranked)
         burst = [
             SearchEvent("degraded", {"store": store, "reason": reason})
             for store, reason in sorted(degraded.items())
@@ -154,10 +162,22 @@ class SearchService:
         QUERY_SECONDS.labels("total").observe(timings["total_ms"] / 1000)
         yield [*burst, SearchEvent("done", {"hits": hits, "mode": query.mode, "timings": timings})]
 
+    async def retrieve(self, query: Query, depth: int) -> tuple[dict[str, list[Hit]], list[str]]:
+        """Each retriever's hits with their own scores, no fusion or graph
+        (follow mode's matching), and the stores that failed."""
+        degraded: dict[str, str] = {}
+        ranked = await self._retrieve(query, {}, degraded, depth)
+        return ranked, sorted(degraded)
+
     async def _retrieve(
-        self, query: Query, timings: dict[str, float], degraded: dict[str, str]
+        self,
+        query: Query,
+        timings: dict[str, float],
+        degraded: dict[str, str],
+        depth: int | None = None,
     ) -> dict[str, list[Hit]]:
-        depth = min(query.k * self.limits.candidates_per_k, self.limits.max_candidates)
+        if depth is None:
+            depth = min(query.k * self.limits.candidates_per_k, self.limits.max_candidates)
         jobs: dict[str, Awaitable[list[Hit]]] = {}
         if query.mode in ("hybrid", "dense"):
             jobs["dense"] = self._dense(query, depth, timings)

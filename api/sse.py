@@ -38,7 +38,7 @@ HEADERS = [
 class Event:
     kind: str
     data: Mapping[str, Any]
-    id: int
+    id: int | str  # "<stream>:<seq>" (api/follow/follower.py)
 
     def encode(self) -> bytes:
         data = json.dumps(self.data)
@@ -46,19 +46,29 @@ class Event:
 
 
 def ping() -> bytes:
-    return f": ping - {datetime.now(UTC).isoformat()}\r\n\r\n".encode()
+    # A comment line and no blank line after it: a blank line ends an event
+    # block, and a block holding only a comment is dispatched by some clients
+    # (httpx-sse, once an id was seen) as an empty `message` event. The
+    # comment is ignored inside the next event's block instead.
+    return f": ping - {datetime.now(UTC).isoformat()}\r\n".encode()
 
 
 class EventStream(Response):
     """An ASGI response (see the module docstring)."""
 
     def __init__(
-        self, bursts: AsyncIterator[list[Event]], heartbeat_s: float, last_kind: str = "done"
+        self,
+        bursts: AsyncIterator[list[Event]],
+        heartbeat_s: float,
+        last_kind: str = "done",
+        retry_ms: int | None = None,
     ) -> None:
         # Not Response.__init__: there is no body to render, only a stream.
         self.bursts = bursts
         self.heartbeat_s = heartbeat_s
         self.last_kind = last_kind  # the kind of event that ends a stream
+        # Sent first: how long an EventSource waits before it reconnects.
+        self.retry_ms = retry_ms
         self.status_code = 200
         self.background = None
 
@@ -68,10 +78,17 @@ class EventStream(Response):
         last_write = loop.time()
         ended = False
 
+        # A field of the first event, not a block of its own: a block without
+        # data is no event to a browser, but some clients report it as one.
+        first = b"" if self.retry_ms is None else f"retry: {self.retry_ms}\r\n".encode()
+
         async def pump() -> None:
-            nonlocal last_write, ended
+            nonlocal last_write, ended, first
             async for burst in self.bursts:
-                body = b"".join(event.encode() for event in burst)
+                if not burst:
+                    continue
+                body = first + b"".join(event.encode() for event in burst)
+                first = b""
                 # The last event ends the response in the same write.
                 ended = bool(burst) and burst[-1].kind == self.last_kind
                 await send({"type": "http.response.body", "body": body, "more_body": not ended})

@@ -126,3 +126,27 @@ SINK_BLOCKED = Gauge(
     "permission, disk_full, …), 0 once it writes again.",
     ["sink", "reason"],
 )
+# Follow mode of the query edge (api/follow/).
+FOLLOWERS = Gauge(
+    "docstream_followers",
+    "Follow-mode queries this API process serves (connected, or kept for a reconnect).",
+)
+FOLLOW_NOTIFICATIONS = Counter(
+    "docstream_follow_notifications_total",
+    "Document versions every sink reported written, as the query edge learnt of them.",
+)
+FOLLOW_EVENTS = Counter(
+    "docstream_follow_events_total",
+    "Events sent to followers after their first answer, by kind (hit, retract).",
+    ["kind"],
+)
+FOLLOW_DELAY_SECONDS = Histogram(
+    "docstream_follow_delay_seconds",
+    "From the last sink's write of a document to its event sent to a follower.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 1, 2, 5, 10),
+)
+FOLLOW_CLOSED = Counter(
+    "docstream_follow_closed_total",
+    "Followers refused or ended by the edge, by reason (over_cap, dropped, expired).",
+    ["reason"],
+)

@@ -54,6 +54,11 @@ class Topics:
     def chunks_embedded(self) -> str:
         return f"{self.prefix}chunks.embedded"
 
+    @property
+    def chunks_indexed(self) -> str:
+        """What the sinks wrote: the notices follow mode of the query edge reads."""
+        return f"{self.prefix}chunks.indexed"
+
     @staticmethod
     def dead_letter(topic: str) -> str:
         """Each stage dead-letters into `<its input topic>.dlq`."""
@@ -61,7 +66,7 @@ class Topics:
 
     def all(self) -> list[str]:
         sources = [self.documents, self.chunks, self.chunks_embedded]
-        return sources + [self.dead_letter(t) for t in sources]
+        return sources + [self.dead_letter(t) for t in sources] + [self.chunks_indexed]
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,17 @@ class ApiSettings:
     max_k: int = 100
     # SSE comment lines on an idle stream, so proxies do not close it.
     sse_heartbeat_s: float = 15.0
+    # How long an EventSource waits before it reconnects (the `retry:` field).
+    sse_retry_ms: int = 3000
+    # Follow mode (GET /query?follow=true): followers one API process serves
+    # (more get 429), how long a disconnected follower's events are kept for a
+    # reconnect with Last-Event-ID, how many events are kept for it, and how
+    # many unsent events a follower that stops reading may have before it is
+    # dropped.
+    follow_max: int = 1000
+    follow_resume_s: float = 60.0
+    follow_replay_events: int = 500
+    follow_queue_events: int = 1000
 
 
 # The chunker is a Faust agent and must run in every worker of a group (Faust
@@ -261,6 +277,11 @@ class Settings:
                 query_store_timeout_s=_float(env, "DOCSTREAM_QUERY_STORE_TIMEOUT_S", 2.0),
                 max_k=_int(env, "DOCSTREAM_MAX_K", 100),
                 sse_heartbeat_s=_float(env, "DOCSTREAM_SSE_HEARTBEAT_S", 15.0),
+                sse_retry_ms=_int(env, "DOCSTREAM_SSE_RETRY_MS", 3000),
+                follow_max=_int(env, "DOCSTREAM_FOLLOW_MAX", 1000),
+                follow_resume_s=_float(env, "DOCSTREAM_FOLLOW_RESUME_S", 60.0),
+                follow_replay_events=_int(env, "DOCSTREAM_FOLLOW_REPLAY_EVENTS", 500),
+                follow_queue_events=_int(env, "DOCSTREAM_FOLLOW_QUEUE_EVENTS", 1000),
             ),
             stack_dir=stack_dir,
             log_level=env.get("DOCSTREAM_LOG_LEVEL", "INFO").upper(),

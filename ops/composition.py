@@ -27,6 +27,8 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from api.app import create_api
+from api.follow.consumer import NoticeConsumer
+from api.follow.hub import FollowHub
 from api.health import Check, Health, KafkaCheck, ops_app
 from api.intake import Intake
 from api.rebuild import RebuildControl, rebuild_routes
@@ -181,19 +183,26 @@ def build_api(
         settings.chunker.max_text_bytes,
     )
 
-    @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        warming = asyncio.create_task(warmup.run()) if warmup and warm_on_start else None
-        yield
-        if warming is not None:
-            warming.cancel()
-        producer.close()
-
     search = (
         warmup.search
         if warmup and warmup.search
         else search_service(settings, profile, vectors, graph)
     )
+    # Follow mode: this process reads the sinks' notices itself (any number
+    # of API processes follow alike) and matches them against its followers.
+    follow = FollowHub(search, settings.api)
+    notices = NoticeConsumer(settings.kafka, follow.on_notice)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        warming = asyncio.create_task(warmup.run()) if warmup and warm_on_start else None
+        notices.start()
+        yield
+        await notices.stop()
+        if warming is not None:
+            warming.cancel()
+        producer.close()
+
     checks = worker_checks(settings, vectors, graph)
     if warmup is not None:
         checks["warm"] = warmup.check
@@ -213,6 +222,7 @@ def build_api(
         ),
         lifespan=lifespan,
         extra_routes=extra_routes,
+        follow=follow,
     )
 
 
@@ -332,6 +342,8 @@ def build_stages(
                 "qdrant-sink",
                 sink_breaker("qdrant-sink"),
                 profile=profile,  # vectors of a model a replay replaced are skipped
+                notices=producer,  # what it wrote, for the followers of the query edge
+                notice_topic=topics.chunks_indexed,
             )
         )
     if "neo4j-sink" in runs:
@@ -343,6 +355,8 @@ def build_stages(
                 "neo4j-sink",
                 sink_breaker("neo4j-sink"),
                 profile=profile,
+                notices=producer,
+                notice_topic=topics.chunks_indexed,
             )
         )
     return Stages(

@@ -25,6 +25,7 @@ from core.correlation import (
 )
 from core.logs import get_logger
 from core.metrics import BATCH_SIZE, EVENTS, FRESHNESS_SECONDS, STAGE_SECONDS
+from core.notices import notice_of
 from core.settings import Topics
 from core.tracing import (
     BatchSpans,
@@ -261,6 +262,11 @@ class SinkStage:
     # ("superseded"), since the replay re-embedded their documents. None: any model.
     profile: CurrentProfile | None = None
     superseded: int = 0
+    # Where to tell what was written (follow mode of the query edge): one
+    # notice per written batch, sent before the batch's offsets move. None: no
+    # notices (a rebuild fills a generation no query reads yet).
+    notices: Producer | None = None
+    notice_topic: str = ""
 
     async def handle(self, messages: Sequence[RawMessage]) -> None:
         with batch_spans(f"docstream.{self.name}", self.name, messages):
@@ -303,17 +309,25 @@ class SinkStage:
         plan = plan_writes(event for _, event in items)
         try:
             await until_written(self.name, lambda: self.store.write(plan), breaker=self.breaker)
-            written = len(items)
+            done = [event for _, event in items]
         except StoreRejected:  # some record in the batch: find it, keep the others
-            written = await self._one_by_one(items)
+            done = await self._one_by_one(items)
+        written = len(done)
         now = time.time()
+        await self._notify(done, now)
         for at in occurred if self.records_freshness else ():
             FRESHNESS_SECONDS.labels(self.name).observe(max(0.0, now - at))
         EVENTS.labels(self.name, "ok").inc(written)
         STAGE_SECONDS.labels(self.name).observe(time.perf_counter() - started)
 
-    async def _one_by_one(self, items: list[tuple[RawMessage, SinkEvent]]) -> int:
-        written = 0
+    async def _notify(self, done: list[SinkEvent], now: float) -> None:
+        if self.notices is None or not done:
+            return
+        notice = notice_of(self.name, done, now)
+        await self.notices.send(self.notice_topic, None, notice.encode(), [])
+
+    async def _one_by_one(self, items: list[tuple[RawMessage, SinkEvent]]) -> list[SinkEvent]:
+        written: list[SinkEvent] = []
         for message, event in items:
             plan = plan_writes([event])
             try:
@@ -322,7 +336,7 @@ class SinkStage:
                     lambda p=plan: self.store.write(p),  # type: ignore[misc]
                     breaker=self.breaker,
                 )
-                written += 1
+                written.append(event)
             except StoreRejected as exc:  # only refused data; anything else propagates
                 await self.dead_letters.send(self.name, message, exc)
         return written

@@ -36,7 +36,7 @@ def ensure_topics(
                 n,
                 num_partitions=settings.partitions,
                 replication_factor=1,
-                config={"max.message.bytes": str(topic_max_bytes(settings, n))},
+                config=topic_config(settings, n),
             )
             for n in missing
         ],
@@ -51,6 +51,18 @@ def ensure_topics(
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
     return created
+
+
+# The notices of what the sinks wrote serve live followers only: nothing is
+# rebuilt from them, so an hour of them is plenty.
+NOTICE_RETENTION_MS = 60 * 60 * 1000
+
+
+def topic_config(settings: KafkaSettings, name: str) -> dict[str, str]:
+    config = {"max.message.bytes": str(topic_max_bytes(settings, name))}
+    if name == settings.topics.chunks_indexed:
+        config["retention.ms"] = str(NOTICE_RETENTION_MS)
+    return config
 
 
 def topic_max_bytes(settings: KafkaSettings, name: str) -> int:

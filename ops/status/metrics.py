@@ -44,10 +44,11 @@ def pipeline_metrics(text: str, now: float | None = None) -> dict[str, Any]:
     events: dict[str, dict[str, float]] = {}
     buckets: dict[str, list[tuple[float, float]]] = {}
     profile: dict[str, Any] | None = None
+    follow = FollowFigures()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels, value = sample.labels, sample.value
-            if signals.read(sample.name, labels, value):
+            if signals.read(sample.name, labels, value) or follow.read(sample.name, labels, value):
                 continue
             if sample.name == "docstream_events_total":
                 events.setdefault(labels["stage"], {})[labels["outcome"]] = value
@@ -71,7 +72,51 @@ def pipeline_metrics(text: str, now: float | None = None) -> dict[str, Any]:
         "events": events,
         "freshness_s": freshness,
         "profile": profile,
+        "follow": follow.report(time.time() if now is None else now),
     }
+
+
+class FollowFigures:
+    """Follow mode of the query edge: followers, notifications (and their rate
+    since the process started), the delay from the last sink's write to the
+    event sent, and followers refused or ended by reason."""
+
+    def __init__(self) -> None:
+        self.followers: float | None = None
+        self.notifications = 0.0
+        self.started: float | None = None
+        self.delay: list[tuple[float, float]] = []
+        self.closed: dict[str, float] = {}
+
+    def read(self, name: str, labels: dict[str, str], value: float) -> bool:
+        if name == "docstream_followers":
+            self.followers = value
+        elif name == "docstream_follow_notifications_total":
+            self.notifications = value
+        elif name == "process_start_time_seconds":
+            self.started = value
+        elif name == "docstream_follow_delay_seconds_bucket":
+            self.delay.append((float(labels["le"]), value))
+        elif name == "docstream_follow_closed_total":
+            self.closed[labels["reason"]] = value
+        else:
+            return False
+        return True
+
+    def report(self, now: float) -> dict[str, Any] | None:
+        if self.followers is None:  # not an API process
+            return None
+        up_s = now - self.started if self.started else None
+        return {
+            "followers": int(self.followers),
+            "notifications": int(self.notifications),
+            "notifications_per_s": round(self.notifications / up_s, 3) if up_s else None,
+            "delay_s": {
+                "count": int(max((c for _, c in self.delay), default=0)),
+                **{f"p{round(q * 100)}": histogram_quantile(q, self.delay) for q in QUANTILES},
+            },
+            "closed": {k: int(v) for k, v in sorted(self.closed.items()) if v},
+        }
 
 
 async def local_metrics() -> dict[str, Any]:

@@ -46,6 +46,8 @@ def _pipeline_lines(metrics: Mapping[str, Any]) -> list[str]:
     for stage, outcomes in sorted(metrics["events"].items()):
         counts = ", ".join(f"{k} {int(v)}" for k, v in sorted(outcomes.items()))
         lines.append(f"  events {stage}: {counts}")
+    if follow := metrics.get("follow"):
+        lines.append(_follow_line(follow))
     if profile := metrics.get("profile"):
         note = "" if profile["configured"] else " (a replay's: not yet the configured one)"
         lines.append(
@@ -53,6 +55,18 @@ def _pipeline_lines(metrics: Mapping[str, Any]) -> list[str]:
             f"overlap_tokens={profile['overlap_tokens']}{note}"
         )
     return lines
+
+
+def _follow_line(follow: Mapping[str, Any]) -> str:
+    delay = follow["delay_s"]
+    cuts = " ".join(f"{k} {_seconds(v)}" for k, v in delay.items() if k != "count")
+    rate = follow["notifications_per_s"]
+    closed = ", ".join(f"{k} {v}" for k, v in follow["closed"].items()) or "none"
+    return (
+        f"  follow: {follow['followers']} followers, {follow['notifications']} notifications"
+        f" ({'?' if rate is None else rate}/s since start), delay to event {cuts}"
+        f" (n={delay['count']}), refused or ended: {closed}"
+    )
 
 
 def _consumer_lines(consumers: Mapping[str, Mapping[str, Any]]) -> list[str]:

@@ -115,7 +115,10 @@ def test_events_carry_increasing_ids_from_meta_to_done(
     kinds = [e.kind for e in events]
     assert kinds[0] == "meta" and kinds[-1] == "done", kinds
     assert "hit" in kinds and "degraded" not in kinds
-    assert [int(e.id) for e in events] == list(range(len(events)))
+    # "<stream>:<seq>": one stream (a one-shot answer's, `q…`), counting from 0.
+    streams = {e.id.rpartition(":")[0] for e in events}
+    assert len(streams) == 1 and streams.pop().startswith("q")
+    assert [int(e.id.rpartition(":")[2]) for e in events] == list(range(len(events)))
     assert events[0].data["plan"] == ["embed", "dense", "lexical", "fusion", "graph"]
     assert events[-1].data["hits"] == kinds.count("hit")
     assert {"embed_ms", "dense_ms", "lexical_ms", "graph_ms", "fusion_ms", "total_ms"} <= set(

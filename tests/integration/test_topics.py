@@ -35,10 +35,20 @@ def kafka(stack: LocalStack, base_settings: Settings) -> Iterator[KafkaSettings]
         future.result(timeout=30)
 
 
-def configured_max(settings: KafkaSettings, topic: str) -> int:
+def configured(settings: KafkaSettings, topic: str, name: str) -> int:
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
     [future] = admin.describe_configs([ConfigResource("topic", topic)]).values()
-    return int(future.result(timeout=30)["max.message.bytes"].value)
+    return int(future.result(timeout=30)[name].value)
+
+
+def configured_max(settings: KafkaSettings, topic: str) -> int:
+    return configured(settings, topic, "max.message.bytes")
+
+
+def test_the_sinks_notices_are_kept_an_hour_and_the_events_longer(kafka: KafkaSettings) -> None:
+    hour = 60 * 60 * 1000
+    assert configured(kafka, kafka.topics.chunks_indexed, "retention.ms") == hour
+    assert configured(kafka, kafka.topics.documents, "retention.ms") != hour
 
 
 def test_topics_take_the_configured_size_and_dead_letters_twice_it(kafka: KafkaSettings) -> None:

@@ -77,6 +77,12 @@ def test_the_wheel_carries_every_schema_and_the_released_history(wheel: Wheel) -
     assert schemas - wheel.names == set(), "schemas missing from the wheel"
 
 
+def test_the_wheel_carries_the_search_page(wheel: Wheel) -> None:
+    pages = repo_files("*.html")
+    assert "api/static/index.html" in pages
+    assert pages - wheel.names == set(), "static files missing from the wheel"
+
+
 def test_the_wheel_carries_every_module_of_every_runtime_package(wheel: Wheel) -> None:
     modules = repo_files("*.py")
     assert {m.split("/", 1)[0] for m in modules} == set(RUNTIME)

@@ -47,7 +47,10 @@ def test_query_as_server_sent_events() -> None:
     events = [line.split(": ", 1)[1] for line in body.splitlines() if line.startswith("event: ")]
     ids = [line.split(": ", 1)[1] for line in body.splitlines() if line.startswith("id: ")]
     assert events == ["meta", "hit", "hit", "done"]
-    assert ids == ["0", "1", "2", "3"]
+    stream = ids[0].split(":")[0]
+    assert stream.startswith("q")  # a one-shot answer: its reconnect gets 204
+    assert ids == [f"{stream}:{n}" for n in range(4)]
+    assert body.startswith("retry: ")
 
 
 def test_a_given_correlation_id_is_kept_and_echoed() -> None:

@@ -91,3 +91,21 @@ async def test_a_stream_without_its_last_kind_still_ends() -> None:
     wire = Wire()
     await EventStream(bursts(), heartbeat_s=5)({}, wire.receive, wire.send)  # type: ignore[arg-type]
     assert wire.bodies[-1] == b"" and wire.sent[-1]["more_body"] is False
+
+
+def test_a_heartbeat_is_no_event_to_an_sse_client() -> None:
+    """httpx-sse dispatches a block that holds only a comment as an empty
+    `message` once an id was seen; the heartbeat must not end a block."""
+    from httpx_sse._decoders import SSEDecoder
+
+    from api.sse import Event, ping
+
+    wire = Event("hit", {"n": 1}, "f1:1").encode() + ping() + ping()
+    wire += Event("hit", {"n": 2}, "f1:2").encode() + ping()
+    decoder = SSEDecoder()
+    lines = wire.decode().split("\r\n")[:-1]  # the text after the last line break is none
+    events = [decoder.decode(line) for line in lines]
+    assert [(e.event, e.data) for e in events if e is not None] == [
+        ("hit", '{"n": 1}'),
+        ("hit", '{"n": 2}'),
+    ]

@@ -43,6 +43,7 @@ def test_every_stage_has_a_dead_letter_topic() -> None:
         "p.documents.dlq",
         "p.chunks.dlq",
         "p.chunks.embedded.dlq",
+        "p.chunks.indexed",
     ]
 
 

@@ -132,6 +132,7 @@ def test_text_without_pipeline_metrics_gives_empty_sections() -> None:
         "events": {},
         "freshness_s": {},
         "profile": None,
+        "follow": None,
     }
 
 
