@@ -46,7 +46,8 @@ def _announce_when_ready(settings: Settings, correlation_id: str) -> None:
     print(
         "\n[run] docstream is up. The sample corpus was published with correlation id "
         f"{correlation_id}.\n[run] Try:\n\n    curl -N -H 'Accept: text/event-stream' "
-        f"'{base}/query?{query}'\n\n[run] Ctrl-C stops the worker, the API and the stack.\n",
+        f"'{base}/query?{query}'\n\n[run] or open the search page, {base}/ (its follow "
+        "switch shows new matches live).\n[run] Ctrl-C stops the worker, the API and the stack.\n",
         flush=True,
     )
 

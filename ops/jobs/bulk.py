@@ -6,9 +6,11 @@ how a batch of events reaches a generation that is being filled.
 2. Reduce the batch to its final state (`sinks/plan.py`: per document the
    latest version wins, a DELETE removes it), less chunks past their count, so
    nothing is written twice.
-3. Keep only vectors of the profile's model: a document whose final state
-   carries another model's vectors is left out and remembered; the rebuild
-   refuses to switch while any is (`superseded`).
+3. Leave out vectors of a model a replay retired, as the live sink does (it
+   skips them as "superseded"): a document whose final state carries them is
+   left out and remembered, and the rebuild refuses to switch while any is
+   (`superseded`): the topic cannot reproduce the index. Vectors of any other
+   model are what the live sink wrote, so they are copied like it.
 4. Split: documents this fill has not written yet go to the store's bulk path
    (`BulkCreate`: plain creates, no deletes); a document it wrote in an earlier
    batch (its chunks straddle batches, or a later version came) goes through
@@ -126,11 +128,12 @@ class BulkSink:
         return events, models
 
     def of_model(self, plan: WritePlan, models: dict[str, str]) -> WritePlan:
-        """The plan less documents whose final chunks carry another model's vectors."""
-        if self.profile is None:
+        """The plan less documents whose final chunks carry vectors of a model a
+        replay retired (step 3)."""
+        profile = self.profile
+        if profile is None:
             return plan
-        model = self.profile.embedder.model_name
-        other = {c.doc_id for c in plan.upserts if models.get(c.chunk_id, model) != model}
+        other = {c.doc_id for c in plan.upserts if profile.retired(models.get(c.chunk_id, ""))}
         self.superseded -= {c.doc_id for c in plan.upserts} - other
         self.superseded -= {d.doc_id for d in plan.deletions}
         self.superseded |= other

@@ -8,10 +8,10 @@ For each target store (Qdrant, Neo4j or both, each on its own):
    the topic from the start in large batches and writes them into that
    generation through the bulk path (`bulk.py`: each batch reduced to its
    final state, documents new to the generation created in bulk, the rest
-   written the live sink's idempotent way). It never re-embeds, and copies
-   only vectors of the profile's model. Live events arrive on the same topic,
-   so they reach both generations: the live sink writes them to the active
-   one, the rebuild to the new one;
+   written the live sink's idempotent way). It never re-embeds, and leaves
+   out vectors of a model a replay retired, as the live sink does. Live
+   events arrive on the same topic, so they reach both generations: the live
+   sink writes them to the active one, the rebuild to the new one;
 3. switch: once the rebuild has caught up, `activate` moves queries and the
    live sink over in one step (the Qdrant alias, the Neo4j generation node);
 4. drain: the rebuild reads on to the end offsets taken after the switch, so

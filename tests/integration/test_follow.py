@@ -8,12 +8,18 @@ is deleted; filters hold; a reconnect with Last-Event-ID resumes (or gets
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from api.follow.consumer import NoticeConsumer
+from api.follow.hub import SINKS
+from api.follow.join import NoticeJoin, ReadyDoc
+from core.notices import IndexedNotice
 from tests.integration.conftest import TEST_API_KEY, Pipeline
 from tests.integration.follow_client import Follow
 from tests.integration.helpers import eventually, metric
@@ -151,3 +157,44 @@ def test_followers_over_the_cap_get_429(pipeline: Pipeline, follows: list[Follow
     assert refused is not None, "no follower was refused"
     served = metric(pipeline, "docstream_followers")
     assert served == FOLLOW_MAX
+
+
+def test_another_api_process_hears_of_what_both_sinks_wrote(
+    pipeline: Pipeline, run_id: str
+) -> None:
+    """What lets any number of API processes follow: each reads every notice
+    for itself, with no consumer group to share. A second reader of the topic,
+    as another API process has (its consumer and join, in this process), hears
+    of a document once both of the worker's sinks wrote it, and of its delete."""
+    doc_id = f"{run_id}-second-reader"
+    ready = asyncio.run(_second_reader(pipeline, doc_id))
+    assert [(d.doc_id, d.deleted) for d in ready] == [(doc_id, False), (doc_id, True)]
+    assert ready[0].written_at > 0 and ready[0].correlation_id
+
+
+async def _second_reader(pipeline: Pipeline, doc_id: str) -> list[ReadyDoc]:
+    join = NoticeJoin(SINKS)
+    ready: list[ReadyDoc] = []
+
+    def on_notice(notice: IndexedNotice) -> None:
+        ready.extend(d for d in join.add(notice, time.time()) if d.doc_id == doc_id)
+
+    reader = NoticeConsumer(pipeline.settings.kafka, on_notice)
+    reader.start()
+    try:
+        await asyncio.to_thread(reader.assigned.wait, 60)
+        text = "The second reader hears of this one."
+        await asyncio.to_thread(publish, pipeline, {"doc_id": doc_id, "text": text})
+        await _until(lambda: len(ready) >= 1)
+        await asyncio.to_thread(delete, pipeline, doc_id)
+        await _until(lambda: len(ready) >= 2)
+    finally:
+        await reader.stop()
+    return ready
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the second reader heard nothing"
+        await asyncio.sleep(0.2)

@@ -129,7 +129,12 @@ class Embedder:
 
 
 class Profile:
+    """The profile after a replay from the model "retired" to "m"."""
+
     embedder = Embedder()
+
+    def retired(self, model: str) -> bool:
+        return model == "retired"
 
 
 def sink(store: Recorder, profile: Any = None) -> BulkSink:
@@ -153,6 +158,13 @@ def test_undecodable_events_are_counted_and_skipped() -> None:
     bulk = sink(store)
     asyncio.run(bulk.handle([Record(b"junk", offset=4), record("a", 0, count=1)]))
     assert bulk.skipped == 1 and store.created == [["a-v1-0"]]
+
+
+def test_vectors_of_a_model_no_replay_retired_are_copied_as_the_live_sink_writes_them() -> None:
+    store = Recorder()
+    bulk = sink(store, Profile())
+    asyncio.run(bulk.handle([record("other", 0, count=1, model="another")]))
+    assert store.created == [["other-v1-0"]] and bulk.superseded == set()
 
 
 def test_a_refused_bulk_create_falls_back_to_the_idempotent_write() -> None:
