@@ -58,6 +58,15 @@ def sink_event(event: EmbeddedChunk, correlation_id: str) -> SinkEvent:
     chunk = event.chunk
     if chunk.op == "DELETE":
         return DocumentDeletion(chunk.doc_id, chunk.version, correlation_id)
+    return indexed_chunk(event, correlation_id, event.vector.tolist())
+
+
+def indexed_chunk(
+    event: EmbeddedChunk, correlation_id: str, vector: Sequence[float]
+) -> IndexedChunk:
+    """The stores' chunk of an UPSERT, with `vector` as the caller keeps it (a
+    list on the live path; a bulk rebuild keeps the decoder's array)."""
+    chunk = event.chunk
     return IndexedChunk(
         chunk_id=chunk.chunk_id,
         doc_id=chunk.doc_id,
@@ -66,7 +75,7 @@ def sink_event(event: EmbeddedChunk, correlation_id: str) -> SinkEvent:
         chunk_count=chunk.chunk_count,
         title=chunk.title,
         text=chunk.text,
-        vector=event.vector.tolist(),
+        vector=vector,
         correlation_id=correlation_id,
         source=chunk.source,
         metadata=dict(chunk.metadata),

@@ -46,7 +46,7 @@ from sinks.neo4j.store import Neo4jGraphStore
 from sinks.plan import plan_writes
 from sinks.qdrant.bulk import QdrantBulk
 from sinks.retry import until_written
-from streams.records import sink_event
+from streams.records import indexed_chunk, sink_event
 
 log = get_logger(__name__)
 
@@ -200,24 +200,9 @@ def _of_document(plan: WritePlan, doc_id: str) -> WritePlan:
 def bulk_event(event: EmbeddedChunk, correlation_id: str) -> SinkEvent:
     """`sink_event`, keeping the decoder's array: a list of 384 Python floats
     per chunk was a fifth of the decode's cost, and both stores take the array."""
-    made = sink_event(event, correlation_id) if event.chunk.op == "DELETE" else None
-    if made is not None:
-        return made
-    chunk = event.chunk
-    return IndexedChunk(
-        chunk_id=chunk.chunk_id,
-        doc_id=chunk.doc_id,
-        version=chunk.version,
-        index=chunk.index,
-        chunk_count=chunk.chunk_count,
-        title=chunk.title,
-        text=chunk.text,
-        vector=event.vector,
-        correlation_id=correlation_id,
-        source=chunk.source,
-        metadata=dict(chunk.metadata),
-        links=list(chunk.links),
-    )
+    if event.chunk.op == "DELETE":
+        return sink_event(event, correlation_id)
+    return indexed_chunk(event, correlation_id, event.vector)
 
 
 def bulk_for(store: Any) -> BulkCreate:
