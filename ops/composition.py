@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -50,10 +50,9 @@ from ops.jobs.profile import (
 )
 from ops.jobs.rebuild import Target, starter
 from ops.jobs.replay import Replay
+from ops.stages import build_stages, stages_to_run
 from ops.status import worker_status
 from schemas.codec import Codecs
-from sinks.breaker import sink_breaker
-from sinks.faults import with_injected_faults
 from sinks.neo4j.generations import GraphGenerations
 from sinks.neo4j.store import Neo4jGraphStore
 from sinks.qdrant.edge import EdgeVectorStore
@@ -61,17 +60,13 @@ from sinks.qdrant.generations import QdrantGenerations
 from sinks.qdrant.server import QdrantVectorStore
 from streams.app import (
     DocstreamApp,
-    Stages,
     StartupHook,
     create_faust_app,
     document_state_table,
     register_agents,
 )
-from streams.deadletter import DeadLetters
 from streams.embedding.model import SentenceTransformerEmbedder
-from streams.producer import FaustProducer
 from streams.profile import LiveProfile
-from streams.stages import ChunkStage, EmbedStage, SinkStage
 
 log = get_logger(__name__)
 
@@ -270,12 +265,7 @@ def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
         else None
     )
     opened = graph if "neo4j-sink" in runs or with_api else None
-    hooks = startup_hooks(settings, vectors, opened, warmup)
-    if opened is not None:  # the stores say which profile made the active index
-        at = next(i for i, (name, _) in enumerate(hooks) if name == "neo4j-schema") + 1
-        hooks.insert(
-            at, ("profile", lambda: restore_profile(profile, GraphGenerations(graph), settings))
-        )
+    hooks = startup_hooks(settings, profile, vectors, opened, warmup)
     app = create_faust_app(settings, web=True, startup_hooks=hooks)
     codecs = Codecs.create(settings.schema_registry_url)
     states = document_state_table(app, settings.kafka.partitions)
@@ -303,89 +293,26 @@ def build_worker(settings: Settings, *, with_api: bool) -> DocstreamApp:
 
 def startup_hooks(
     settings: Settings,
+    profile: LiveProfile,
     vectors: Vectors | None,
     graph: Neo4jGraphStore | None,
     warmup: Warmup | None = None,
 ) -> list[tuple[str, StartupHook]]:
     """What must exist before the consumers start: the topics, and the schemas
-    of the stores this worker opens; then the query path is warmed (it needs them)."""
+    of the stores this worker opens; the profile that made the active index
+    (the graph records it); then the query path is warmed (it needs them)."""
+
+    def restore() -> Awaitable[None]:
+        assert graph is not None
+        return restore_profile(profile, GraphGenerations(graph), settings)
+
     return [
         ("kafka-topics", lambda: asyncio.to_thread(ensure_topics, settings.kafka)),
         *([("qdrant-schema", vectors.ensure_schema)] if vectors is not None else []),
-        *([("neo4j-schema", graph.ensure_schema)] if graph is not None else []),
+        *([("neo4j-schema", graph.ensure_schema), ("profile", restore)] if graph else []),
         *([("query-warmup", warmup.run)] if warmup is not None else []),
         ("heap", freeze_when_started),  # last: what start-up built stays out of the GC's walks
     ]
-
-
-def build_stages(
-    settings: Settings,
-    runs: set[str],
-    app: DocstreamApp,
-    codecs: Codecs,
-    profile: LiveProfile,
-    states: Any,
-    vectors: Vectors | None,
-    graph: Neo4jGraphStore,
-) -> Stages:
-    """The stages this worker runs, all reading the same `profile`."""
-    producer = FaustProducer(app)
-    dead_letters = DeadLetters(producer, codecs.dead_letters)
-    topics = settings.kafka.topics
-    sinks = []
-    if vectors is not None and "qdrant-sink" in runs:
-        sinks.append(
-            SinkStage(
-                with_injected_faults(vectors),  # as is, unless DOCSTREAM_FAULT_QDRANT_WRITES
-                codecs,
-                dead_letters,
-                "qdrant-sink",
-                sink_breaker("qdrant-sink"),
-                profile=profile,  # vectors of a model a replay replaced are skipped
-                notices=producer,  # what it wrote, for the followers of the query edge
-                notice_topic=topics.chunks_indexed,
-            )
-        )
-    if "neo4j-sink" in runs:
-        sinks.append(
-            SinkStage(
-                graph,
-                codecs,
-                dead_letters,
-                "neo4j-sink",
-                sink_breaker("neo4j-sink"),
-                profile=profile,
-                notices=producer,
-                notice_topic=topics.chunks_indexed,
-            )
-        )
-    return Stages(
-        chunk=ChunkStage(
-            profile,
-            codecs,
-            producer,
-            dead_letters,
-            topics,
-            states,
-            max_text_bytes=settings.chunker.max_text_bytes,
-        ),
-        embed=EmbedStage(profile, codecs, producer, dead_letters, topics)
-        if "embedder" in runs
-        else None,
-        sinks=sinks,
-    )
-
-
-def stages_to_run(settings: Settings, *, with_api: bool) -> set[str]:
-    """DOCSTREAM_WORKER_STAGES, checked against where the vectors live."""
-    runs = set(settings.worker_stages)
-    if with_api and settings.qdrant.embedded and "qdrant-sink" not in runs:
-        raise SystemExit(
-            "a worker without qdrant-sink cannot serve the API over an embedded Qdrant: "
-            "it belongs to the worker that writes it. Run this one with --no-api, "
-            "or set QDRANT_URL (a Qdrant server)."
-        )
-    return runs
 
 
 def run_worker(settings: Settings, *, with_api: bool) -> int:

@@ -23,7 +23,6 @@ switching rewrites it (an atomic rename) and swaps the shard in one step.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import threading
@@ -44,6 +43,7 @@ from core.types import Hit, IndexedChunk, SearchFilter, WritePlan
 from sinks.errors import needs_operator
 from sinks.qdrant.base import AliasedStore
 from sinks.qdrant.edge_filters import doc_filter, edge_filter
+from sinks.qdrant.edge_profiles import profile_path, read_profile, write_profile
 from sinks.qdrant.errors import STORE, mapped
 from sinks.qdrant.lexical import Bm25, SparseTerms
 from sinks.qdrant.server import DENSE, LEXICAL, PAYLOAD_INDEXES, _filter, _hit, _payload
@@ -374,29 +374,13 @@ class EdgeVectorStore(AliasedStore):
         shards.pending.pop(name, None)
         shards.indexed.pop(name, None)
         shutil.rmtree(shards.root / name, ignore_errors=True)
-        self._profile_path(name).unlink(missing_ok=True)
+        profile_path(shards.root, name).unlink(missing_ok=True)
 
     async def record_profile(self, name: str, profile: dict[str, Any]) -> None:
-        """Beside the shard folder, `<name>.profile.json` (the engine keeps no
-        metadata of its own); written whole and renamed over, like the pointer."""
-
-        def write() -> None:
-            path = self._profile_path(name)
-            staged = path.with_suffix(".staged")
-            staged.write_text(json.dumps(profile, sort_keys=True))
-            os.replace(staged, path)
-
-        await self._call(write)
+        await self._call(write_profile, profile_path(self._shards.root, name), profile)
 
     async def profile_of(self, name: str) -> dict[str, Any] | None:
-        def read() -> dict[str, Any] | None:
-            path = self._profile_path(name)
-            return dict(json.loads(path.read_text())) if path.exists() else None
-
-        return await self._call(read)
-
-    def _profile_path(self, name: str) -> Path:
-        return self._shards.root / f"{name}.profile.json"
+        return await self._call(read_profile, profile_path(self._shards.root, name))
 
     async def points_in(self, name: str) -> int:
         """How many points shard `name` holds (0 if there is none)."""
