@@ -32,8 +32,9 @@ from core.types import ReplayRequest
 TARGETS = ("qdrant", "neo4j", "all")
 REPLAY_TOPICS = ("documents",)
 JOB_PATHS = ("/admin/rebuild", "/admin/replay")
-# A model's name or the path of its folder; nothing a shell or a URL would read twice.
-MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$"
+# A model's name or the path of its folder (absolute, or relative to the
+# worker's directory); nothing a shell or a URL would read twice.
+MODEL_PATTERN = r"^/?[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$"
 MAX_CHUNK_TOKENS = 8192  # far beyond any model's window; the chunker caps it lower
 
 

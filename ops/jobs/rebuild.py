@@ -72,7 +72,7 @@ class Target:
 @dataclass
 class Progress:
     target: str
-    # starting | filling | switching | draining | repairing | done | failed | interrupted
+    # starting | filling | switching | draining | repairing | done | refused | failed | interrupted
     phase: str = "starting"
     generation: str = ""
     previous: str = ""
@@ -102,6 +102,11 @@ class Progress:
             "eta_s": None if eta is None else round(eta, 1),
             "error": self.error,
         }
+
+
+class RebuildRefused(Exception):
+    """The topic cannot reproduce the index (its vectors are of a model a replay
+    replaced): the operator's input to change, not a bug, so no traceback."""
 
 
 class QuietDeadLetters:
@@ -159,7 +164,9 @@ class TargetRebuild:
         reader.start()
         try:
             await reader.wait_until_caught_up(None, self._lag)
-            self._refuse_other_models()
+            if refusal := self._refusal():
+                await self._abandon(reader)
+                raise refusal
             self.progress.phase = "switching"
             if self.target.describe is not None:
                 await generations.record_profile(gen, self.target.describe())
@@ -199,16 +206,24 @@ class TargetRebuild:
         self.progress.phase = "done"
         log.info("repair done", extra=self._log())
 
-    def _refuse_other_models(self) -> None:
+    def _refusal(self) -> RebuildRefused | None:
         superseded = self._sink.superseded if self._sink is not None else set()
-        if superseded and self.target.profile is not None:
-            model = self.target.profile.embedder.model_name
-            raise RuntimeError(
-                f"{len(superseded)} documents on {self.kafka.topics.chunks_embedded} (e.g. "
-                f"{sorted(superseded)[0]!r}) have vectors of another model than {model!r}, "
-                "the one in use (a replay changed it): the topic cannot rebuild this index. "
-                "Rebuild from the documents instead, with `docstream replay --topic documents`"
-            )
+        if not superseded or self.target.profile is None:
+            return None
+        model = self.target.profile.embedder.model_name
+        return RebuildRefused(
+            f"{len(superseded)} documents on {self.kafka.topics.chunks_embedded} (e.g. "
+            f"{sorted(superseded)[0]!r}) have vectors of another model than {model!r}, "
+            "the one in use (a replay changed it): the topic cannot rebuild this index. "
+            "Rebuild from the documents instead, with `docstream replay --topic documents`"
+        )
+
+    async def _abandon(self, reader: TopicCatchUp) -> None:
+        """A refused rebuild leaves nothing behind: its generation (never active)
+        and its group go, so the next rebuild starts afresh."""
+        await reader.stop()
+        await self.target.generations.abandon()
+        await asyncio.to_thread(reader.forget)
 
     def _bulk_reader(
         self, store: VectorStore | GraphStore, gen: str, resumed: bool
@@ -274,6 +289,10 @@ async def tracked(
     """Run `work`, keeping `progress` and the log told of an interruption or a failure."""
     try:
         await work
+    except RebuildRefused as exc:
+        progress.phase, progress.error = "refused", str(exc)
+        log.error(f"{job} refused: {exc}", extra=described())
+        raise
     except asyncio.CancelledError:
         progress.phase = "interrupted"
         log.warning(f"{job} interrupted; run it again to resume", extra=described())

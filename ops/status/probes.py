@@ -157,6 +157,8 @@ async def index_counts(location: str, generations: Generations) -> dict[str, Any
         "active": state.active,
         **await generations.size(state.active),
         "building": state.building,
+        # What made the active generation (`Generations.record_profile`).
+        "profile": await generations.profile_of(state.active),
     }
     if state.building is not None:
         report["building_size"] = await generations.size(state.building)

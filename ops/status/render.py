@@ -95,6 +95,11 @@ def _seconds(value: float | None) -> str:
 def _index_lines(index: Mapping[str, Any]) -> list[str]:
     sizes = ", ".join(f"{index[k]} {k}" for k in ("chunks", "documents") if k in index)
     lines = [f"  {index['active']}: {sizes} ({index['location']})"]
+    if made := index.get("profile"):
+        lines.append(
+            f"  made with {made.get('model')} ({made.get('dimension')}-d) "
+            f"max_tokens={made.get('max_tokens')} overlap_tokens={made.get('overlap_tokens')}"
+        )
     if index.get("building"):
         building = index.get("building_size", {})
         lines.append(f"  rebuilding into {index['building']}: {building.get('chunks', 0)} chunks")

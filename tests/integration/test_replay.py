@@ -12,10 +12,12 @@ of its topic, and switches the whole graph.
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,6 +25,7 @@ from neo4j import Driver
 
 from core.settings import ChunkerSettings
 from streams.chunker import SentenceChunker
+from streams.embedding.model import resolve_model
 from tests.integration.conftest import Pipeline
 from tests.integration.helpers import eventually, stored_index
 from tests.integration.test_rebuild import AUTH, TOPICS, QueryLoop, chunks_by_gen, indexed, publish
@@ -196,3 +199,74 @@ def test_a_restarted_worker_keeps_the_profile_its_index_was_made_with(
     assert chunk_count(text(9, "kiln firing"), LIVE_TOKENS, model) != chunk_count(
         text(9, "kiln firing"), REPLAY_TOKENS, model
     ), "the two sizes must cut this text differently, or the test shows nothing"
+
+
+@pytest.fixture(scope="module")
+def other_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same weights under another name: a model a replay can switch to
+    without a network (its vectors equal the packaged model's, but the index
+    and the topic cannot tell, which is all this test needs)."""
+    target = tmp_path_factory.mktemp("models") / "minilm-renamed"
+    shutil.copytree(resolve_model("all-MiniLM-L6-v2"), target)
+    return target
+
+
+def rebuild_all(pipeline: Pipeline) -> dict[str, object]:
+    started = httpx.post(
+        f"{pipeline.base_url}/admin/rebuild", json={"target": "all"}, headers=AUTH, timeout=60
+    )
+    assert started.status_code == 202, started.text
+    report = eventually(lambda: finished(pipeline, "/admin/rebuild"), "the rebuild ended")
+    assert report is not None
+    return report
+
+
+def assert_refused(report: dict[str, object], model: str) -> None:
+    targets = report["targets"]
+    assert isinstance(targets, list) and {t["target"] for t in targets} == {"qdrant", "neo4j"}
+    for target in targets:
+        assert target["phase"] == "refused", target
+        assert f"another model than {model!r}" in target["error"], target
+        assert "docstream replay --topic documents" in target["error"], target
+
+
+def index_status(pipeline: Pipeline) -> dict[str, dict[str, object]]:
+    report = httpx.get(f"{pipeline.base_url}/admin/status", headers=AUTH, timeout=30).json()
+    return {name: report[name] for name in ("qdrant", "neo4j")}
+
+
+def test_a_rebuild_after_a_replay_that_changed_the_model_is_refused(
+    pipeline: Pipeline, corpus: dict[str, str], neo4j_driver: Driver, other_model: Path
+) -> None:
+    """After a replay to another model, `chunks.embedded` still holds the old
+    model's vectors (a replay writes the stores, not the topic): a rebuild from
+    it would bring them back beside the new ones. It is refused, says why and
+    what to do, and leaves nothing behind; a restarted worker, configured with
+    the old model still, reads the new one back from its index and refuses too."""
+    started = httpx.post(
+        f"{pipeline.base_url}/admin/replay",
+        json={"topic": "documents", "model": str(other_model)},
+        headers=AUTH,
+        timeout=120,
+    )
+    assert started.status_code == 202, started.text
+    report = eventually(
+        lambda: finished(pipeline, "/admin/replay"), "the replay finished", timeout_s=300
+    )
+    [target] = report["targets"]  # type: ignore[index]
+    assert target["phase"] == "done", report
+    assert report["configure"]["DOCSTREAM_EMBED_MODEL"] == str(other_model)  # type: ignore[index]
+    [gen] = chunks_by_gen(neo4j_driver, OWN)
+
+    assert_refused(rebuild_all(pipeline), other_model.name)
+    indexes = index_status(pipeline)
+    for name, index in indexes.items():
+        assert index["building"] is None, (name, index)  # the refused generation is gone
+        assert index["profile"]["model"] == str(other_model), (name, index)  # type: ignore[index]
+    assert list(chunks_by_gen(neo4j_driver, OWN)) == [gen], "no switch, no new generation"
+
+    pipeline.stop()
+    pipeline.start()
+    assert pipeline.settings.embedder.model != str(other_model)  # configured: the old one
+    assert_refused(rebuild_all(pipeline), other_model.name)
+    assert list(chunks_by_gen(neo4j_driver, OWN)) == [gen]

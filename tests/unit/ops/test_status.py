@@ -174,6 +174,7 @@ def test_the_report_renders_as_text_section_by_section() -> None:
             "documents": 2,
             "building": "docstream:2",
             "building_size": {"chunks": 4, "documents": 1},
+            "profile": {"model": "m", "dimension": 3, "max_tokens": 64, "overlap_tokens": 8},
         },
     }
     text = render(report)
@@ -192,6 +193,7 @@ def test_the_report_renders_as_text_section_by_section() -> None:
     assert "qdrant\n  unavailable: ConnectionError: refused" in text
     assert "docstream:1: 9 chunks, 2 documents (bolt://n:7687)" in text
     assert "rebuilding into docstream:2: 4 chunks" in text
+    assert "made with m (3-d) max_tokens=64 overlap_tokens=8" in text
     assert "profile: m max_tokens=64 overlap_tokens=8 (a replay's: not yet the configured" in text
 
 

@@ -6,6 +6,7 @@ exercised in tests/integration/test_rebuild.py.)"""
 from __future__ import annotations
 
 import asyncio
+import re
 from array import array
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 from core.settings import KafkaSettings
 from core.types import DocumentDeletion, IndexedChunk, StoreRejected, WritePlan
 from ops.jobs.bulk import BulkSink, reduce_events, split_fresh
-from ops.jobs.rebuild import Target, TargetRebuild
+from ops.jobs.rebuild import Progress, RebuildRefused, Target, TargetRebuild, tracked
 from schemas.codec import Codecs, codec_for
 from schemas.fast import FastDecoder
 from sinks.neo4j.bulk import document_rows, entity_rows, link_rows
@@ -215,10 +216,22 @@ def test_a_rebuild_refuses_its_switch_while_a_document_has_another_models_vector
     target = Target("neo4j", store=None, generations=None, profile=Profile())  # type: ignore[arg-type]
     rebuild = TargetRebuild(target, KafkaSettings(), Codecs.create())
     rebuild._sink = sink(Recorder(), Profile())
-    rebuild._refuse_other_models()  # nothing left out: no refusal
+    assert rebuild._refusal() is None  # nothing left out: no refusal
     asyncio.run(rebuild._sink.handle([record("old", 0, count=1, model="retired")]))
-    with pytest.raises(RuntimeError, match=r"another model than 'm'.*docstream replay --topic"):
-        rebuild._refuse_other_models()
+    refusal = rebuild._refusal()
+    assert refusal is not None
+    assert re.search(r"another model than 'm'.*docstream replay --topic", str(refusal))
+
+
+def test_a_refused_job_says_why_without_calling_it_a_failure() -> None:
+    async def refuse() -> None:
+        raise RebuildRefused("the topic holds another model's vectors")
+
+    progress = Progress("neo4j")
+    with pytest.raises(RebuildRefused):
+        asyncio.run(tracked("rebuild", progress, refuse(), progress.as_dict))
+    assert progress.phase == "refused"
+    assert progress.error == "the topic holds another model's vectors"
 
 
 def test_a_version_older_than_one_written_in_an_earlier_batch_changes_nothing() -> None:

@@ -108,11 +108,17 @@ def test_a_replay_is_one_more_job_and_says_what_was_wrong_with_its_profile() -> 
     assert negative.status_code == 422 and negative.json()["field"] == "max_tokens"
     refused = api.post("/admin/replay", json={"max_tokens": 0}, headers=auth)
     assert refused.status_code == 422 and "at least 1" in refused.json()["detail"]
+    for model in ("-m", "a b", "m;rm", "//m"):
+        bad = api.post("/admin/replay", json={"model": model}, headers=auth)
+        assert bad.status_code == 422 and bad.json()["field"] == "model", model
     assert started == []
     ok = api.post("/admin/replay", json={"max_tokens": 64, "model": "m"}, headers=auth)
     assert ok.status_code == 202
     assert started[0].request == ReplayRequest("documents", "m", 64, None)
     assert api.post("/admin/rebuild", headers=auth).status_code == 409, "one job at a time"
+    assert (
+        api.post("/admin/replay", json={"model": "/models/minilm"}, headers=auth).status_code == 409
+    )
     assert api.get("/admin/rebuild", headers=auth).json()["running"]
     assert api.delete("/admin/replay", headers=auth).status_code == 202
     assert not started[0].running
