@@ -86,10 +86,36 @@ def corpus(pipeline: Pipeline, run_id: str) -> list[str]:
     return ids
 
 
+# Real queries; the index holds other modules' documents too.
+QUESTIONS = [*TOPICS, "rebuild log entry", "field notes", "surveyed at dawn", "bees and kilns"]
+
+
+def top10(pipeline: Pipeline, leave_out: str) -> dict[str, list[str]]:
+    """Each question's ten nearest chunks in order, leaving out one document's
+    (published between the two looks; scores are ranks fused, so they move
+    with it and are not compared). Dense only: the vector index
+    is what a rebuild builds anew (deferred, then at once); lexical scores
+    move with the corpus's statistics, which that document changes."""
+    answers = {}
+    for q in QUESTIONS:
+        response = httpx.get(
+            f"{pipeline.base_url}/query",
+            params={"q": q, "k": 30, "expand": 0, "mode": "dense"},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        hits = [h for h in response.json()["hits"] if h["doc_id"] != leave_out]
+        answers[q] = [h["chunk_id"] for h in hits[:10]]
+    return answers
+
+
 def test_a_rebuild_under_queries_switches_both_stores_without_a_gap(
     pipeline: Pipeline, corpus: list[str], run_id: str, neo4j_driver: Driver
 ) -> None:
     prefix = f"{run_id}-rb-"
+    late = f"{run_id}-rb-late"
+    answers_before = top10(pipeline, late)
+    assert any(answers_before.values()), "the questions must find something, or this shows nothing"
     before = chunks_by_gen(neo4j_driver, prefix)
     [old_gen] = before  # one generation (not always :0: other tests may rebuild too)
     loop = QueryLoop(pipeline)
@@ -99,7 +125,6 @@ def test_a_rebuild_under_queries_switches_both_stores_without_a_gap(
             f"{pipeline.base_url}/admin/rebuild", json={"target": "all"}, headers=AUTH
         )
         assert started.status_code == 202, started.text
-        late = f"{run_id}-rb-late"
         publish(pipeline, [{"doc_id": late, "text": "Harbour cranes, noted during the rebuild."}])
         report = eventually(
             lambda: (
@@ -130,6 +155,8 @@ def test_a_rebuild_under_queries_switches_both_stores_without_a_gap(
     late_chunks = {c for c in after[new_gen] if c not in before[old_gen]}
     assert after[new_gen] - late_chunks == before[old_gen], "the same chunks, no more"
     assert late_chunks, "the document published during the rebuild is in the new generation"
+    # The new generation answers as the old one did: the same ten, in order.
+    assert top10(pipeline, late) == answers_before
 
     # The embedded Qdrant admits one process at a time: stop the worker to look.
     pipeline.stop()
