@@ -60,6 +60,7 @@ PLAN: dict[str, tuple[str, list[str], list[str]]] = {
         ],
     ),
     "rebuild": ("rebuild", ["--chunks", "5000"], ["--chunks", "1000"]),
+    "replay": ("replay", [], ["--docs", "30"]),
     "follow": ("follow", [], ["--duration", "20", "--burst", "100", "--deletes", "10"]),
 }
 Row = list[str]
