@@ -8,9 +8,8 @@ is filling, a document it has not written yet has no chunks, no links and no
 mentions there, so its chunks and their edges are created outright; only the
 nodes several documents share are merged: the document itself (a link may
 have made it a placeholder) and the entities, which are aggregated per batch
-so each is written once (`rows.py`; the links' and mentions' statements are
-the live path's). Three statements per batch, in one transaction: a batch
-lands whole or not at all.
+so each is written once (`rows.py`, which the live path shares). Three
+statements per batch, in one transaction: a batch lands whole or not at all.
 
 The nodes and edges are the ones the live path makes, property for property."""
 
@@ -22,7 +21,6 @@ from neo4j import AsyncManagedTransaction
 
 from core.types import IndexedChunk
 from sinks.neo4j.errors import mapped
-from sinks.neo4j.live import CREATE_LINKS, CREATE_MENTIONS
 from sinks.neo4j.rows import document_rows, entity_rows, link_rows
 from sinks.neo4j.store import Neo4jGraphStore
 
@@ -46,6 +44,25 @@ UNWIND range(0, size(chunks) - 2) AS i
 WITH chunks[i] AS a, chunks[i + 1] AS b
 WHERE b.chunk_index = a.chunk_index + 1
 CREATE (a)-[:NEXT]->(b)
+"""
+
+
+CREATE_LINKS = """
+UNWIND $links AS link
+MATCH (d:Document {doc_id: link.source, gen: $gen})
+MERGE (t:Document {doc_id: link.target, gen: $gen})
+  ON CREATE SET t.placeholder = true
+CREATE (d)-[:LINKS_TO]->(t)
+"""
+
+CREATE_MENTIONS = """
+UNWIND $entities AS entity
+MERGE (e:Entity {key: entity.key, gen: $gen})
+  ON CREATE SET e.name = entity.name
+WITH e, entity
+UNWIND entity.chunk_ids AS id
+MATCH (c:Chunk {chunk_id: id, gen: $gen})
+CREATE (c)-[:MENTIONS]->(e)
 """
 
 

@@ -1,7 +1,7 @@
 """The live sink's write of one batch (a `WritePlan`) into one generation of
 the graph, priced per chunk rather than per entity's degree.
 
-A chunk's edges are the ones its latest version makes: so the statements
+A chunk's edges are the ones its latest version makes: so the write's parts
 first remove the relationships of every chunk and document in the batch
 (walked from the chunk's or the document's side, a handful each), then
 CREATE the new ones. No MERGE on a relationship looks through an Entity's
@@ -12,10 +12,10 @@ batch (aggregated in Python, `rows.py`), each with the chunks that mention it.
 
 Idempotent: replaying a batch deletes and recreates the same edges and sets
 the same properties, so the graph is the same (edge ids aside). Ordered: the
-plan holds each chunk's final state in the batch, and the statements run in
-the plan's order (deletions, upserts, orphans) in one transaction. Each
-statement is scoped to `$gen`, and every lookup goes through a constraint's or
-an index's composite key that includes it.
+plan holds each chunk's final state in the batch, and the parts run in the
+plan's order (deletions, upserts, orphans) in one statement, one transaction.
+Every part is scoped to the generation the statement chose, and every lookup
+goes through a constraint's or an index's composite key that includes it.
 
 The graph is the one `bulk.py` creates in an empty generation, node for node
 and edge for edge."""
@@ -29,12 +29,22 @@ from neo4j import AsyncManagedTransaction
 from core.types import WritePlan
 from sinks.neo4j.rows import document_rows, entity_rows, link_rows, next_rows
 
+# The statement opens by choosing its generation: the pinned one, else the
+# active one, read in the write's own transaction (a write that began before a
+# switch lands in the old generation, and the rebuild's final drain repeats
+# it). Each part below is one CALL on that `gen`, run in this order; an empty
+# list of rows makes its part a no-op.
+GENERATION = """
+OPTIONAL MATCH (g:DocstreamGraph {name: $graph})
+WITH coalesce($gen, g.active, $graph + ':0') AS gen
+"""
+
 # A deleted document's chunks go, with every edge they had. The document node
 # goes too, unless another document still links to it: then it stays as a
 # placeholder, as if it had been linked before it existed.
 DELETE_DOCUMENTS = """
 UNWIND $doc_ids AS id
-MATCH (d:Document {doc_id: id, gen: $gen})
+MATCH (d:Document {doc_id: id, gen: gen})
 OPTIONAL MATCH (d)-[:HAS_CHUNK]->(c:Chunk)
 DETACH DELETE c
 WITH DISTINCT d
@@ -50,10 +60,10 @@ DETACH DELETE d
 
 # One row per document, its chunks with it. A document's outgoing links and a
 # chunk's NEXT and MENTIONS edges are removed here, from their own side, and
-# created again by the statements below: a version's edges replace the last's.
+# created again by the parts below: a version's edges replace the last's.
 UPSERT_DOCUMENTS = """
 UNWIND $docs AS doc
-MERGE (d:Document {doc_id: doc.doc_id, gen: $gen})
+MERGE (d:Document {doc_id: doc.doc_id, gen: gen})
   SET d.title = doc.title, d.source = doc.source, d.version = doc.version,
       d.correlation_id = doc.correlation_id, d.placeholder = false
 WITH d, doc
@@ -62,7 +72,7 @@ CALL (d) {
   DELETE old
 }
 UNWIND doc.chunks AS row
-MERGE (c:Chunk {chunk_id: row.chunk_id, gen: $gen})
+MERGE (c:Chunk {chunk_id: row.chunk_id, gen: gen})
   SET c.doc_id = doc.doc_id, c.chunk_index = row.index, c.chunk_count = row.chunk_count,
       c.text = row.text, c.version = row.version, c.correlation_id = row.correlation_id
 MERGE (d)-[:HAS_CHUNK]->(c)
@@ -78,13 +88,13 @@ CALL (c) {
 # edge): every edge is created once, whichever chunk of a pair came first.
 CREATE_NEXT = """
 UNWIND $chunks AS row
-MATCH (c:Chunk {chunk_id: row.chunk_id, gen: $gen})
-CALL (c, row) {
-  MATCH (p:Chunk {doc_id: row.doc_id, gen: $gen, chunk_index: row.index - 1})
+MATCH (c:Chunk {chunk_id: row.chunk_id, gen: gen})
+CALL (c, row, gen) {
+  MATCH (p:Chunk {doc_id: row.doc_id, gen: gen, chunk_index: row.index - 1})
   CREATE (p)-[:NEXT]->(c)
 }
-CALL (c, row) {
-  MATCH (n:Chunk {doc_id: row.doc_id, gen: $gen, chunk_index: row.index + 1})
+CALL (c, row, gen) {
+  MATCH (n:Chunk {doc_id: row.doc_id, gen: gen, chunk_index: row.index + 1})
   WHERE NOT n.chunk_id IN $ids
   CREATE (c)-[:NEXT]->(n)
 }
@@ -94,49 +104,68 @@ CALL (c, row) {
 # event fills in.
 CREATE_LINKS = """
 UNWIND $links AS link
-MATCH (d:Document {doc_id: link.source, gen: $gen})
-MERGE (t:Document {doc_id: link.target, gen: $gen})
+MATCH (d:Document {doc_id: link.source, gen: gen})
+MERGE (t:Document {doc_id: link.target, gen: gen})
   ON CREATE SET t.placeholder = true
 CREATE (d)-[:LINKS_TO]->(t)
 """
 
 CREATE_MENTIONS = """
 UNWIND $entities AS entity
-MERGE (e:Entity {key: entity.key, gen: $gen})
+MERGE (e:Entity {key: entity.key, gen: gen})
   ON CREATE SET e.name = entity.name
 WITH e, entity
 UNWIND entity.chunk_ids AS id
-MATCH (c:Chunk {chunk_id: id, gen: $gen})
+MATCH (c:Chunk {chunk_id: id, gen: gen})
 CREATE (c)-[:MENTIONS]->(e)
 """
 
 DROP_ORPHANS = """
 UNWIND $counts AS row
-MATCH (c:Chunk {doc_id: row.doc_id, gen: $gen})
+MATCH (c:Chunk {doc_id: row.doc_id, gen: gen})
 WHERE c.chunk_index >= row.count
 DETACH DELETE c
 """
 
-
-async def apply_plan(tx: AsyncManagedTransaction, plan: WritePlan, gen: str) -> None:
-    """The plan's statements, in its order, inside the caller's transaction."""
-    if plan.deletions:
-        await _run(tx, DELETE_DOCUMENTS, doc_ids=[d.doc_id for d in plan.deletions], gen=gen)
-    if plan.upserts:
-        chunks = plan.upserts
-        await _run(tx, UPSERT_DOCUMENTS, docs=document_rows(chunks), gen=gen)
-        ids = [c.chunk_id for c in chunks]
-        await _run(tx, CREATE_NEXT, chunks=next_rows(chunks), ids=ids, gen=gen)
-        links = link_rows(chunks)
-        if links:
-            await _run(tx, CREATE_LINKS, links=links, gen=gen)
-        entities = entity_rows(chunks)
-        if entities:
-            await _run(tx, CREATE_MENTIONS, entities=entities, gen=gen)
-    if plan.chunk_counts:
-        counts = [{"doc_id": d, "count": n} for d, n in plan.chunk_counts.items()]
-        await _run(tx, DROP_ORPHANS, counts=counts, gen=gen)
+PARTS = (
+    DELETE_DOCUMENTS,
+    UPSERT_DOCUMENTS,
+    CREATE_NEXT,
+    CREATE_LINKS,
+    CREATE_MENTIONS,
+    DROP_ORPHANS,
+)
 
 
-async def _run(tx: AsyncManagedTransaction, statement: str, **params: Any) -> None:
-    await (await tx.run(statement, **params)).consume()
+def _statement(parts: tuple[str, ...]) -> str:
+    calls = "".join(f"CALL (gen) {{{part}}}\n" for part in parts)
+    return f"{GENERATION}{calls}RETURN gen"
+
+
+# One statement per batch: on a live stream a batch is often a chunk or two,
+# and each statement and round trip costs the server more than the rows do.
+WRITE = _statement(PARTS)
+
+
+def parameters(plan: WritePlan) -> dict[str, Any]:
+    """WRITE's rows for a plan: each part's, empty where the plan has none."""
+    chunks = plan.upserts
+    return {
+        "doc_ids": [d.doc_id for d in plan.deletions],
+        "docs": document_rows(chunks),
+        "chunks": next_rows(chunks),
+        "ids": [c.chunk_id for c in chunks],
+        "links": link_rows(chunks),
+        "entities": entity_rows(chunks),
+        "counts": [{"doc_id": d, "count": n} for d, n in plan.chunk_counts.items()],
+    }
+
+
+async def apply_plan(
+    tx: AsyncManagedTransaction, plan: WritePlan, graph: str, pinned: str | None = None
+) -> str:
+    """The plan in one statement, inside the caller's transaction; returns the
+    generation it wrote to."""
+    result = await tx.run(WRITE, graph=graph, gen=pinned, **parameters(plan))
+    record = await result.single(strict=True)
+    return str(record["gen"])

@@ -80,11 +80,6 @@ ORDER BY preference
 """
 EDGES = ("next", "links_to", "mentions")
 
-ACTIVE = """
-OPTIONAL MATCH (g:DocstreamGraph {name: $graph})
-RETURN coalesce(g.active, $graph + ':0') AS gen
-"""
-
 COUNT = """
 OPTIONAL MATCH (g:DocstreamGraph {name: $graph})
 WITH coalesce($gen, g.active, $graph + ':0') AS gen
@@ -208,10 +203,7 @@ class Neo4jGraphStore:
 async def _apply(
     tx: AsyncManagedTransaction, plan: WritePlan, pinned: str | None, graph: str
 ) -> None:
-    # Read in the write's own transaction: a write that began before a switch
-    # lands in the old generation, and the rebuild's final drain repeats it.
-    gen = pinned or (await (await tx.run(ACTIVE, graph=graph)).single(strict=True))["gen"]
-    await apply_plan(tx, plan, gen)
+    await apply_plan(tx, plan, graph, pinned)
 
 
 # The properties of a :Chunk node (the statements of `live.py` set them).

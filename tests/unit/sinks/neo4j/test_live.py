@@ -1,7 +1,7 @@
-"""The live write's statements and their parameters, against a recording
-transaction: the plan's order (deletions, upserts, orphans), what is written
-once per batch (documents, links, entities), and what a batch without links or
-entities leaves out. (The statements themselves run against the real Neo4j in
+"""The live write's one statement and its parameters: the plan's order
+(deletions, upserts, orphans), the generation it writes to, what is written
+once per batch (documents, links, entities), and no edge MERGEd where it was
+just removed. (The statement itself runs against the real Neo4j in
 tests/integration/test_graph_live.py.)"""
 
 from __future__ import annotations
@@ -29,13 +29,9 @@ def chunk(doc: str, index: int, text: str = "plain words", **more: Any) -> Index
     )
 
 
-class Summary:
-    pass
-
-
 class Result:
-    async def consume(self) -> Summary:
-        return Summary()
+    async def single(self, strict: bool = False) -> dict[str, str]:
+        return {"gen": "g:1"}
 
 
 class RecordingTx:
@@ -47,28 +43,29 @@ class RecordingTx:
         return Result()
 
 
-def applied(plan: WritePlan) -> list[tuple[str, dict[str, Any]]]:
+def test_a_batch_is_one_statement_in_the_plans_order() -> None:
+    """Deletions, then upserts (nodes first, then their edges), then orphans:
+    one statement and one round trip, whatever the batch holds."""
+    order = [live.WRITE.index(part) for part in live.PARTS]
+    assert order == sorted(order)
+    assert live.PARTS[0] is live.DELETE_DOCUMENTS and live.PARTS[-1] is live.DROP_ORPHANS
+    assert live.WRITE.startswith(live.GENERATION)
+
+
+def test_the_write_goes_to_the_pinned_generation_or_reads_the_active_one() -> None:
     tx = RecordingTx()
-    asyncio.run(live.apply_plan(tx, plan, "g:1"))  # type: ignore[arg-type]
-    return tx.runs
+    plan = WritePlan(upserts=[chunk("a", 0, count=1)], chunk_counts={"a": 1})
+    gen = asyncio.run(live.apply_plan(tx, plan, "docstream"))  # type: ignore[arg-type]
+    asyncio.run(live.apply_plan(tx, plan, "docstream", "docstream:4"))  # type: ignore[arg-type]
+    assert gen == "g:1"
+    assert [(s, p["graph"], p["gen"]) for s, p in tx.runs] == [
+        (live.WRITE, "docstream", None),
+        (live.WRITE, "docstream", "docstream:4"),
+    ]
+    assert "coalesce($gen, g.active, $graph + ':0')" in live.GENERATION
 
 
-def names(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    by_text = {
-        getattr(live, n): n
-        for n in (
-            "DELETE_DOCUMENTS",
-            "UPSERT_DOCUMENTS",
-            "CREATE_NEXT",
-            "CREATE_LINKS",
-            "CREATE_MENTIONS",
-            "DROP_ORPHANS",
-        )
-    }
-    return [by_text[statement] for statement, _ in runs]
-
-
-def test_a_plan_runs_deletions_then_upserts_then_orphans_each_in_its_generation() -> None:
+def test_a_plans_rows_hold_deletions_upserts_and_counts() -> None:
     plan = WritePlan(
         deletions=[DocumentDeletion("gone", 3, "cid")],
         upserts=[
@@ -77,18 +74,11 @@ def test_a_plan_runs_deletions_then_upserts_then_orphans_each_in_its_generation(
         ],
         chunk_counts={"a": 2},
     )
-    runs = applied(plan)
-    assert names(runs) == [
-        "DELETE_DOCUMENTS",
-        "UPSERT_DOCUMENTS",
-        "CREATE_NEXT",
-        "CREATE_LINKS",
-        "CREATE_MENTIONS",
-        "DROP_ORPHANS",
-    ]
-    assert all(params["gen"] == "g:1" for _, params in runs)
-    assert runs[0][1]["doc_ids"] == ["gone"]
-    assert runs[-1][1]["counts"] == [{"doc_id": "a", "count": 2}]
+    params = live.parameters(plan)
+    assert params["doc_ids"] == ["gone"]
+    assert params["counts"] == [{"doc_id": "a", "count": 2}]
+    assert params["links"] == [{"source": "a", "target": "b"}]
+    assert [d["doc_id"] for d in params["docs"]] == ["a"]
 
 
 def test_what_chunks_share_is_written_once_per_batch() -> None:
@@ -100,41 +90,38 @@ def test_what_chunks_share_is_written_once_per_batch() -> None:
         ],
         chunk_counts={"a": 2, "c": 1},
     )
-    params = dict(zip(names(runs := applied(plan)), (p for _, p in runs), strict=True))
-    assert [d["doc_id"] for d in params["UPSERT_DOCUMENTS"]["docs"]] == ["a", "c"]
-    assert params["UPSERT_DOCUMENTS"]["docs"][0]["chunks"] == [
+    params = live.parameters(plan)
+    assert [d["doc_id"] for d in params["docs"]] == ["a", "c"]
+    assert params["docs"][0]["chunks"] == [
         chunk_row(chunk("a", 0, "Charles Babbage and the Analytical Engine.")),
         chunk_row(chunk("a", 1, "Charles Babbage again.")),
     ]
-    assert params["CREATE_LINKS"]["links"] == [{"source": "a", "target": "b"}]
-    babbage = [e for e in params["CREATE_MENTIONS"]["entities"] if e["key"] == "charles babbage"]
+    assert params["links"] == [{"source": "a", "target": "b"}]
+    babbage = [e for e in params["entities"] if e["key"] == "charles babbage"]
     assert babbage == [
         {"key": "charles babbage", "name": "Charles Babbage", "chunk_ids": ["a-0", "a-1", "c-0"]}
     ]
 
 
-def test_the_next_statement_knows_the_batch_so_each_edge_is_created_once() -> None:
+def test_the_next_part_knows_the_batch_so_each_edge_is_created_once() -> None:
     plan = WritePlan(upserts=[chunk("a", 1), chunk("a", 0)], chunk_counts={"a": 2})
-    params = dict(zip(names(runs := applied(plan)), (p for _, p in runs), strict=True))
-    assert params["CREATE_NEXT"]["chunks"] == next_rows(plan.upserts)
-    assert params["CREATE_NEXT"]["chunks"][0] == {"chunk_id": "a-1", "doc_id": "a", "index": 1}
-    assert params["CREATE_NEXT"]["ids"] == ["a-1", "a-0"]
+    params = live.parameters(plan)
+    assert params["chunks"] == next_rows(plan.upserts)
+    assert params["chunks"][0] == {"chunk_id": "a-1", "doc_id": "a", "index": 1}
+    assert params["ids"] == ["a-1", "a-0"]
+    assert "WHERE NOT n.chunk_id IN $ids" in live.CREATE_NEXT
 
 
-def test_a_batch_without_links_or_entities_sends_no_statement_for_them() -> None:
-    runs = applied(WritePlan(upserts=[chunk("a", 0, count=1)], chunk_counts={"a": 1}))
-    assert names(runs) == ["UPSERT_DOCUMENTS", "CREATE_NEXT", "DROP_ORPHANS"]
+def test_a_batch_of_deletions_alone_sends_no_rows_for_the_other_parts() -> None:
+    params = live.parameters(WritePlan(deletions=[DocumentDeletion("gone", 2, "cid")]))
+    assert params["doc_ids"] == ["gone"]
+    assert not any(params[k] for k in ("docs", "chunks", "ids", "links", "entities", "counts"))
 
 
-def test_a_batch_of_deletions_alone_touches_no_chunk() -> None:
-    runs = applied(WritePlan(deletions=[DocumentDeletion("gone", 2, "cid")]))
-    assert names(runs) == ["DELETE_DOCUMENTS"]
-
-
-def test_the_live_statements_create_no_edge_with_merge() -> None:
+def test_the_live_parts_create_no_edge_with_merge() -> None:
     """Edges are removed from the chunk's side and created again: a MERGE on a
     MENTIONS edge would walk the entity's degree to find the one just removed."""
-    for statement in (live.CREATE_NEXT, live.CREATE_LINKS, live.CREATE_MENTIONS):
-        assert "MERGE (c)-" not in statement and "MERGE (p)-" not in statement
-        assert "CREATE (" in statement
+    for part in (live.CREATE_NEXT, live.CREATE_LINKS, live.CREATE_MENTIONS):
+        assert "MERGE (c)-" not in part and "MERGE (p)-" not in part and "MERGE (d)-" not in part
+        assert "CREATE (" in part
     assert "MERGE (d)-[:HAS_CHUNK]->(c)" in live.UPSERT_DOCUMENTS  # a chunk's one parent
