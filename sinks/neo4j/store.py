@@ -4,14 +4,15 @@
     (:Document)-[:LINKS_TO]->(:Document)                    citations (`links`)
     (:Chunk)-[:MENTIONS]->(:Entity)                         rule-based entities
 
-Written by `live.py`: one UNWIND per statement and one transaction per batch,
-each chunk's edges replaced by its latest version's, so a replayed event
-changes nothing.
+Written by `live.py`: one statement and one transaction per batch, each
+chunk's edges replaced by its latest version's, so a replayed event changes
+nothing.
 
 Every node carries `gen`, the generation of the graph it belongs to (for
 example `docstream:0`). Community edition has one user database, so a rebuild
 writes a new generation beside the active one and switches by updating one
-node (`sinks/neo4j/generations.py`); every statement here is scoped to one `$gen`."""
+node (`sinks/neo4j/generations.py`); every statement here and in `live.py` is
+scoped to one generation."""
 
 from __future__ import annotations
 
