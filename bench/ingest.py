@@ -13,7 +13,13 @@ same chunk texts in the same run.
    worker's chunker, the worker's settings) with the same class,
    `streams.embedding.model.SentenceTransformerEmbedder`, in this process, in batches of
    the worker's batch size (DOCSTREAM_EMBED_BATCH, 64), after a warm-up.
-4. Print pipeline chunks/s, raw chunks/s and their ratio (target >= 0.8).
+4. Print pipeline chunks/s, raw chunks/s and their ratio (target >= 0.8),
+   and the Neo4j server's CPU per chunk over the pipeline span.
+5. The sinks' own cost per chunk on the live path (`bench.sinks`: a graph of
+   its own seeded to 10,000 and then 100,000 chunks without the embedder, the
+   Neo4j write before issue 18 next to the current one, and the Qdrant sink),
+   printed in the summary; --no-sink-cost leaves it out, --sink-sizes and
+   --sink-chunks size it.
 
 Corpora: `scifact` (SciFact abstracts, one document each: 1 to 3 chunks of up
 to 200 tokens) and `synthetic` (4 to 8 paragraphs of SciFact sentences drawn
@@ -22,6 +28,7 @@ with --seed: about 5 chunks each).
     .venv/bin/python -m bench.ingest                              # both corpora, default sizes
     .venv/bin/python -m bench.ingest --corpus scifact --docs 100  # a quick check
     .venv/bin/python -m bench.ingest --corpus synthetic --docs 200 --seed 3
+    .venv/bin/python -m bench.ingest --corpus scifact --docs 100 --sink-sizes 10000
 
 The JSON record goes to bench/results/ingest.json (or --json-out).
 """
@@ -51,6 +58,10 @@ from bench.corpora import (
 from bench.measure import Span, measured, rate
 from bench.pipeline import RunningPipeline, pipeline, write_record
 from bench.quality import publish
+from bench.sinks import measure as measure_sinks
+from bench.sinks import parser as sinks_parser
+from bench.sinks import print_summary as print_sink_summary
+from bench.sinks import summary as sink_summary
 from core.settings import Settings
 from schemas.events import DocumentEvent
 from streams.embedding.model import SentenceTransformerEmbedder
@@ -105,6 +116,8 @@ def ingest(run: RunningPipeline, corpus: Corpus, timeout_s: float) -> dict[str, 
         ),
         "publish_s": round(publish_s, 2),
         "chunks_per_s": rate(len(corpus.texts), span.wall),
+        # Neo4j's CPU over the span, housekeeping and any other client included.
+        "neo4j_ms_per_chunk": round(span.cpu.get("neo4j", 0.0) * 1000 / len(corpus.texts), 2),
         **span.as_dict(),
         "stage_handler_s": stages,
         "written_beyond_expected": extra,
@@ -133,6 +146,7 @@ def report(name: str, row: dict[str, Any]) -> None:
         f"{row['raw']['wall_s']:.1f} s, {row['raw']['chunks_per_s']:.1f} chunks/s\n"
         f"  pipeline / raw = {ratio:.2f}  (target >= {TARGET_RATIO}: {verdict})\n"
         f"  CPU s during the pipeline span: {row['cpu_s']}\n"
+        f"  Neo4j server CPU per chunk over the span: {row['neo4j_ms_per_chunk']:.2f} ms\n"
         f"  stage handler wall s: {row['stage_handler_s']}",
         flush=True,
     )
@@ -140,7 +154,7 @@ def report(name: str, row: dict[str, Any]) -> None:
 
 def summary(record: dict[str, Any]) -> list[list[str]]:
     """Rows for bench/all.py: figure, value, baseline, target."""
-    return [
+    rows = [
         [
             f"ingest {name} chunks/s ({row['chunks']} chunks)",
             f"{row['chunks_per_s']:.1f} ({row['ratio']:.2f} of raw)",
@@ -149,6 +163,7 @@ def summary(record: dict[str, Any]) -> list[list[str]]:
         ]
         for name, row in record["corpora"].items()
     ]
+    return rows + (sink_summary(record["sinks"]) if record.get("sinks") else [])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="of the synthetic corpus")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per corpus")
     parser.add_argument("--json-out", type=Path, default=None)
+    parser.add_argument(
+        "--no-sink-cost", action="store_true", help="leave out the sinks' cost per chunk"
+    )
+    parser.add_argument("--sink-sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sink-chunks", type=int, default=2000)
     args = parser.parse_args(argv)
 
     started_load = load_average()
@@ -177,6 +197,13 @@ def main(argv: list[str] | None = None) -> int:
         row["raw"] = {"chunks_per_s": rate(len(corpus.texts), span.wall), **span.as_dict()}
         row["ratio"] = row["chunks_per_s"] / row["raw"]["chunks_per_s"]
         report(corpus.name, row)
+    sinks = None
+    if not args.no_sink_cost:
+        sink_args = sinks_parser().parse_args(
+            ["--sizes", *map(str, args.sink_sizes), "--chunks", str(args.sink_chunks)]
+        )
+        sinks = asyncio.run(measure_sinks(sink_args))
+        print_sink_summary(sinks)
     write_record(
         "ingest",
         {
@@ -185,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             "embed_batch": settings.embedder.batch_size,
             "corpora": rows,
             "target_ratio": TARGET_RATIO,
+            "sinks": sinks,
         },
         args.json_out,
     )

@@ -129,6 +129,17 @@ class EmbedderSettings:
 
 
 @dataclass(frozen=True)
+class SinkSettings:
+    """How each sink consumer batches `chunks.embedded`: as many records as the
+    backlog holds, up to `batch_size`, waiting at most `batch_within_s` for the
+    first. A sink's cost is mostly per write (one statement, one transaction),
+    so a backlog is best written in few, large batches."""
+
+    batch_size: int = 1000
+    batch_within_s: float = 0.05
+
+
+@dataclass(frozen=True)
 class ChunkerSettings:
     """Chunk sizes in tokens of the embedding model's tokenizer, special tokens
     excluded. The chunker caps `max_tokens` at what the model reads (254 for
@@ -212,6 +223,7 @@ class Settings:
     neo4j: Neo4jSettings = field(default_factory=Neo4jSettings)
     qdrant: QdrantSettings = field(default_factory=QdrantSettings)
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
+    sink: SinkSettings = field(default_factory=SinkSettings)
     chunker: ChunkerSettings = field(default_factory=ChunkerSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     stack_dir: Path = Path(".stack")
@@ -252,6 +264,10 @@ class Settings:
                 device=env.get("DOCSTREAM_EMBED_DEVICE", "auto"),
                 batch_size=_int(env, "DOCSTREAM_EMBED_BATCH", 64),
                 batch_within_s=_float(env, "DOCSTREAM_EMBED_WITHIN_S", 0.05),
+            ),
+            sink=SinkSettings(
+                batch_size=_int(env, "DOCSTREAM_SINK_BATCH", 1000),
+                batch_within_s=_float(env, "DOCSTREAM_SINK_WITHIN_S", 0.05),
             ),
             chunker=ChunkerSettings(
                 max_tokens=_int(env, "DOCSTREAM_CHUNK_MAX_TOKENS", 200),

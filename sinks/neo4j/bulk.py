@@ -2,27 +2,29 @@
 is fresh): `UNWIND` + `CREATE` of whole batches, as Neo4j recommends for
 loading an empty graph with its constraints in place.
 
-The live path (`store.py`) MERGEs every node and edge, since an event may be
-replayed. In a generation a rebuild is filling, a document it has not written
-yet has no chunks, no links and no mentions there, so its chunks and their
-edges are created outright; only the nodes several documents share are merged:
-the document itself (a link may have made it a placeholder) and the entities,
-which are aggregated per batch so each is written once. Four statements per
-batch, in one transaction: a batch lands whole or not at all.
+The live path (`live.py`) MERGEs every node and replaces the edges of the
+chunks it writes, since an event may be replayed. In a generation a rebuild
+is filling, a document it has not written yet has no chunks, no links and no
+mentions there, so its chunks and their edges are created outright; only the
+nodes several documents share are merged: the document itself (a link may
+have made it a placeholder) and the entities, which are aggregated per batch
+so each is written once (`rows.py`, which the live path shares). Three
+statements per batch, in one transaction: a batch lands whole or not at all.
 
 The nodes and edges are the ones the live path makes, property for property."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from neo4j import AsyncManagedTransaction
 
 from core.types import IndexedChunk
-from sinks.neo4j.entities import extract_entities
 from sinks.neo4j.errors import mapped
+from sinks.neo4j.rows import document_rows, entity_rows, link_rows
 from sinks.neo4j.store import Neo4jGraphStore
+
+__all__ = ["Neo4jBulk", "document_rows", "entity_rows", "link_rows"]
 
 # Rows are one per document, its chunks in index order, so NEXT edges join
 # neighbours in the list (the live path looks them up by index instead).
@@ -44,6 +46,7 @@ WHERE b.chunk_index = a.chunk_index + 1
 CREATE (a)-[:NEXT]->(b)
 """
 
+
 CREATE_LINKS = """
 UNWIND $links AS link
 MATCH (d:Document {doc_id: link.source, gen: $gen})
@@ -61,58 +64,6 @@ UNWIND entity.chunk_ids AS id
 MATCH (c:Chunk {chunk_id: id, gen: $gen})
 CREATE (c)-[:MENTIONS]->(e)
 """
-
-
-def document_rows(chunks: Iterable[IndexedChunk]) -> list[dict[str, Any]]:
-    """One row per document: its properties (from its last chunk, as the live
-    path's SETs leave them) and its chunks in index order."""
-    docs: dict[str, list[IndexedChunk]] = {}
-    for chunk in chunks:
-        docs.setdefault(chunk.doc_id, []).append(chunk)
-    rows = []
-    for doc_id, members in docs.items():
-        last = members[-1]
-        ordered = sorted(members, key=lambda c: c.index)
-        rows.append(
-            {
-                "doc_id": doc_id,
-                "title": last.title,
-                "source": last.source,
-                "version": last.version,
-                "correlation_id": last.correlation_id,
-                "chunks": [
-                    {**c.provenance(), "chunk_id": c.chunk_id, "index": c.index} for c in ordered
-                ],
-            }
-        )
-    return rows
-
-
-def link_rows(chunks: Iterable[IndexedChunk]) -> list[dict[str, str]]:
-    """Each document's links once (a document's last chunk has its version's links)."""
-    links: dict[str, list[str]] = {}
-    for chunk in chunks:
-        links[chunk.doc_id] = chunk.links
-    return [
-        {"source": doc_id, "target": target}
-        for doc_id, targets in links.items()
-        for target in dict.fromkeys(targets)
-    ]
-
-
-def entity_rows(chunks: Iterable[IndexedChunk]) -> list[dict[str, Any]]:
-    """The batch's entities, each once, with the chunks that mention it (a chunk
-    once per entity key). The name is the first spelling met, as MERGE's ON
-    CREATE keeps it on the live path."""
-    entities: dict[str, dict[str, Any]] = {}
-    for chunk in chunks:
-        for name in extract_entities(chunk.text):
-            entry = entities.setdefault(name.lower(), {"name": name, "chunk_ids": {}})
-            entry["chunk_ids"][chunk.chunk_id] = None
-    return [
-        {"key": key, "name": entry["name"], "chunk_ids": list(entry["chunk_ids"])}
-        for key, entry in entities.items()
-    ]
 
 
 class Neo4jBulk:

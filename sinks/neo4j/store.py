@@ -4,13 +4,15 @@
     (:Document)-[:LINKS_TO]->(:Document)                    citations (`links`)
     (:Chunk)-[:MENTIONS]->(:Entity)                         rule-based entities
 
-Written with idempotent MERGEs, one UNWIND per statement and one transaction
-per batch, so a replayed event changes nothing.
+Written by `live.py`: one statement and one transaction per batch, each
+chunk's edges replaced by its latest version's, so a replayed event changes
+nothing.
 
 Every node carries `gen`, the generation of the graph it belongs to (for
 example `docstream:0`). Community edition has one user database, so a rebuild
 writes a new generation beside the active one and switches by updating one
-node (`sinks/neo4j/generations.py`); every statement here is scoped to one `$gen`."""
+node (`sinks/neo4j/generations.py`); every statement here and in `live.py` is
+scoped to one generation."""
 
 from __future__ import annotations
 
@@ -20,10 +22,11 @@ from typing import Any
 from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction, Record
 
 from core.settings import Neo4jSettings
-from core.types import Hit, IndexedChunk, Neighbour, WritePlan
-from sinks.neo4j.entities import extract_entities
+from core.types import Hit, Neighbour, WritePlan
 from sinks.neo4j.errors import mapped
 from sinks.neo4j.generations import GraphGenerations
+from sinks.neo4j.live import apply_plan
+from sinks.neo4j.rows import chunk_row
 
 SCHEMA = (
     # Before generations, ids were unique on their own: those constraints go.
@@ -41,76 +44,6 @@ SCHEMA = (
     "CREATE INDEX chunk_gen_position IF NOT EXISTS FOR (c:Chunk) "
     "ON (c.doc_id, c.gen, c.chunk_index)",
 )
-
-# A deleted document's chunks go, with every edge they had. The document node
-# goes too, unless another document still links to it: then it stays as a
-# placeholder, as if it had been linked before it existed.
-DELETE_DOCUMENTS = """
-UNWIND $doc_ids AS id
-MATCH (d:Document {doc_id: id, gen: $gen})
-OPTIONAL MATCH (d)-[:HAS_CHUNK]->(c:Chunk)
-DETACH DELETE c
-WITH DISTINCT d
-OPTIONAL MATCH (d)-[out:LINKS_TO]->()
-DELETE out
-WITH DISTINCT d, EXISTS { ()-[:LINKS_TO]->(d) } AS linked
-FOREACH (_ IN CASE WHEN linked THEN [1] ELSE [] END |
-  SET d.placeholder = true
-  REMOVE d.title, d.source, d.version, d.correlation_id)
-WITH d, linked WHERE NOT linked
-DETACH DELETE d
-"""
-
-# NEXT edges are merged from both sides of a pair: whichever chunk of a pair
-# arrives second links them, so the order of arrival does not matter.
-UPSERT_CHUNKS = """
-UNWIND $rows AS row
-MERGE (d:Document {doc_id: row.doc_id, gen: $gen})
-  SET d.title = row.title, d.source = row.source, d.version = row.version,
-      d.correlation_id = row.correlation_id, d.placeholder = false
-MERGE (c:Chunk {chunk_id: row.chunk_id, gen: $gen})
-  SET c.doc_id = row.doc_id, c.chunk_index = row.index, c.chunk_count = row.chunk_count,
-      c.text = row.text, c.version = row.version, c.correlation_id = row.correlation_id
-MERGE (d)-[:HAS_CHUNK]->(c)
-WITH c, row
-OPTIONAL MATCH (prev:Chunk {doc_id: row.doc_id, gen: $gen, chunk_index: row.index - 1})
-OPTIONAL MATCH (next:Chunk {doc_id: row.doc_id, gen: $gen, chunk_index: row.index + 1})
-FOREACH (p IN CASE WHEN prev IS NULL THEN [] ELSE [prev] END | MERGE (p)-[:NEXT]->(c))
-FOREACH (n IN CASE WHEN next IS NULL THEN [] ELSE [next] END | MERGE (c)-[:NEXT]->(n))
-"""
-
-# A version's links replace the previous version's. A target that does not
-# exist yet becomes a placeholder that its own first event fills in.
-REPLACE_LINKS = """
-UNWIND $docs AS doc
-MATCH (d:Document {doc_id: doc.doc_id, gen: $gen})
-OPTIONAL MATCH (d)-[old:LINKS_TO]->()
-DELETE old
-WITH DISTINCT d, doc
-UNWIND doc.links AS target
-MERGE (t:Document {doc_id: target, gen: $gen})
-  ON CREATE SET t.placeholder = true
-MERGE (d)-[:LINKS_TO]->(t)
-"""
-
-REPLACE_MENTIONS = """
-UNWIND $chunks AS row
-MATCH (c:Chunk {chunk_id: row.chunk_id, gen: $gen})
-OPTIONAL MATCH (c)-[old:MENTIONS]->()
-DELETE old
-WITH DISTINCT c, row
-UNWIND row.entities AS name
-MERGE (e:Entity {key: toLower(name), gen: $gen})
-  ON CREATE SET e.name = name
-MERGE (c)-[:MENTIONS]->(e)
-"""
-
-DROP_ORPHANS = """
-UNWIND $counts AS row
-MATCH (c:Chunk {doc_id: row.doc_id, gen: $gen})
-WHERE c.chunk_index >= row.count
-DETACH DELETE c
-"""
 
 # Three kinds of neighbour for each seed chunk, each with a bounded fan-out:
 # the chunks beside it (NEXT), chunks of documents that cite or are cited by
@@ -147,11 +80,6 @@ RETURN id AS seed, edge, n.chunk_id AS chunk_id, n.doc_id AS doc_id, n.chunk_ind
 ORDER BY preference
 """
 EDGES = ("next", "links_to", "mentions")
-
-ACTIVE = """
-OPTIONAL MATCH (g:DocstreamGraph {name: $graph})
-RETURN coalesce(g.active, $graph + ':0') AS gen
-"""
 
 COUNT = """
 OPTIONAL MATCH (g:DocstreamGraph {name: $graph})
@@ -276,25 +204,8 @@ class Neo4jGraphStore:
 async def _apply(
     tx: AsyncManagedTransaction, plan: WritePlan, pinned: str | None, graph: str
 ) -> None:
-    # Read in the write's own transaction: a write that began before a switch
-    # lands in the old generation, and the rebuild's final drain repeats it.
-    gen = pinned or (await (await tx.run(ACTIVE, graph=graph)).single(strict=True))["gen"]
-    if plan.deletions:
-        await tx.run(DELETE_DOCUMENTS, doc_ids=[d.doc_id for d in plan.deletions], gen=gen)
-    if plan.upserts:
-        await tx.run(UPSERT_CHUNKS, rows=[_row(c) for c in plan.upserts], gen=gen)
-        links = {c.doc_id: c.links for c in plan.upserts}
-        docs = [{"doc_id": d, "links": ls} for d, ls in links.items()]
-        await tx.run(REPLACE_LINKS, docs=docs, gen=gen)
-        mentions = [
-            {"chunk_id": c.chunk_id, "entities": extract_entities(c.text)} for c in plan.upserts
-        ]
-        await tx.run(REPLACE_MENTIONS, chunks=mentions, gen=gen)
-    if plan.chunk_counts:
-        counts = [{"doc_id": d, "count": n} for d, n in plan.chunk_counts.items()]
-        await tx.run(DROP_ORPHANS, counts=counts, gen=gen)
+    await apply_plan(tx, plan, graph, pinned)
 
 
-def _row(chunk: IndexedChunk) -> dict[str, Any]:
-    """The properties of a :Chunk node (UPSERT_CHUNKS reads them)."""
-    return {**chunk.provenance(), "chunk_id": chunk.chunk_id, "index": chunk.index}
+# The properties of a :Chunk node (the statements of `live.py` set them).
+_row = chunk_row
