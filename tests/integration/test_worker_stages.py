@@ -5,6 +5,7 @@ and still answers its probes and its scrape."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,8 +17,8 @@ from neo4j import Driver
 
 from bench.pipeline import wait_ready
 from tests.integration.conftest import REPO, Pipeline, free_port
-from tests.integration.helpers import eventually, wait_for_doc
-from tests.integration.test_resilience import document, post_batch
+from tests.integration.helpers import eventually, read_all, wait_for_doc
+from tests.integration.test_resilience import document, post_batch, status
 
 pytestmark = pytest.mark.integration
 PIPELINE_ENV = {"DOCSTREAM_PARTITIONS": "4"}
@@ -106,6 +107,44 @@ def test_two_workers_share_the_stages_and_lose_nothing(
     assert helper.metric_total("docstream_events_total", stage="embedder") > 0
     assert helper.metric_total("docstream_events_total", stage="neo4j-sink") > 0
     assert helper.metric_total("docstream_events_total", stage="qdrant-sink") == 0
+
+
+def test_each_document_state_lands_in_its_documents_partition(
+    pipeline: Pipeline, helper: Helper, run_id: str
+) -> None:
+    """The chunker writes a batch's states after the batch, each with its own
+    event's partition: the changelog stays partitioned like `documents` (whose
+    partitions the intake's producer chose), so the worker given a partition
+    recovers that partition's rows. Two versions of a document in flight at
+    once end at the later one."""
+    docs = [{**document(run_id, f"rows{i}", 2), "version": 1} for i in range(16)]
+    later = {**docs[0], "version": 2, "text": docs[0]["text"] + " A crate was added."}
+    post_batch(pipeline, [*docs, later])  # most likely in one batch of the chunker
+    for doc in docs:
+        wait_for_doc(pipeline, doc["doc_id"], f"{doc['title']} ledger crate")
+    eventually(
+        lambda: (status(pipeline, later["doc_id"]) or {}).get("version") == 2,
+        "the later version is the document's state",
+    )
+    kafka = pipeline.settings.kafka
+    wanted = {doc["doc_id"].encode() for doc in docs}
+    placed = {
+        m.key(): m.partition() for m in read_all(kafka.bootstrap_servers, kafka.topics.documents)
+    }
+    changelog = f"{kafka.group_id}-document_state-changelog"
+    rows = [(_plain(m.key()), m.partition()) for m in read_all(kafka.bootstrap_servers, changelog)]
+    rows = [(key, partition) for key, partition in rows if key in wanted]
+    assert {key for key, _ in rows} == wanted
+    assert len({placed[k] for k in wanted}) > 1, "the documents span several partitions"
+    assert [(key, p) for key, p in rows if p != placed[key]] == []
+
+
+def _plain(key: bytes) -> bytes:
+    """A table key as the changelog holds it (a JSON string) → the doc id's bytes."""
+    try:
+        return str(json.loads(key)).encode()
+    except ValueError:
+        return key
 
 
 def test_an_api_over_an_embedded_qdrant_needs_the_qdrant_sink(pipeline: Pipeline) -> None:
