@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -56,14 +56,20 @@ class EmbedStage:
     topics: Topics
     name: str = "embedder"
 
-    async def handle(self, messages: Sequence[RawMessage]) -> None:
+    async def handle(self, messages: Sequence[RawMessage]) -> Awaitable[None] | None:
+        """Embed the batch and queue its output; return what completes once Kafka
+        has acknowledged it (the consumer commits then, while the model is
+        already on the next batch), or None when nothing was queued."""
         with batch_spans("docstream.embed", self.name, messages) as spans:
-            await self._handle(messages, spans)
+            return await self._handle(messages, spans)
 
-    async def _handle(self, messages: Sequence[RawMessage], spans: BatchSpans) -> None:
+    async def _handle(
+        self, messages: Sequence[RawMessage], spans: BatchSpans
+    ) -> Awaitable[None] | None:
         started = time.perf_counter()
         BATCH_SIZE.labels(self.name).observe(len(messages))
         decoded: list[tuple[RawMessage, ChunkEvent]] = []
+        acknowledged: Awaitable[None] | None = None
         for message in messages:
             try:
                 record = await with_registry(
@@ -85,9 +91,10 @@ class EmbedStage:
             out = await with_registry(
                 self.name, lambda: self._encoded(decoded, vectors, spans, embedder.model_name)
             )
-            await self.producer.send_many(self.topics.chunks_embedded, out)
+            acknowledged = await self.producer.send_soon(self.topics.chunks_embedded, out)
             EVENTS.labels(self.name, "ok").inc(len(decoded))
         STAGE_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+        return acknowledged
 
     def _encoded(
         self,
