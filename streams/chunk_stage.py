@@ -46,7 +46,9 @@ from streams.state import (
     save,
 )
 
-log = get_logger(__name__)
+# The stages' logger, as before the chunk stage had a module of its own: what
+# operators filter the stages' lines by does not change.
+log = get_logger("streams.stages")
 
 # Called with a document's index in its batch once its state is written: the
 # worker acknowledges that event (streams/app.py).
