@@ -151,8 +151,15 @@ class ChunkerSettings:
     # A longer text is refused (413 at the API, a dead letter in the stream):
     # one document must not turn into tens of thousands of chunks.
     max_text_bytes: int = 4 * 1024 * 1024
+    # The chunker takes up to this many documents at a time and waits once for
+    # Kafka to acknowledge all their chunks, not once per document; a batch is
+    # cut after `batch_within_s` when fewer are waiting.
+    batch_docs: int = 32
+    batch_within_s: float = 0.05
 
     def __post_init__(self) -> None:
+        if self.batch_docs < 1:
+            raise ValueError(f"chunk batch_docs must be at least 1, got {self.batch_docs}")
         if self.max_tokens < 1:
             raise ValueError(f"chunk max_tokens must be at least 1, got {self.max_tokens}")
         if not 0 <= self.overlap_tokens < self.max_tokens:
@@ -273,6 +280,8 @@ class Settings:
                 max_tokens=_int(env, "DOCSTREAM_CHUNK_MAX_TOKENS", 200),
                 overlap_tokens=_int(env, "DOCSTREAM_CHUNK_OVERLAP_TOKENS", 32),
                 max_text_bytes=_int(env, "DOCSTREAM_MAX_TEXT_BYTES", 4 * 1024 * 1024),
+                batch_docs=_int(env, "DOCSTREAM_CHUNK_BATCH", 32),
+                batch_within_s=_float(env, "DOCSTREAM_CHUNK_WITHIN_S", 0.05),
             ),
             api=ApiSettings(
                 host=env.get("DOCSTREAM_API_HOST", "127.0.0.1"),

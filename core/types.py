@@ -7,7 +7,7 @@ of the embedded one) without touching the stages that use it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -189,6 +189,15 @@ class Producer(Protocol):
     async def send_many(
         self, topic: str, messages: Sequence[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]
     ) -> None: ...
+
+    async def send_soon(
+        self, topic: str, messages: Sequence[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]
+    ) -> Awaitable[None]:
+        """Queue the messages in order and return without waiting for the broker:
+        the awaitable returned completes once every one is acknowledged (and
+        raises if one is not). A stage that batches its acknowledgements awaits
+        it before it moves its offsets."""
+        ...
 
 
 class Chunker(Protocol):

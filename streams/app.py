@@ -7,7 +7,7 @@ Agents only move messages; what happens to them is in `streams/stages.py`.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,14 +81,56 @@ class Stages:
     sinks: list[SinkStage]
 
 
-def document_state_table(app: faust.App, partitions: int) -> Any:
+class DocumentStates(MutableMapping[str, Any]):
+    """The Faust table of document states, whose rows the chunker writes with the
+    partition of the event each row comes from.
+
+    `table[key] = value` sends the changelog record to the partition of Faust's
+    *current* event. The chunker writes a batch's states once the batch's chunks
+    are acknowledged, after its last event: each row names its own event's
+    partition instead, so the changelog stays partitioned like `documents` (by
+    whatever partitioner its producer used) and a worker given a partition
+    recovers exactly that partition's rows."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def write(self, doc_id: str, value: dict[str, Any], partition: int) -> None:
+        # What `table[doc_id] = value` does, with the partition named: the
+        # changelog record (sent with the producer's next flush, as Faust's own
+        # writes are), then the row in memory.
+        self.table.send_changelog(partition, doc_id, value)
+        self.table.data[doc_id] = value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.table.get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.table[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.table[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.table[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.table)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def document_state_table(app: faust.App, partitions: int) -> DocumentStates:
     """doc_id → DocumentState (JSON, the app default), changelog-backed: survives restarts.
     Partitioned like the documents topic, so the chunker owns its rows."""
-    return app.Table(
-        "document_state",
-        partitions=partitions,
-        key_type=str,
-        help="Latest version, content hash and status of every document.",
+    return DocumentStates(
+        app.Table(
+            "document_state",
+            partitions=partitions,
+            key_type=str,
+            help="Latest version, content hash and status of every document.",
+        )
     )
 
 
@@ -103,13 +145,20 @@ def register_agents(app: faust.App, settings: Settings, stages: Stages) -> None:
     embedder and each sink are batch consumers with groups of their own."""
     topics = settings.kafka.topics
 
+    chunking = settings.chunker
+
     @app.agent(raw_topic(app, topics.documents), name="chunker")
     async def chunker(stream: Any) -> None:
-        # Manual acks: a document is acknowledged only once it is handled, so a
-        # stop in the middle leaves it to be read again.
-        async for event in stream.noack().events():
-            await stages.chunk.handle(event.message)
-            event.ack()
+        # A batch of documents at a time, acknowledged by hand: each event only
+        # once its chunks are in Kafka and its state is written, so a stop in the
+        # middle leaves it to be read again. (`take_events` would acknowledge a
+        # batch whose handler failed or was cancelled; `noack_take` leaves that to us.)
+        async for events in stream.noack_take(chunking.batch_docs, chunking.batch_within_s):
+
+            async def acknowledge(index: int, batch: Sequence[Any] = events) -> bool:
+                return bool(await stream.ack(batch[index]))
+
+            await stages.chunk.handle_batch([event.message for event in events], acknowledge)
 
     consumers = [(topics.chunks, "embedder", stages.embed.handle)] if stages.embed else []
     consumers += [(topics.chunks_embedded, sink.name, sink.handle) for sink in stages.sinks]

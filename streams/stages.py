@@ -9,31 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
 import pybreaker
 
-from core.correlation import (
-    CORRELATION_HEADER,
-    SCHEMA_HEADER,
-    current_correlation_id,
-    decode_headers,
-    encode_headers,
-    propagated,
-)
+from core.correlation import CORRELATION_HEADER
 from core.logs import get_logger
 from core.metrics import BATCH_SIZE, EVENTS, FRESHNESS_SECONDS, STAGE_SECONDS
 from core.notices import notice_of
 from core.settings import Topics
-from core.tracing import (
-    BatchSpans,
-    batch_spans,
-    consumer_attributes,
-    stage_span,
-    with_current_trace,
-)
+from core.tracing import BatchSpans, batch_spans
 from core.types import (
     CurrentProfile,
     GraphStore,
@@ -43,138 +30,19 @@ from core.types import (
     VectorStore,
 )
 from schemas.codec import Codecs
-from schemas.errors import CodecError
-from schemas.events import ChunkEvent, DocumentEvent, EmbeddedChunk, InvalidEvent
+from schemas.events import ChunkEvent, EmbeddedChunk
 from sinks.plan import plan_writes
 from sinks.retry import until_written
+from streams.chunk_stage import ChunkStage
 from streams.deadletter import DeadLetters, DeadLetterSink, RawMessage
-from streams.records import chunk_events, content_hash, deletion, embedded, sink_event
+from streams.records import embedded, sink_event
 from streams.registry_wait import with_registry
-from streams.state import Decision, StateTable, dead_lettered, decide, load, next_state
+from streams.stage_io import DATA_ERRORS, check_indexable, derived_headers, headers_of
+
+# The chunk stage lives in streams/chunk_stage.py; its readers find it here too.
+__all__ = ["DATA_ERRORS", "ChunkStage", "EmbedStage", "SinkStage", "check_indexable"]
 
 log = get_logger(__name__)
-
-# What makes an event a dead letter: bytes that cannot be decoded (an unknown
-# schema included) and records that break a rule. Anything else raised while a
-# stage maps its events is a bug in docstream: it fails loudly, and the event
-# stays unconsumed.
-DATA_ERRORS = (CodecError, InvalidEvent)
-
-
-def _headers(message: RawMessage) -> dict[str, str]:
-    return decode_headers(message.headers)
-
-
-def _derived_headers(parent: dict[str, str], schema_hex: str) -> list[tuple[str, bytes]]:
-    return encode_headers({**propagated(parent), SCHEMA_HEADER: schema_hex})
-
-
-def check_indexable(doc: DocumentEvent, max_text_bytes: int) -> None:
-    """Raise InvalidEvent for an UPSERT that can never be indexed: empty text,
-    or text over the limit (one document must not become thousands of chunks)."""
-    if doc.op != "UPSERT":
-        return
-    if not doc.text.strip():
-        raise InvalidEvent("text is empty: nothing to index")
-    if len(doc.text) > max_text_bytes // 4:  # cheap first: 4 bytes a char at most
-        size = len(doc.text.encode("utf-8"))
-        if size > max_text_bytes:
-            raise InvalidEvent(
-                f"text is {size} bytes; the limit is {max_text_bytes} "
-                "(DOCSTREAM_MAX_TEXT_BYTES): split the document"
-            )
-
-
-@dataclass
-class ChunkStage:
-    """documents → chunks: validate, decide against the document's state, cut,
-    and publish one ChunkEvent per chunk (or one DELETE)."""
-
-    # The chunker, and the digest kept in each document's state: after a
-    # replay changed the profile, status knows which counts to expect.
-    profile: CurrentProfile
-    codecs: Codecs
-    producer: Producer
-    dead_letters: DeadLetters
-    topics: Topics
-    states: StateTable
-    name: str = "chunker"
-    max_text_bytes: int = 4 * 1024 * 1024
-
-    async def handle(self, message: RawMessage) -> None:
-        headers = _headers(message)
-        correlation_id = headers.get(CORRELATION_HEADER, "")
-        token = current_correlation_id.set(correlation_id)
-        started = time.perf_counter()
-        attributes = consumer_attributes(self.name, message.topic, message.key, correlation_id)
-        try:
-            with stage_span("docstream.chunk", headers, attributes):
-                await self._handle(message, headers, correlation_id)
-        finally:
-            STAGE_SECONDS.labels(self.name).observe(time.perf_counter() - started)
-            current_correlation_id.reset(token)
-
-    async def _handle(
-        self, message: RawMessage, headers: dict[str, str], correlation_id: str
-    ) -> None:
-        try:
-            record = await with_registry(
-                self.name, lambda: self.codecs.documents.decode(message.value)
-            )
-            doc = DocumentEvent.from_record(record)
-            check_indexable(doc, self.max_text_bytes)
-        except DATA_ERRORS as exc:
-            await self.dead_letters.send(self.name, message, exc)
-            self._record_failure(message, exc, correlation_id)
-            return
-        state = load(self.states, doc.doc_id)
-        digest = content_hash(doc)
-        decision = decide(state, doc, digest)
-        if decision in (Decision.STALE, Decision.UNCHANGED):
-            EVENTS.labels(self.name, decision.value).inc()
-            log.info(
-                f"document {decision.value}: skipped",
-                extra={"doc_id": doc.doc_id, "version": doc.version},
-            )
-            if decision is Decision.UNCHANGED:
-                self.states[doc.doc_id] = next_state(
-                    state, doc, decision, digest, 0, correlation_id
-                ).to_dict()
-            return
-        if decision is Decision.DELETE:
-            events = [deletion(doc)]
-        else:
-            events = chunk_events(doc, self.profile.chunker.chunk(doc.doc_id, doc.text))
-        # The chunk span (current) becomes the parent of the chunks it publishes.
-        out = _derived_headers(with_current_trace(headers), self.codecs.chunks.fingerprint_hex)
-        key = doc.doc_id.encode()
-        encoded = await with_registry(
-            self.name,
-            lambda: [(key, self.codecs.chunks.encode(e.to_record()), out) for e in events],
-        )
-        await self.producer.send_many(self.topics.chunks, encoded)
-        # Only after Kafka has the chunks: a crash before this line replays the
-        # document, which re-sends the same chunk ids (harmless).
-        count = 0 if decision is Decision.DELETE else len(events)
-        self.states[doc.doc_id] = next_state(
-            state, doc, decision, digest, count, correlation_id, self.profile.digest
-        ).to_dict()
-        EVENTS.labels(self.name, decision.value).inc()
-        log.info(
-            "document chunked" if decision is Decision.INDEX else "document deleted",
-            extra={"doc_id": doc.doc_id, "version": doc.version, "chunks": count},
-        )
-
-    def _record_failure(self, message: RawMessage, exc: BaseException, correlation_id: str) -> None:
-        if not message.key:
-            return
-        try:
-            doc_id = message.key.decode("utf-8")
-        except UnicodeDecodeError:
-            return
-        reason = f"{type(exc).__name__}: {exc}"[:500]
-        failed = dead_lettered(load(self.states, doc_id), reason, correlation_id)
-        self.states[doc_id] = failed.to_dict()
 
 
 @dataclass
@@ -188,14 +56,20 @@ class EmbedStage:
     topics: Topics
     name: str = "embedder"
 
-    async def handle(self, messages: Sequence[RawMessage]) -> None:
+    async def handle(self, messages: Sequence[RawMessage]) -> Awaitable[None] | None:
+        """Embed the batch and queue its output; return what completes once Kafka
+        has acknowledged it (the consumer commits then, while the model is
+        already on the next batch), or None when nothing was queued."""
         with batch_spans("docstream.embed", self.name, messages) as spans:
-            await self._handle(messages, spans)
+            return await self._handle(messages, spans)
 
-    async def _handle(self, messages: Sequence[RawMessage], spans: BatchSpans) -> None:
+    async def _handle(
+        self, messages: Sequence[RawMessage], spans: BatchSpans
+    ) -> Awaitable[None] | None:
         started = time.perf_counter()
         BATCH_SIZE.labels(self.name).observe(len(messages))
         decoded: list[tuple[RawMessage, ChunkEvent]] = []
+        acknowledged: Awaitable[None] | None = None
         for message in messages:
             try:
                 record = await with_registry(
@@ -217,9 +91,10 @@ class EmbedStage:
             out = await with_registry(
                 self.name, lambda: self._encoded(decoded, vectors, spans, embedder.model_name)
             )
-            await self.producer.send_many(self.topics.chunks_embedded, out)
+            acknowledged = await self.producer.send_soon(self.topics.chunks_embedded, out)
             EVENTS.labels(self.name, "ok").inc(len(decoded))
         STAGE_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+        return acknowledged
 
     def _encoded(
         self,
@@ -232,8 +107,8 @@ class EmbedStage:
             (
                 message.key,
                 self.codecs.embedded.encode(embedded(chunk, vector, model).to_record()),
-                _derived_headers(
-                    spans.continued(_headers(message)), self.codecs.embedded.fingerprint_hex
+                derived_headers(
+                    spans.continued(headers_of(message)), self.codecs.embedded.fingerprint_hex
                 ),
             )
             for (message, chunk), vector in zip(decoded, vectors, strict=True)
@@ -303,7 +178,7 @@ class SinkStage:
                 continue
             if not self._current(event):
                 continue
-            correlation_id = _headers(message).get(CORRELATION_HEADER, "")
+            correlation_id = headers_of(message).get(CORRELATION_HEADER, "")
             items.append((message, sink_event(event, correlation_id)))
             occurred.append(event.chunk.occurred_at / 1000)
         plan = plan_writes(event for _, event in items)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from dataclasses import asdict, dataclass, replace
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from schemas.events import DocumentEvent, now_millis
 
@@ -39,8 +39,25 @@ class DocumentState:
         return asdict(self)
 
 
-# A Faust Table in the worker, a dict in unit tests.
+# The worker's Faust table (streams/app.py `DocumentStates`), a dict in unit tests.
 StateTable = MutableMapping[str, Any]
+
+
+@runtime_checkable
+class PartitionedTable(Protocol):
+    """A table whose rows are written with the partition they belong to."""
+
+    def write(self, doc_id: str, value: dict[str, Any], partition: int) -> None: ...
+
+
+def save(table: StateTable, doc_id: str, state: DocumentState, partition: int) -> None:
+    """Write a document's state as a row of `partition`, the partition of the event
+    it comes from: the chunker writes a batch's states together, after the batch,
+    and each row still lands in its own document's partition of the changelog."""
+    if isinstance(table, PartitionedTable):
+        table.write(doc_id, state.to_dict(), partition)
+    else:
+        table[doc_id] = state.to_dict()
 
 
 def decide(state: DocumentState | None, doc: DocumentEvent, content_hash: str) -> Decision:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,15 @@ class FakeProducer:
     ) -> None:
         for key, value, headers in messages:
             await self.send(topic, key, value, headers)
+
+    async def send_soon(
+        self, topic: str, messages: Sequence[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]
+    ) -> Awaitable[None]:
+        """Sent at once; the acknowledgement is already there."""
+        await self.send_many(topic, messages)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
 
     def on(self, topic: str) -> list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]:
         return [m for m in self.sent if m[0] == topic]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -27,13 +27,35 @@ from core.metrics import (
 )
 
 log = get_logger(__name__)
-Handler = Callable[[Sequence[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
+# A handler returns once it has done its work; it may return an awaitable that
+# completes when what it produced is acknowledged (see `BatchConsumer`).
+Handler = Callable[[Sequence[ConsumerRecord[bytes, bytes]]], Awaitable["Awaitable[None] | None"]]
+Fetched = dict[TopicPartition, list[Any]]
 KEEPALIVE_S = 1.0
 SESSION_TIMEOUT_MS = 60_000
+# How long a stage waits before it reads again a batch that failed.
+RETRY_PAUSE_S = 5.0
+
+
+@dataclass
+class InFlight:
+    """A handled batch whose output Kafka has not acknowledged yet."""
+
+    fetched: Fetched
+    acknowledged: Awaitable[None]
 
 
 @dataclass
 class BatchConsumer:
+    """Reads batches and commits each once its handler is done with it.
+
+    A handler that returns an awaitable (the embedder: its output queued, not
+    yet acknowledged) keeps that batch in flight while the next one is fetched
+    and handled: the model starts on the next batch instead of waiting for the
+    broker. The batch in flight is committed once that awaitable completes and
+    before the next batch's offsets, so offsets still move only after the
+    write, in order; if it fails, both batches are read again."""
+
     name: str
     topic: str
     group_id: str
@@ -41,6 +63,7 @@ class BatchConsumer:
     handle: Handler
     max_records: int = 64
     within_s: float = 0.05
+    in_flight: InFlight | None = field(default=None, init=False)
 
     def _consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -75,12 +98,12 @@ class BatchConsumer:
                 )
                 if fetched:
                     await self._process(consumer, fetched)
+                elif self.in_flight is not None:
+                    await self._settle(consumer)  # nothing new: finish the last batch now
         finally:
             await consumer.stop()
 
-    async def _process(
-        self, consumer: AIOKafkaConsumer, fetched: dict[TopicPartition, list[Any]]
-    ) -> None:
+    async def _process(self, consumer: AIOKafkaConsumer, fetched: Fetched) -> None:
         records = [record for batch in fetched.values() for record in batch]
         work = asyncio.ensure_future(self.handle(records))
         await self._keep_alive_until(consumer, work)
@@ -93,8 +116,45 @@ class BatchConsumer:
                 exc_info=work.exception(),
             )
             self._rewind(consumer, fetched)
-            await asyncio.sleep(5)
+            self._rewind_in_flight(consumer)
+            await asyncio.sleep(RETRY_PAUSE_S)
             return
+        # The batch before this one had this one's whole handling to be acknowledged.
+        if not await self._settle(consumer, also=fetched):
+            return
+        acknowledged = work.result()
+        if acknowledged is None:
+            await self._commit(consumer, fetched)
+        else:
+            self.in_flight = InFlight(fetched, acknowledged)
+
+    async def _settle(self, consumer: AIOKafkaConsumer, also: Fetched | None = None) -> bool:
+        """Wait for the batch in flight to be acknowledged, then commit it. If it
+        is not, read it again, and `also` (a batch handled after it) with it."""
+        in_flight, self.in_flight = self.in_flight, None
+        if in_flight is None:
+            return True
+        waiting = asyncio.ensure_future(in_flight.acknowledged)
+        await self._keep_alive_until(consumer, waiting)
+        if waiting.exception() is not None:
+            log.error(
+                "a batch's output was not acknowledged; it will be read again",
+                extra={"stage": self.name},
+                exc_info=waiting.exception(),
+            )
+            self._rewind(consumer, also or {})
+            self._rewind(consumer, in_flight.fetched)  # last: its offsets are the earlier
+            await asyncio.sleep(RETRY_PAUSE_S)
+            return False
+        await self._commit(consumer, in_flight.fetched)
+        return True
+
+    def _rewind_in_flight(self, consumer: AIOKafkaConsumer) -> None:
+        in_flight, self.in_flight = self.in_flight, None
+        if in_flight is not None:
+            self._rewind(consumer, in_flight.fetched)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, fetched: Fetched) -> None:
         offsets = {tp: batch[-1].offset + 1 for tp, batch in fetched.items()}
         self._record_lag(consumer, offsets)
         try:
@@ -105,7 +165,7 @@ class BatchConsumer:
             log.warning("offsets not committed", extra={"stage": self.name, "error": repr(exc)})
 
     async def _keep_alive_until(
-        self, consumer: AIOKafkaConsumer, work: asyncio.Future[None]
+        self, consumer: AIOKafkaConsumer, work: asyncio.Future[Any]
     ) -> None:
         """While the handler works, poll a paused consumer: the group sees it alive
         (no rebalance during a long store outage) and nothing new is fetched."""
@@ -141,7 +201,7 @@ class BatchConsumer:
                 )
 
     @staticmethod
-    def _rewind(consumer: AIOKafkaConsumer, fetched: dict[TopicPartition, list[Any]]) -> None:
+    def _rewind(consumer: AIOKafkaConsumer, fetched: Fetched) -> None:
         for tp, batch in fetched.items():
             if batch and tp in consumer.assignment():
                 consumer.seek(tp, batch[0].offset)

@@ -5,10 +5,12 @@ and still answers its probes and its scrape."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from functools import partial
+from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +18,7 @@ from neo4j import Driver
 
 from bench.pipeline import wait_ready
 from tests.integration.conftest import REPO, Pipeline, free_port
-from tests.integration.helpers import eventually, wait_for_doc
+from tests.integration.helpers import eventually, read_all, wait_for_doc
 from tests.integration.test_resilience import document, post_batch
 
 pytestmark = pytest.mark.integration
@@ -106,6 +108,50 @@ def test_two_workers_share_the_stages_and_lose_nothing(
     assert helper.metric_total("docstream_events_total", stage="embedder") > 0
     assert helper.metric_total("docstream_events_total", stage="neo4j-sink") > 0
     assert helper.metric_total("docstream_events_total", stage="qdrant-sink") == 0
+
+
+def test_each_document_state_lands_in_its_documents_partition(
+    pipeline: Pipeline, helper: Helper, run_id: str
+) -> None:
+    """The chunker writes a batch's states after the batch, each with its own
+    event's partition: the changelog stays partitioned like `documents` (whose
+    partitions the intake's producer chose), so the worker given a partition
+    recovers that partition's rows. Two versions of a document in one POST
+    (most likely one batch) end at the later one."""
+    docs = [{**document(run_id, f"rows{i}", 2), "version": 1} for i in range(16)]
+    later = {**docs[0], "version": 2, "text": docs[0]["text"] + " A crate was added."}
+    post_batch(pipeline, [*docs, later])
+    for doc in docs:
+        wait_for_doc(pipeline, doc["doc_id"], f"{doc['title']} ledger crate")
+    kafka = pipeline.settings.kafka
+    wanted = {doc["doc_id"].encode() for doc in docs}
+    changelog = f"{kafka.group_id}-document_state-changelog"
+
+    def every_row() -> list[tuple[bytes, int, dict[str, Any]]] | None:
+        # Either worker may hold a document's row (its partition's chunker wrote it).
+        found = [
+            (_plain(m.key()), m.partition(), json.loads(m.value()))
+            for m in read_all(kafka.bootstrap_servers, changelog)
+        ]
+        found = [row for row in found if row[0] in wanted]
+        return found if {key for key, _, _ in found} == wanted else None
+
+    rows = eventually(every_row, "a changelog row for every document")
+    placed = {
+        m.key(): m.partition() for m in read_all(kafka.bootstrap_servers, kafka.topics.documents)
+    }
+    assert len({placed[k] for k in wanted}) > 1, "the documents span several partitions"
+    assert [(key, p) for key, p, _ in rows if p != placed[key]] == []
+    last = [value for key, _, value in rows if key == later["doc_id"].encode()][-1]
+    assert (last["version"], last["status"]) == (2, "chunked")
+
+
+def _plain(key: bytes) -> bytes:
+    """A table key as the changelog holds it (a JSON string) → the doc id's bytes."""
+    try:
+        return str(json.loads(key)).encode()
+    except ValueError:
+        return key
 
 
 def test_an_api_over_an_embedded_qdrant_needs_the_qdrant_sink(pipeline: Pipeline) -> None:

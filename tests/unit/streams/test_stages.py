@@ -343,7 +343,7 @@ def broken(*_: Any) -> Any:
 async def test_a_bug_in_the_chunkers_mapping_fails_loudly_and_consumes_nothing(
     monkeypatch: Any,
 ) -> None:
-    monkeypatch.setattr("streams.stages.chunk_events", broken)
+    monkeypatch.setattr("streams.chunk_stage.chunk_events", broken)
     producer, states = FakeProducer(), dict[str, Any]()
     with pytest.raises(AttributeError):
         await chunk_stage(producer, states).handle(FakeMessage(document(), headers=HEADERS))
@@ -355,7 +355,7 @@ async def test_a_bug_in_reading_a_document_is_not_taken_for_bad_data(monkeypatch
     def lookup_bug(record: Any) -> Any:
         return record["no such field"]  # a KeyError from our code, not from the record's shape
 
-    monkeypatch.setattr("streams.stages.DocumentEvent.from_record", lookup_bug)
+    monkeypatch.setattr("streams.chunk_stage.DocumentEvent.from_record", lookup_bug)
     producer, states = FakeProducer(), dict[str, Any]()
     with pytest.raises(KeyError):
         await chunk_stage(producer, states).handle(FakeMessage(document()))
