@@ -163,13 +163,16 @@ def register_agents(app: faust.App, settings: Settings, stages: Stages) -> None:
     consumers = [(topics.chunks, "embedder", stages.embed.handle)] if stages.embed else []
     consumers += [(topics.chunks_embedded, sink.name, sink.handle) for sink in stages.sinks]
     for topic, name, handle in consumers:
+        # The embedder's batch is what one forward pass should hold; a sink's is
+        # as much of the backlog as one write can take (its cost is per write).
+        batching = settings.embedder if name == "embedder" else settings.sink
         consumer = BatchConsumer(
             name=name,
             topic=topic,
             group_id=f"{settings.kafka.group_id}.{name}",
             bootstrap_servers=settings.kafka.bootstrap_servers,
             handle=handle,
-            max_records=settings.embedder.batch_size,
-            within_s=settings.embedder.batch_within_s,
+            max_records=batching.batch_size,
+            within_s=batching.batch_within_s,
         )
         app.task(consumer.run)
