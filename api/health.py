@@ -51,9 +51,16 @@ class HealthReport:
 
 
 class Health:
-    def __init__(self, checks: dict[str, Check], timeout_s: float = 3.0) -> None:
+    def __init__(
+        self,
+        checks: dict[str, Check],
+        timeout_s: float = 3.0,
+        about: Callable[[], dict[str, object]] | None = None,
+    ) -> None:
         self.checks = checks
         self.timeout_s = timeout_s
+        # Extra fields of /health, read on each request (the embedder's backend).
+        self.about = about or dict
 
     async def report(self) -> HealthReport:
         names = list(self.checks)
@@ -82,6 +89,7 @@ def health_routes(health: Health) -> list[Route]:
                 "version": VERSION,
                 "uptime_s": round(time.monotonic() - started, 1),
                 "dependencies": report.states,
+                **health.about(),
             }
         )
 

@@ -11,6 +11,13 @@ pre-tokenised 256-token batches already on the GPU.
     .venv/bin/python -m bench.embedder                      # cuda if there is one
     .venv/bin/python -m bench.embedder --device cpu --limit 300 --paired 50
     .venv/bin/python bench/embedder.py --device cuda --limit 5000 --rounds 5
+    .venv/bin/python -m bench.embedder --device cpu --limit 300 --backend torch,onnx,onnx-int8
+
+--backend lists the inference backends to time next to encode (default on a
+CPU: torch, onnx and onnx-int8; on CUDA: torch); each ONNX backend is an
+embedder of its own (streams/embedding/backend.py), its exported files cached
+as the worker caches them, and its row gives the ratio to encode from the same
+rounds and the target (1.8x on a CPU).
 
 --paired N adds a steadier comparison for a shared machine: both on each slice
 of N texts, back to back, and the median ratio of the pairs. A JSON record goes
@@ -27,6 +34,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -37,6 +45,16 @@ CORPUS = REPO.parent / "shared" / "datasets" / "scifact-dev" / "corpus.jsonl"
 
 if str(REPO) not in sys.path:  # run as a script: bench/embedder.py
     sys.path.insert(0, str(REPO))
+
+
+BACKENDS = "torch,onnx,onnx-int8"
+
+
+def model_cache() -> Path:
+    """Where the worker caches exported models (DOCSTREAM_MODEL_CACHE)."""
+    from core.settings import Settings
+
+    return Settings.from_env().embedder.model_cache
 
 
 def load_texts(path: Path, limit: int) -> list[str]:
@@ -154,6 +172,12 @@ def main() -> int:
         help="also time both on slices of N texts, back to back, and give the median "
         "ratio of the pairs (steadier than whole passes on a machine shared with other jobs)",
     )
+    parser.add_argument(
+        "--backend",
+        default="",
+        help="comma-separated backends to time (torch, onnx, onnx-int8); "
+        "default torch,onnx,onnx-int8 on a CPU, torch on CUDA",
+    )
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args()
 
@@ -173,9 +197,22 @@ def main() -> int:
         print(f"no texts in {args.corpus}", file=sys.stderr)
         return 1
 
+    settings = EmbedderSettings(device=device, backend="torch")
     embedder = SentenceTransformerEmbedder(
-        EmbedderSettings(device=device), forward_batch=args.batch_size or None, direct=True
+        settings, forward_batch=args.batch_size or None, direct=True
     )
+    wanted = [b for b in (args.backend or ("torch" if cuda else BACKENDS)).split(",") if b]
+    others: dict[str, Any] = {}
+    for name in (b for b in wanted if b != "torch"):
+        other = SentenceTransformerEmbedder(
+            replace(settings, backend=name, model_cache=model_cache()),
+            forward_batch=args.batch_size or None,
+            direct=True,
+        )
+        if other.backend != name:
+            print(f"{name}: not available here (the embedder fell back to {other.backend})")
+            continue
+        others[name] = other
     batch = embedder.forward_batch
     model = embedder._model  # the same weights, fp16 on CUDA
     max_len = int(model.max_seq_length)
@@ -213,13 +250,17 @@ def main() -> int:
     warm = texts[: min(len(texts), 2 * batch)]
     model.encode(warm, batch_size=batch, show_progress_bar=False)
     embedder.embed(warm)
+    for other in others.values():
+        other.embed(warm)
 
-    seconds: dict[str, list[float]] = {"encode": [], "embedder": []}
-    cpu_seconds: dict[str, list[float]] = {"encode": [], "embedder": []}
-    outputs: dict[str, Any] = {}
     runs = {"encode": encode, "embedder": embed}
+    runs.update({name: partial(other.embed, texts) for name, other in others.items()})
+    seconds: dict[str, list[float]] = {k: [] for k in runs}
+    cpu_seconds: dict[str, list[float]] = {k: [] for k in runs}
+    outputs: dict[str, Any] = {}
     for round_no in range(args.rounds):
-        order = ["encode", "embedder"] if round_no % 2 == 0 else ["embedder", "encode"]
+        keys = list(runs)  # interleaved: each round starts one later
+        order = keys[round_no % len(keys) :] + keys[: round_no % len(keys)]
         for key in order:
             elapsed, cpu, outputs[key] = timed(runs[key], sync)
             seconds[key].append(elapsed)
@@ -233,6 +274,10 @@ def main() -> int:
     reference = np.asarray(outputs["encode"], dtype=np.float32)
     ours = np.asarray(outputs["embedder"], dtype=np.float32)
     worst = float(np.max(1.0 - np.sum(reference * ours, axis=1)))
+    lowest = {
+        k: float(np.min(np.sum(reference * np.asarray(outputs[k], dtype=np.float32), axis=1)))
+        for k in others
+    }
 
     rates = {k: [len(texts) / s for s in v] for k, v in seconds.items()}
     median = {k: statistics.median(v) for k, v in rates.items()}
@@ -244,7 +289,8 @@ def main() -> int:
 
     rows = [
         ("SentenceTransformer.encode", median["encode"], best["encode"]),
-        ("docstream embedder", median["embedder"], best["embedder"]),
+        ("docstream embedder (torch)", median["embedder"], best["embedder"]),
+        *((f"docstream embedder ({k})", median[k], best[k]) for k in others),
     ]
     print()
     print(f"| {'chunks/s':34} | {'median':>10} | {'best':>10} | {'vs encode':>9} |")
@@ -267,6 +313,14 @@ def main() -> int:
             f"(embedder faster in {sum(r > 1 for r in paired)})"
         )
     print(f"max 1 - cosine(encode, embedder) = {worst:.2e} over {len(texts)} texts")
+    for k, cosine in lowest.items():
+        print(f"lowest cosine(encode, {k}) = {cosine:.4f} over {len(texts)} texts")
+    if not cuda:
+        fastest = max(median, key=lambda k: median[k])
+        print(
+            f"target on a CPU: >= 1.80x encode; fastest here {fastest} "
+            f"{median[fastest] / median['encode']:.2f}x"
+        )
 
     record = {
         "bench": "embedder",
@@ -293,6 +347,14 @@ def main() -> int:
         "paired_slice": args.paired or None,
         "paired_encode_over_embedder": paired or None,
         "max_one_minus_cosine": worst,
+        "backends": {
+            k: {
+                "chunks_per_s": {"median": median[k], "best": best[k]},
+                "vs_encode": median[k] / median["encode"],
+                "lowest_cosine": lowest[k],
+            }
+            for k in others
+        },
         "argv": sys.argv[1:],
     }
     from bench.pipeline import write_record  # the stack's modules load only here

@@ -7,6 +7,12 @@ Recall@100 side by side (documents ranked by their best chunk).
 
     .venv/bin/python -m bench.quality                    # SciFact dev, all queries
     .venv/bin/python -m bench.quality --queries 200      # a faster sample
+    .venv/bin/python -m bench.quality --backend onnx-int8 --torch-ndcg 0.645
+
+--backend sets DOCSTREAM_EMBED_BACKEND for the worker (and its API), which
+embeds both the chunks and the queries; the run prints the backend the worker
+reports. --torch-ndcg (a torch run's dense nDCG@10) adds the difference and
+whether it is within the 0.005 that lets `auto` choose int8 on a CPU.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import random
 import time
 from pathlib import Path
@@ -139,6 +146,17 @@ async def wait_indexed(run: RunningPipeline, doc_ids: list[str], timeout_s: floa
     return time.monotonic() - started
 
 
+async def running_backend(run: RunningPipeline) -> str:
+    """The backend the worker reports (docstream_embedder_backend)."""
+    async with httpx.AsyncClient(base_url=run.base_url, timeout=30) as client:
+        text = (await client.get("/metrics")).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "docstream_embedder_backend" and sample.value == 1:
+                return str(sample.labels.get("backend"))
+    return "unknown"
+
+
 async def evaluate(
     run: RunningPipeline, queries: dict[str, str], qrels: dict[str, set[str]]
 ) -> dict[str, Any]:
@@ -177,7 +195,18 @@ def main() -> None:
         "--queries", type=int, default=0, help="evaluate only the first N judged queries"
     )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for indexing")
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "torch", "onnx", "onnx-int8"),
+        default=None,
+        help="the embedder's inference backend (default: DOCSTREAM_EMBED_BACKEND, else auto)",
+    )
+    parser.add_argument(
+        "--torch-ndcg", type=float, default=None, help="torch fp32's dense nDCG@10, to compare"
+    )
     args = parser.parse_args()
+    if args.backend:
+        os.environ["DOCSTREAM_EMBED_BACKEND"] = args.backend
 
     docs, queries, qrels = load(args.dataset, args.queries or None)
     print(f"{args.dataset.name}: {len(docs)} documents, {len(queries)} judged queries")
@@ -185,11 +214,20 @@ def main() -> None:
         publish_s = publish(run, docs)
         index_s = asyncio.run(wait_indexed(run, [d.doc_id for d in docs], args.timeout))
         print(f"published in {publish_s:.1f} s, indexed {index_s:.0f} s later")
+        backend = asyncio.run(running_backend(run))
+        print(f"embedder backend: {backend}")
         results = asyncio.run(evaluate(run, queries, qrels))
     print("\n| mode | nDCG@10 | Recall@100 | p50 query ms |\n|---|---|---|---|")
     for name, row in results.items():
         print(f"| {name} | {row['ndcg@10']:.3f} | {row['recall@100']:.3f} | {row['p50_ms']:.0f} |")
     print(f"\n({REFERENCE})")
+    vector = results.get("dense (MiniLM)", {}).get("ndcg@10")
+    if args.torch_ndcg is not None and vector is not None:
+        delta = vector - args.torch_ndcg
+        print(
+            f"backend {backend}: dense nDCG@10 {vector:.4f}, torch fp32 {args.torch_ndcg:.4f}, "
+            f"difference {delta:+.4f} ({'within' if abs(delta) <= 0.005 else 'NOT within'} 0.005)"
+        )
     write_record(
         "quality",
         {
@@ -199,6 +237,7 @@ def main() -> None:
             "results": results,
             "publish_s": publish_s,
             "index_s": index_s,
+            "backend": backend,
         },
     )
 

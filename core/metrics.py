@@ -150,3 +150,8 @@ FOLLOW_CLOSED = Counter(
     "Followers refused or ended by the edge, by reason (over_cap, dropped, expired).",
     ["reason"],
 )
+EMBEDDER_BACKEND = Gauge(
+    "docstream_embedder_backend",
+    "1 for the inference backend the embedder runs (torch, onnx, onnx-int8).",
+    ["backend"],
+)

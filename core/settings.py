@@ -126,6 +126,19 @@ class EmbedderSettings:
     device: str = "auto"  # auto | cpu | cuda
     batch_size: int = 64
     batch_within_s: float = 0.05
+    # auto | torch | onnx | onnx-int8 (streams/embedding/backend.py chooses).
+    backend: str = "auto"
+    # Where exported ONNX files are cached (DOCSTREAM_MODEL_CACHE).
+    model_cache: Path = Path(".stack/models")
+    # ONNX Runtime's intra-op threads; 0 = every core of the machine.
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("auto", "torch", "onnx", "onnx-int8"):
+            raise ValueError(
+                "DOCSTREAM_EMBED_BACKEND must be auto, torch, onnx or onnx-int8, "
+                f"got {self.backend!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -271,6 +284,9 @@ class Settings:
                 device=env.get("DOCSTREAM_EMBED_DEVICE", "auto"),
                 batch_size=_int(env, "DOCSTREAM_EMBED_BATCH", 64),
                 batch_within_s=_float(env, "DOCSTREAM_EMBED_WITHIN_S", 0.05),
+                backend=env.get("DOCSTREAM_EMBED_BACKEND", "auto").lower(),
+                model_cache=Path(env.get("DOCSTREAM_MODEL_CACHE", str(stack_dir / "models"))),
+                threads=_int(env, "DOCSTREAM_EMBED_THREADS", 0),
             ),
             sink=SinkSettings(
                 batch_size=_int(env, "DOCSTREAM_SINK_BATCH", 1000),

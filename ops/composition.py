@@ -147,6 +147,15 @@ def search_service(
     return SearchService(profile, vectors, graph, limits)
 
 
+def embedder_info(embedder: Any) -> dict[str, object]:
+    """What /health says of the embedder: its backend (torch, onnx, onnx-int8)."""
+    return {
+        "model": embedder.model_name,
+        "backend": getattr(embedder, "backend", "torch"),
+        "path": getattr(embedder, "path", None),
+    }
+
+
 def build_api(
     settings: Settings,
     profile: CurrentProfile,
@@ -204,7 +213,7 @@ def build_api(
     status = DocumentStatus(states, vectors, graph, current=current or (lambda _: True))
     return create_api(
         search,
-        Health(checks),
+        Health(checks, about=lambda: {"embedder": embedder_info(profile.embedder)}),
         settings=settings.api,
         intake=intake,
         status=status,

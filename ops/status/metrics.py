@@ -44,6 +44,7 @@ def pipeline_metrics(text: str, now: float | None = None) -> dict[str, Any]:
     events: dict[str, dict[str, float]] = {}
     buckets: dict[str, list[tuple[float, float]]] = {}
     profile: dict[str, Any] | None = None
+    backend: str | None = None
     follow = FollowFigures()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -54,6 +55,8 @@ def pipeline_metrics(text: str, now: float | None = None) -> dict[str, Any]:
                 events.setdefault(labels["stage"], {})[labels["outcome"]] = value
             elif sample.name == "docstream_profile" and value:
                 profile = {**labels, "configured": labels["configured"] == "true"}
+            elif sample.name == "docstream_embedder_backend" and value:
+                backend = labels["backend"]
             elif sample.name == "docstream_freshness_seconds_bucket":
                 buckets.setdefault(labels["sink"], []).append((float(labels["le"]), value))
     freshness = {
@@ -72,6 +75,7 @@ def pipeline_metrics(text: str, now: float | None = None) -> dict[str, Any]:
         "events": events,
         "freshness_s": freshness,
         "profile": profile,
+        "embedder_backend": backend,
         "follow": follow.report(time.time() if now is None else now),
     }
 

@@ -54,6 +54,8 @@ def _pipeline_lines(metrics: Mapping[str, Any]) -> list[str]:
             f"  profile: {profile['model']} max_tokens={profile['max_tokens']} "
             f"overlap_tokens={profile['overlap_tokens']}{note}"
         )
+    if backend := metrics.get("embedder_backend"):
+        lines.append(f"  embedder backend: {backend}")
     return lines
 
 

@@ -36,7 +36,9 @@ from typing import Any
 import numpy as np
 
 from core.logs import get_logger
+from core.metrics import EMBEDDER_BACKEND
 from core.settings import EmbedderSettings
+from streams.embedding import backend
 from streams.embedding.direct_path import CPU_FORWARD_BATCH, CUDA_FORWARD_BATCH, DirectPath
 
 # Weights ship inside a Python package; never reach for a model hub at run time.
@@ -105,16 +107,47 @@ class SentenceTransformerEmbedder:
         self._direct: DirectPath | None = None
         if direct is not False:
             self._direct = self._direct_path(strict=direct is True)
+        # What `embed` runs: the direct path, or an ONNX session over its buckets.
+        self._runner: backend.Runner | None = self._direct
+        self.backend = self._choose_backend(settings)
+        EMBEDDER_BACKEND.labels(backend=self.backend).set(1)
         log.info(
             "embedder loaded",
             extra={
                 "model": self.model_name,
                 "device": self.device,
                 "dimension": self.dimension,
-                "path": "direct" if self._direct else "encode",
+                "path": self.path,
+                "backend": self.backend,
                 "forward_batch": self.forward_batch,
             },
         )
+
+    def _choose_backend(self, settings: EmbedderSettings) -> str:
+        """torch, or an ONNX Runtime backend on a CPU (streams/embedding/backend.py)."""
+        if settings.backend == "torch" or (settings.backend == "auto" and self.device != "cpu"):
+            return "torch"
+        why = None
+        if self.device != "cpu":
+            why = f"ONNX backends run on a CPU, the device is {self.device}"
+        elif self._direct is None:
+            why = "the model has no direct path to share its tokenisation"
+        if why is not None or self._direct is None:
+            log.warning(
+                "embedder backend not available; torch runs",
+                extra={"backend": settings.backend, "why": why},
+            )
+            return "torch"
+        name, runner = backend.choose(
+            settings,
+            Path(resolve_model(settings.model)),
+            self._direct,
+            self._direct,
+            self._encode,
+            self.dimension,
+        )
+        self._runner = runner
+        return name
 
     @property
     def path(self) -> str:
@@ -124,7 +157,7 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        if self._direct is None:
+        if self._runner is None:
             return self.embed_array(texts).tolist()
         out: list[Any] = [None] * len(texts)
 
@@ -132,21 +165,21 @@ class SentenceTransformerEmbedder:
             for position, row in zip(index.tolist(), vectors.tolist(), strict=True):
                 out[position] = row
 
-        self._direct.run(texts, sink)
+        self._runner.run(texts, sink)
         return out
 
     def embed_array(self, texts: Sequence[str]) -> np.ndarray:
         """The same vectors as `embed`, as one float32 array (n, dimension)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        if self._direct is None:
+        if self._runner is None:
             return self._encode(texts)
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
 
         def sink(index: np.ndarray, vectors: np.ndarray) -> None:
             out[index] = vectors
 
-        self._direct.run(texts, sink)
+        self._runner.run(texts, sink)
         return out
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:

@@ -25,3 +25,11 @@ def test_it_serves_nothing_else() -> None:
     ops = TestClient(ops_app(Health({"kafka": up})))
     assert ops.get("/query", params={"q": "x"}).status_code == 404
     assert ops.post("/documents", json={}).status_code in (404, 405)
+
+
+def test_health_says_which_embedder_backend_runs() -> None:
+    about = {"embedder": {"model": "all-MiniLM-L6-v2", "backend": "onnx-int8", "path": "direct"}}
+    ops = TestClient(ops_app(Health({"kafka": up}, about=lambda: about)))
+    body = ops.get("/health").json()
+    assert body["embedder"]["backend"] == "onnx-int8"
+    assert body["status"] == "ok"

@@ -25,6 +25,7 @@ from ops.status import (
     render,
     stage_groups,
 )
+from ops.status.render import _pipeline_lines
 from tests.fakes import FakeStore
 from tests.profiles import FixedProfile
 
@@ -100,6 +101,8 @@ def worker_metrics_text() -> str:
         registry=registry,
     )
     profile.labels("m", "64", "8", "false").set(1)
+    backend = Gauge("docstream_embedder_backend", "", ["backend"], registry=registry)
+    backend.labels("onnx-int8").set(1)
     return generate_latest(registry).decode()
 
 
@@ -119,6 +122,9 @@ def test_breakers_freshness_and_events_come_from_the_worker_metrics_text() -> No
         "overlap_tokens": "8",
         "configured": False,
     }
+    assert parsed["embedder_backend"] == "onnx-int8"
+    lines = _pipeline_lines({**parsed, "source": "test"})
+    assert "  embedder backend: onnx-int8" in lines
 
 
 def test_text_without_pipeline_metrics_gives_empty_sections() -> None:
@@ -132,6 +138,7 @@ def test_text_without_pipeline_metrics_gives_empty_sections() -> None:
         "events": {},
         "freshness_s": {},
         "profile": None,
+        "embedder_backend": None,
         "follow": None,
     }
 

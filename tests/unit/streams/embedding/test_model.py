@@ -27,7 +27,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def embedder() -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(EmbedderSettings(device="cpu"), direct=True)
+    return SentenceTransformerEmbedder(EmbedderSettings(device="cpu", backend="torch"), direct=True)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,9 @@ def test_pipelined_small_buckets_match_encode(
 
 
 def test_encode_fallback_gives_the_same_vectors(reference: np.ndarray) -> None:
-    plain = SentenceTransformerEmbedder(EmbedderSettings(device="cpu"), direct=False)
+    plain = SentenceTransformerEmbedder(
+        EmbedderSettings(device="cpu", backend="torch"), direct=False
+    )
     assert plain.path == "encode"
     got = np.asarray(plain.embed(TEXTS), dtype=np.float32)
     assert cosines(got, reference).min() >= 0.9999
