@@ -8,6 +8,7 @@ and on Ctrl-C stops what it started."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import threading
 import time
@@ -45,10 +46,24 @@ def _announce_when_ready(settings: Settings, correlation_id: str) -> None:
     query = urllib.parse.urlencode({"q": SAMPLE_QUERY, "k": 3})
     print(
         "\n[run] docstream is up. The sample corpus was published with correlation id "
-        f"{correlation_id}.\n[run] Try:\n\n    curl -N -H 'Accept: text/event-stream' "
+        f"{correlation_id}.\n[run] {_embedder_line(base)}\n"
+        "[run] Try:\n\n    curl -N -H 'Accept: text/event-stream' "
         f"'{base}/query?{query}'\n\n[run] or open the search page, {base}/ (its follow "
         "switch shows new matches live).\n[run] Ctrl-C stops the worker, the API and the stack.\n",
         flush=True,
+    )
+
+
+def _embedder_line(base: str) -> str:
+    """Which model and inference backend the worker chose (GET /health)."""
+    try:
+        with urllib.request.urlopen(f"{base}/health", timeout=5) as response:
+            embedder = json.load(response).get("embedder", {})
+    except (OSError, ValueError):
+        return "the embedder's backend: see the worker's `embedder loaded` log line"
+    return (
+        f"embedder: {embedder.get('model')} on {embedder.get('backend')} "
+        "(DOCSTREAM_EMBED_BACKEND chooses; auto runs the fastest that passed its check)"
     )
 
 
