@@ -19,6 +19,7 @@ fp32 0.992 (quantizing every op: 0.90). See docs/PERFORMANCE.md.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -47,8 +48,10 @@ def versions() -> str:
     return f"torch{torch.__version__}-onnx{onnx.__version__}-ort{onnxruntime.__version__}"
 
 
+@functools.cache
 def weights_digest(model_path: Path) -> str:
-    """sha256 over the names and bytes of the model's weight files."""
+    """sha256 over the names and bytes of the model's weight files (about 90 MB
+    read: once per process, however many backends a start-up builds)."""
     digest = hashlib.sha256()
     for path in sorted(model_path.rglob("*")):
         if path.is_file() and path.suffix in _WEIGHT_SUFFIXES:
