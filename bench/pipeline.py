@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from core.settings import Settings
 from tools.stack.local import LocalStack
@@ -118,3 +119,14 @@ def write_record(name: str, record: dict[str, Any], path: Path | None = None) ->
     path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     print(f"written: {path}")
     return path
+
+
+async def running_backend(run: RunningPipeline) -> str:
+    """The backend the worker reports (docstream_embedder_backend)."""
+    async with httpx.AsyncClient(base_url=run.base_url, timeout=30) as client:
+        text = (await client.get("/metrics")).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "docstream_embedder_backend" and sample.value == 1:
+                return str(sample.labels.get("backend"))
+    return "unknown"

@@ -7,12 +7,15 @@ Recall@100 side by side (documents ranked by their best chunk).
 
     .venv/bin/python -m bench.quality                    # SciFact dev, all queries
     .venv/bin/python -m bench.quality --queries 200      # a faster sample
+    .venv/bin/python -m bench.quality --backend torch,onnx-int8   # int8 against torch
     .venv/bin/python -m bench.quality --backend onnx-int8 --torch-ndcg 0.645
 
 --backend sets DOCSTREAM_EMBED_BACKEND for the worker (and its API), which
 embeds both the chunks and the queries; the run prints the backend the worker
-reports. --torch-ndcg (a torch run's dense nDCG@10) adds the difference and
-whether it is within the 0.005 that lets `auto` choose int8 on a CPU.
+reports. A comma list runs a fresh pipeline per backend, one after the other,
+and compares each one's dense nDCG@10 with the torch run's from the same
+invocation: the difference and whether it is within the 0.005 that lets `auto`
+choose int8 on a CPU. --torch-ndcg gives torch's figure from another run instead.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.pipeline import REPO, RunningPipeline, pipeline, write_record
+from bench.pipeline import REPO, RunningPipeline, pipeline, running_backend, write_record
 from core.correlation import mint_correlation_id, mint_traceparent
 from ops.publishing.publisher import DocumentPublisher
 from ops.publishing.sources import document_from_json
@@ -146,17 +149,6 @@ async def wait_indexed(run: RunningPipeline, doc_ids: list[str], timeout_s: floa
     return time.monotonic() - started
 
 
-async def running_backend(run: RunningPipeline) -> str:
-    """The backend the worker reports (docstream_embedder_backend)."""
-    async with httpx.AsyncClient(base_url=run.base_url, timeout=30) as client:
-        text = (await client.get("/metrics")).text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "docstream_embedder_backend" and sample.value == 1:
-                return str(sample.labels.get("backend"))
-    return "unknown"
-
-
 async def evaluate(
     run: RunningPipeline, queries: dict[str, str], qrels: dict[str, set[str]]
 ) -> dict[str, Any]:
@@ -186,6 +178,66 @@ async def evaluate(
     return results
 
 
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
+
+
+def backends(value: str) -> list[str]:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in BACKENDS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"backends are {', '.join(BACKENDS)}; got {value!r}")
+    return names
+
+
+def measure(
+    backend: str | None,
+    docs: list[DocumentEvent],
+    queries: dict[str, str],
+    qrels: dict[str, set[str]],
+    timeout_s: float,
+) -> dict[str, Any]:
+    """One fresh pipeline whose worker embeds with `backend`, then every query."""
+    if backend:
+        os.environ["DOCSTREAM_EMBED_BACKEND"] = backend
+    with pipeline(f"quality-{backend or 'default'}") as run:
+        publish_s = publish(run, docs)
+        index_s = asyncio.run(wait_indexed(run, [d.doc_id for d in docs], timeout_s))
+        print(f"published in {publish_s:.1f} s, indexed {index_s:.0f} s later")
+        running = asyncio.run(running_backend(run))
+        print(f"embedder backend: {running}")
+        results = asyncio.run(evaluate(run, queries, qrels))
+    return {"backend": running, "results": results, "publish_s": publish_s, "index_s": index_s}
+
+
+def compare(runs: list[dict[str, Any]], torch_ndcg: float | None) -> dict[str, Any]:
+    """Each backend's dense nDCG@10 against torch fp32's: from a torch run in
+    the same invocation when there is one, else from --torch-ndcg."""
+    baseline = next(
+        (r["results"]["dense (MiniLM)"]["ndcg@10"] for r in runs if r["backend"] == "torch"),
+        torch_ndcg,
+    )
+    verdicts: dict[str, Any] = {}
+    if baseline is None:
+        return verdicts
+    for run in runs:
+        if run["backend"] == "torch":
+            continue
+        dense = run["results"]["dense (MiniLM)"]["ndcg@10"]
+        delta = dense - baseline
+        within = abs(delta) <= 0.005
+        verdicts[run["backend"]] = {
+            "dense": dense,
+            "torch": baseline,
+            "delta": delta,
+            "within": within,
+        }
+        print(
+            f"backend {run['backend']}: dense nDCG@10 {dense:.4f}, torch fp32 {baseline:.4f}, "
+            f"difference {delta:+.4f} ({'within' if within else 'NOT within'} 0.005)"
+        )
+    return verdicts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -197,47 +249,40 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for indexing")
     parser.add_argument(
         "--backend",
-        choices=("auto", "torch", "onnx", "onnx-int8"),
+        type=backends,
         default=None,
-        help="the embedder's inference backend (default: DOCSTREAM_EMBED_BACKEND, else auto)",
+        help="the embedder's inference backend, or a comma list run one after the other "
+        "(default: DOCSTREAM_EMBED_BACKEND, else auto)",
     )
     parser.add_argument(
         "--torch-ndcg", type=float, default=None, help="torch fp32's dense nDCG@10, to compare"
     )
     args = parser.parse_args()
-    if args.backend:
-        os.environ["DOCSTREAM_EMBED_BACKEND"] = args.backend
 
     docs, queries, qrels = load(args.dataset, args.queries or None)
     print(f"{args.dataset.name}: {len(docs)} documents, {len(queries)} judged queries")
-    with pipeline("quality") as run:
-        publish_s = publish(run, docs)
-        index_s = asyncio.run(wait_indexed(run, [d.doc_id for d in docs], args.timeout))
-        print(f"published in {publish_s:.1f} s, indexed {index_s:.0f} s later")
-        backend = asyncio.run(running_backend(run))
-        print(f"embedder backend: {backend}")
-        results = asyncio.run(evaluate(run, queries, qrels))
-    print("\n| mode | nDCG@10 | Recall@100 | p50 query ms |\n|---|---|---|---|")
-    for name, row in results.items():
-        print(f"| {name} | {row['ndcg@10']:.3f} | {row['recall@100']:.3f} | {row['p50_ms']:.0f} |")
+    runs = [measure(b, docs, queries, qrels, args.timeout) for b in args.backend or [None]]
+    for run in runs:
+        print(f"\n{run['backend']}:\n| mode | nDCG@10 | Recall@100 | p50 query ms |")
+        print("|---|---|---|---|")
+        for name, row in run["results"].items():
+            print(
+                f"| {name} | {row['ndcg@10']:.4f} | {row['recall@100']:.3f} | {row['p50_ms']:.0f} |"
+            )
     print(f"\n({REFERENCE})")
-    vector = results.get("dense (MiniLM)", {}).get("ndcg@10")
-    if args.torch_ndcg is not None and vector is not None:
-        delta = vector - args.torch_ndcg
-        print(
-            f"backend {backend}: dense nDCG@10 {vector:.4f}, torch fp32 {args.torch_ndcg:.4f}, "
-            f"difference {delta:+.4f} ({'within' if abs(delta) <= 0.005 else 'NOT within'} 0.005)"
-        )
+    verdicts = compare(runs, args.torch_ndcg)
     write_record(
         "quality",
         {
             "dataset": args.dataset.name,
             "documents": len(docs),
             "queries": len(queries),
-            "results": results,
-            "publish_s": publish_s,
-            "index_s": index_s,
-            "backend": backend,
+            "results": runs[-1]["results"],
+            "publish_s": runs[-1]["publish_s"],
+            "index_s": runs[-1]["index_s"],
+            "backend": runs[-1]["backend"],
+            "runs": runs,
+            "against_torch": verdicts,
         },
     )
 
