@@ -135,7 +135,7 @@ def quantize_int8(src: Path, dest: Path, *, careless: bool = False) -> None:
             quantize_dynamic(src, tmp)
             return
         graph = onnx.load(str(src), load_external_data=False).graph
-        down = [n.name for n in graph.node if n.op_type == "MatMul" and _is_down(n.name)]
+        down = [n.name for n in graph.node if n.op_type == "MatMul" and is_down_projection(n.name)]
         quantize_dynamic(
             src,
             tmp,
@@ -150,7 +150,7 @@ def quantize_int8(src: Path, dest: Path, *, careless: bool = False) -> None:
     _atomic(dest, write)
 
 
-def _is_down(name: str) -> bool:
+def is_down_projection(name: str) -> bool:
     """The feed-forward down-projection (BERT's `layer.N/output/dense`)."""
     return "/output/dense/" in name and "/attention/" not in name
 
