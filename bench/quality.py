@@ -121,7 +121,8 @@ async def wait_indexed(run: RunningPipeline, doc_ids: list[str], timeout_s: floa
         while time.monotonic() - started < timeout_s:
             await asyncio.sleep(5)
             text = (await client.get("/metrics")).text
-            chunked = sample_value(text, "docstream_stage_seconds_count", stage="chunker")
+            # Documents the chunker handled, whatever the outcome (it reads them in batches).
+            chunked = sample_value(text, "docstream_events_total", stage="chunker")
             embedded = sample_value(text, "docstream_events_total", stage="embedder", outcome="ok")
             written = [
                 sample_value(text, "docstream_events_total", stage=sink, outcome="ok")
