@@ -200,7 +200,10 @@ def measure(
     """One fresh pipeline whose worker embeds with `backend`, then every query."""
     if backend:
         os.environ["DOCSTREAM_EMBED_BACKEND"] = backend
-    with pipeline(f"quality-{backend or 'default'}") as run:
+    from bench.corpora import cleanup  # bench.corpora imports this module
+
+    # cleanup: the run's topics, graph and Qdrant folder, once the worker stopped.
+    with pipeline(f"quality-{backend or 'default'}", cleanup=cleanup) as run:
         publish_s = publish(run, docs)
         index_s = asyncio.run(wait_indexed(run, [d.doc_id for d in docs], timeout_s))
         print(f"published in {publish_s:.1f} s, indexed {index_s:.0f} s later")
