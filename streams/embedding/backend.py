@@ -37,8 +37,9 @@ MIN_COSINE = {"onnx": 0.99999, "onnx-int8": 0.97}
 # The recorded outcome of `python -m bench.quality --backend torch,onnx-int8`:
 # whether int8's dense nDCG@10 on SciFact dev was within 0.005 of torch fp32's.
 # Recorded on 2026-12-03: int8 0.6733 against torch 0.6747 (-0.0014); an earlier
-# int8 run gave 0.6704 (-0.0043). While False, `auto` never picks int8.
-INT8_RETRIEVAL_WITHIN_BOUND = True
+# int8 run gave 0.6704 (-0.0043). Held False: the fault suite failed with it on
+# (a worker SIGKILLed five times timed out); while False `auto` never picks int8.
+INT8_RETRIEVAL_WITHIN_BOUND = False
 
 # Texts of very different lengths and kinds: the quality check's probe set.
 PROBES: tuple[str, ...] = (
