@@ -2,18 +2,9 @@
 // connector switched on (it is off by default when embedded), auth off, and a
 // small page cache so it fits beside Kafka on a 2-core development machine.
 //
-// Cypher replans a cached statement when the graph's statistics have moved
-// enough, at most every dbms.cypher.min_replan_interval (10 s by default).
-// A graph that grows by hundreds of chunks a minute crosses that threshold at
-// nearly every interval, and replanning the sink's write costs 0.7-0.8 s of
-// CPU each time. The sinks' statements look nodes up by unique keys, so an
-// older plan stays good; a longer interval (docstream.neo4j.replan.s) is held
-// back at the default 10 s until the fault suite passes with it.
-//
 // Usage: java -cp "<neo4j jars>/*:<this class>" Neo4jLauncher HOME_DIR HOST PORT
 // It prints a line when it is started and shuts the DBMS down on SIGTERM.
 import java.nio.file.Path;
-import java.time.Duration;
 
 import org.neo4j.configuration.GraphDatabaseSettings;
 import org.neo4j.configuration.connectors.BoltConnector;
@@ -32,7 +23,6 @@ public final class Neo4jLauncher {
         Path home = Path.of(args[0]).toAbsolutePath();
         SocketAddress bolt = new SocketAddress(args[1], Integer.parseInt(args[2]));
         long pageCache = ByteUnit.mebiBytes(Long.getLong("docstream.neo4j.pagecache.mb", 256L));
-        Duration replan = Duration.ofSeconds(Long.getLong("docstream.neo4j.replan.s", 10L));
 
         DatabaseManagementService dbms = new DatabaseManagementServiceBuilder(home)
                 .setConfig(BoltConnector.enabled, true)
@@ -40,7 +30,6 @@ public final class Neo4jLauncher {
                 .setConfig(HttpConnector.enabled, false)
                 .setConfig(GraphDatabaseSettings.auth_enabled, false)
                 .setConfig(GraphDatabaseSettings.pagecache_memory, pageCache)
-                .setConfig(GraphDatabaseSettings.cypher_min_replan_interval, replan)
                 .build();
         Runtime.getRuntime().addShutdownHook(new Thread(dbms::shutdown, "neo4j-shutdown"));
         System.out.println("docstream neo4j started, bolt://" + bolt);
