@@ -202,7 +202,8 @@ def main() -> None:
     texts = load_texts(CORPUS, args.limit)
     work = batches(tokenizer, texts)
     cache = onnx_files.cache_dir(settings.model_cache, Path(settings.model).name, model_path)
-    onnx_files.load(model_path, cache, "onnx", 1)  # exports fp32 once if missing
+    if not (cache / onnx_files.FP32).is_file():  # the worker has not exported it yet
+        onnx_files.export_fp32(model_path, cache / onnx_files.FP32)
     threads = settings.threads or len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as scratch:
         runners = build(cache / onnx_files.FP32, Path(scratch), tokenizer, threads)
