@@ -19,7 +19,8 @@ from typing import Any
 
 import httpx
 
-from bench.quality import DATASET, sample_value
+from bench import scifact
+from bench.quality import sample_value
 from bench.rebuild_events import SENTENCE
 from core.kafka.admin import admin_client
 from core.settings import Settings
@@ -33,12 +34,12 @@ SINKS = ("qdrant-sink", "neo4j-sink")
 # --- corpora ------------------------------------------------------------------------
 
 
-def scifact_rows(dataset: Path = DATASET) -> list[dict[str, str]]:
-    with (dataset / "corpus.jsonl").open(encoding="utf-8") as lines:
+def scifact_rows(dataset: Path = scifact.DATASET) -> list[dict[str, str]]:
+    with scifact.path(dataset, "corpus.jsonl").open(encoding="utf-8") as lines:
         return [json.loads(line) for line in lines if line.strip()]
 
 
-def scifact_documents(limit: int, dataset: Path = DATASET) -> list[DocumentEvent]:
+def scifact_documents(limit: int, dataset: Path = scifact.DATASET) -> list[DocumentEvent]:
     """The first `limit` SciFact abstracts (title + abstract), one document each."""
     now = int(time.time() * 1000)
     return [
@@ -49,7 +50,7 @@ def scifact_documents(limit: int, dataset: Path = DATASET) -> list[DocumentEvent
     ]
 
 
-def sentences(dataset: Path = DATASET) -> list[str]:
+def sentences(dataset: Path = scifact.DATASET) -> list[str]:
     """Every sentence of the SciFact abstracts: the stuff synthetic documents are made of."""
     return [s for row in scifact_rows(dataset) for s in SENTENCE.split(row["text"]) if s.strip()]
 

@@ -41,11 +41,11 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared" / "datasets" / "scifact-dev" / "corpus.jsonl"
 
 if str(REPO) not in sys.path:  # run as a script: bench/embedder.py
     sys.path.insert(0, str(REPO))
 
+from bench import scifact  # noqa: E402 (after the path: runs as a script too)
 
 BACKENDS = "torch,onnx,onnx-int8"
 
@@ -152,7 +152,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--corpus", type=Path, default=CORPUS, help="BEIR corpus.jsonl")
+    parser.add_argument(
+        "--corpus", type=Path, default=None, help="BEIR corpus.jsonl (default: SciFact's)"
+    )
     parser.add_argument(
         "--limit", type=int, default=0, help="texts to embed (default 2000 on cuda, 300 on cpu)"
     )
@@ -192,9 +194,10 @@ def main() -> int:
     device = resolve_device(args.device)
     cuda = device.startswith("cuda")
     limit = args.limit or (2000 if cuda else 300)
-    texts = load_texts(args.corpus, limit)
+    corpus = args.corpus or scifact.path(scifact.DATASET, "corpus.jsonl")
+    texts = load_texts(corpus, limit)
     if not texts:
-        print(f"no texts in {args.corpus}", file=sys.stderr)
+        print(f"no texts in {corpus}", file=sys.stderr)
         return 1
 
     settings = EmbedderSettings(device=device, backend="torch")

@@ -36,7 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.embedder import CORPUS, load_texts
+from bench import scifact
+from bench.embedder import load_texts
 from bench.pipeline import REPO, write_record
 from core.settings import Settings
 from streams.embedding import onnx as onnx_files
@@ -199,7 +200,7 @@ def main() -> None:
     model_path = Path(resolve_model(settings.model))
     tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
     tokenizer.enable_truncation(256)
-    texts = load_texts(CORPUS, args.limit)
+    texts = load_texts(scifact.path(scifact.DATASET, "corpus.jsonl"), args.limit)
     work = batches(tokenizer, texts)
     cache = onnx_files.cache_dir(settings.model_cache, Path(settings.model).name, model_path)
     if not (cache / onnx_files.FP32).is_file():  # the worker has not exported it yet

@@ -39,6 +39,7 @@ from typing import Any
 
 import httpx
 
+from bench import scifact
 from bench.corpora import (
     SINKS,
     cleanup,
@@ -51,7 +52,6 @@ from bench.corpora import (
     written,
 )
 from bench.pipeline import REPO, RunningPipeline, pipeline, write_record
-from bench.quality import DATASET
 from bench.rebuild_events import publish, synthetic_events
 from schemas.codec import Codecs
 
@@ -96,7 +96,11 @@ def bare_model() -> dict[str, float]:
 
 async def queries(base_url: str, count: int) -> int:
     """`count` hybrid queries (SciFact's), one at a time, through the worker's API."""
-    lines = (DATASET / "queries.jsonl").read_text(encoding="utf-8").splitlines()[:count]
+    lines = (
+        scifact.path(scifact.DATASET, "queries.jsonl")
+        .read_text(encoding="utf-8")
+        .splitlines()[:count]
+    )
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
         for line in lines:
             response = await client.get("/query", params={"q": json.loads(line)["text"], "k": 10})

@@ -33,14 +33,14 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.pipeline import REPO, RunningPipeline, pipeline, running_backend, write_record
+from bench import scifact
+from bench.pipeline import RunningPipeline, pipeline, running_backend, write_record
 from core.correlation import mint_correlation_id, mint_traceparent
 from ops.publishing.publisher import DocumentPublisher
 from ops.publishing.sources import document_from_json
 from schemas.codec import codec_for
 from schemas.events import DocumentEvent
 
-DATASET = REPO.parent / "shared" / "datasets" / "scifact-dev"
 # name → request fields; "graph" adds the NEXT neighbours of the 10 best hits.
 MODES = {
     "lexical (BM25)": {"mode": "lexical", "expand": 0},
@@ -54,19 +54,19 @@ REFERENCE = "published, BEIR test split: BM25 0.665, all-MiniLM-L6-v2 0.645"
 def load(
     dataset: Path, limit: int | None
 ) -> tuple[list[DocumentEvent], dict[str, str], dict[str, set[str]]]:
-    with (dataset / "corpus.jsonl").open() as stream:
+    with scifact.path(dataset, "corpus.jsonl").open() as stream:
         rows = [json.loads(line) for line in stream if line.strip()]
     docs = [
         document_from_json({"doc_id": r["_id"], "title": r["title"], "text": r["text"]}, r["_id"])
         for r in rows
     ]
     queries = {}
-    with (dataset / "queries.jsonl").open() as stream:
+    with scifact.path(dataset, "queries.jsonl").open() as stream:
         for line in stream:
             row = json.loads(line)
             queries[row["_id"]] = row["text"]
     qrels: dict[str, set[str]] = {}
-    for line in (dataset / "qrels" / "train.tsv").read_text().splitlines()[1:]:
+    for line in scifact.path(dataset, "qrels/train.tsv").read_text().splitlines()[1:]:
         query_id, doc_id, score = line.split("\t")
         if int(score) > 0:
             qrels.setdefault(query_id, set()).add(doc_id)
@@ -246,7 +246,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--dataset", type=Path, default=DATASET)
+    parser.add_argument("--dataset", type=Path, default=scifact.DATASET)
     parser.add_argument(
         "--queries", type=int, default=0, help="evaluate only the first N judged queries"
     )

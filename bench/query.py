@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import scifact
 from bench.pipeline import REPO, free_port, wait_ready, write_record
 from bench.query_clients import CLIENTS, Users, load, percentiles
 from core.heap import freeze_startup_heap, thaw_heap
@@ -63,16 +64,15 @@ from sinks.qdrant.edge import EdgeVectorStore
 from streams.embedding.model import SentenceTransformerEmbedder
 from streams.profile import LiveProfile
 
-DATASET = REPO.parent / "shared" / "datasets" / "scifact-dev"
 CHUNKS_PER_DOC = 4
 TEAMS = 20  # metadata["team"] takes this many values: a filter keeps 1/20 of the chunks
 BATCH = 1000
 
 
 def load_dataset(dataset: Path) -> tuple[list[tuple[str, str]], list[str]]:
-    with (dataset / "corpus.jsonl").open() as lines:
+    with scifact.path(dataset, "corpus.jsonl").open() as lines:
         rows = [json.loads(line) for line in lines if line.strip()]
-    with (dataset / "queries.jsonl").open() as lines:
+    with scifact.path(dataset, "queries.jsonl").open() as lines:
         queries = [json.loads(line)["text"] for line in lines if line.strip()]
     return [(r["title"], r["text"]) for r in rows], queries
 
@@ -253,7 +253,7 @@ def main() -> None:
         "--client", choices=CLIENTS, default="raw", help="raw: lean socket reader; httpx: compare"
     )
     parser.add_argument("--dir", type=Path, help="the store folder (default: per engine/size)")
-    parser.add_argument("--dataset", type=Path, default=DATASET)
+    parser.add_argument("--dataset", type=Path, default=scifact.DATASET)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the child: its port
     args = parser.parse_args()
     path = args.dir or REPO / ".stack" / "bench" / f"query-{args.engine}-{args.chunks}"

@@ -25,15 +25,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from bench import scifact
 from bench.corpora import load_average, record_header
 from bench.pipeline import write_record
-from bench.quality import DATASET
 from core.settings import Settings
 from streams.embedding.model import SentenceTransformerEmbedder
 
 
 def queries(dataset: Path, limit: int) -> list[str]:
-    with (dataset / "queries.jsonl").open() as rows:
+    with scifact.path(dataset, "queries.jsonl").open() as rows:
         texts = [json.loads(row)["text"] for row in rows]
     return texts[:limit]
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--dataset", type=Path, default=DATASET)
+    parser.add_argument("--dataset", type=Path, default=scifact.DATASET)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--backend", default="torch,onnx,onnx-int8")

@@ -9,11 +9,11 @@ import json
 import re
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 from confluent_kafka import Producer
 
+from bench import scifact
 from core.correlation import event_headers, mint_correlation_id, mint_traceparent
 from core.ids import chunk_id
 from core.settings import Settings
@@ -22,8 +22,6 @@ from schemas.codec import Codecs
 from schemas.events import DocumentEvent
 from streams.records import chunk_events, embedded
 
-REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared" / "datasets" / "scifact-dev" / "corpus.jsonl"
 DIMENSION = 384
 CHUNK_WORDS = 60
 Headers = list[tuple[str, str | bytes | None]]
@@ -48,7 +46,8 @@ def cut(text: str) -> list[str]:
 def documents(seed: int) -> Iterator[tuple[DocumentEvent, list[str]]]:
     """SciFact abstracts as documents (cycled with a new id past the end), each
     with its chunk texts; a third of them cite one to three others."""
-    rows = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line]
+    corpus = scifact.path(scifact.DATASET, "corpus.jsonl")
+    rows = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines() if line]
     rng = np.random.default_rng(seed)
     for cycle in itertools.count():
         ids = [f"sf{cycle}-{row['_id']}" for row in rows]

@@ -48,10 +48,11 @@ from typing import Any
 
 import numpy as np
 
+from bench import scifact
 from bench.corpora import load_average, record_header
 from bench.neo4j_before import apply_before
 from bench.pipeline import write_record
-from bench.query import DATASET, chunk_texts, load_dataset
+from bench.query import chunk_texts, load_dataset
 from core.ids import chunk_id
 from core.settings import Settings
 from core.types import IndexedChunk, WritePlan
@@ -360,7 +361,7 @@ def parser() -> argparse.ArgumentParser:
         "--qdrant-seed", type=int, default=10_000, help="chunks the Qdrant store holds; -1: skip"
     )
     parser.add_argument("--neo4j-pid", type=int, default=None)
-    parser.add_argument("--dataset", type=Path, default=DATASET)
+    parser.add_argument("--dataset", type=Path, default=scifact.DATASET)
     parser.add_argument("--json-out", type=Path, default=None)
     return parser
 

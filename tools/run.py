@@ -74,6 +74,7 @@ def run_everything(settings: Settings, sample: Path) -> int:
     settings = with_admin_key(settings, key.value)
     stack = LocalStack(settings)
     started = stack.up()
+    print(f"[run] vector store: {stack.engine()}", flush=True)
     try:
         ensure_topics(settings.kafka)
         correlation_id = mint_correlation_id()

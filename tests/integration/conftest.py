@@ -23,7 +23,10 @@ import pytest
 from neo4j import Driver, GraphDatabase
 
 from core.settings import Settings
+from tests import optional
 from tests.services import Services, start_services
+from tools.stack.process import ManagedProcess
+from tools.stack.services import QdrantServer
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_API_KEY = "integration-test-key"
@@ -191,3 +194,28 @@ def neo4j_driver(stack: Services, base_settings: Settings, run_id: str) -> Itera
         prefix=run_id,
     )
     driver.close()
+
+
+@pytest.fixture(scope="session")
+def qdrant_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a Qdrant server of this session's own, for the server pass of
+    the vector-store tests: started from QDRANT_BIN (or `qdrant` on PATH) as
+    the local stack starts one, on a free port and a fresh folder, stopped at
+    the end. Without a binary those tests are skipped, and the run's summary
+    says how to provide one (tests/optional.py); CI requires it."""
+    binary = optional.qdrant_binary()
+    optional.need(optional.QDRANT_SERVER, binary is not None)
+    root = tmp_path_factory.mktemp("qdrant-server")
+    server = QdrantServer(root, "127.0.0.1", free_port(), binary)
+    process = ManagedProcess(server.name, root / "run", marker=server.marker(root))
+    server.prepare()
+    process.start(server.command(server.marker(root)), cwd=root)
+    try:
+        deadline = time.monotonic() + 60
+        while not server.ready():
+            if process.pid() is None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Qdrant server did not start:\n{process.log_tail()}")
+            time.sleep(0.2)
+        yield server.address
+    finally:
+        process.stop()

@@ -1,9 +1,11 @@
-"""The vector store against a real embedded Qdrant, with both engines (Qdrant
-Edge and qdrant-client's local mode): write plans, orphans, deletes, dense and
-BM25 search, filters, and the layout check."""
+"""The vector store against a real Qdrant, on every engine: Qdrant Edge and
+qdrant-client's local mode (embedded), and a Qdrant server (the session's own,
+tests/integration/conftest.py `qdrant_server`): write plans, orphans, deletes,
+dense and BM25 search, filters, and the layout check."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -35,9 +37,19 @@ def open_store(path: Path, engine: str, dimension: int = 3) -> Store:
     return kind(settings, dimension)
 
 
-@pytest.fixture(params=["edge", "local"])
+def server_store_settings(url: str) -> QdrantSettings:
+    """A collection of the test's own on the server: the server outlives the
+    test, and other tests share it."""
+    return QdrantSettings(url=url, collection=f"it_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(params=["edge", "local", "server"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    store = open_store(tmp_path / "q", request.param)
+    if request.param == "server":
+        url = request.getfixturevalue("qdrant_server")
+        store: Store = QdrantVectorStore(server_store_settings(url), dimension=3)
+    else:
+        store = open_store(tmp_path / "q", request.param)
     await store.ensure_schema()
     yield store
     await store.close()
@@ -113,20 +125,28 @@ async def test_hits_carry_the_chunk_and_sources_and_doc_ids_match_any_of(store: 
     assert await store.search([1.0, 0.0, 0.0], 5, unknown) == []
 
 
-async def test_a_collection_with_an_older_layout_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["local", "server"])
+async def test_a_collection_with_an_older_layout_is_refused(
+    engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     from qdrant_client import AsyncQdrantClient, models
 
-    path = tmp_path / "old"
-    client = AsyncQdrantClient(path=str(path))
+    if engine == "server":
+        settings = server_store_settings(request.getfixturevalue("qdrant_server"))
+        client = AsyncQdrantClient(url=settings.url)
+    else:
+        settings = QdrantSettings(path=tmp_path / "old")
+        client = AsyncQdrantClient(path=str(settings.path))
     await client.create_collection(
-        "docstream_chunks",
+        settings.collection,
         vectors_config=models.VectorParams(size=3, distance=models.Distance.COSINE),
     )
-    await client.close()
-    store = QdrantVectorStore(QdrantSettings(path=path), dimension=3)
+    await client.close()  # the local mode admits one client at a time
+    store = QdrantVectorStore(settings, dimension=3)
     with pytest.raises(StoreNeedsOperator, match="older layout") as raised:
         await store.ensure_schema()
     assert raised.value.reason == "old_layout"
+    await store.close()
 
 
 async def test_an_edge_shard_with_an_older_layout_is_refused(tmp_path: Path) -> None:

@@ -1,20 +1,31 @@
 """`python -m tools.stack up|down|status|start`: the local stack as a whole.
 
 Ports come from the same variables the clients read (KAFKA_BOOTSTRAP_SERVERS,
-NEO4J_URI), so the stack and the pipeline always agree. `up` is idempotent: a
+NEO4J_URI, QDRANT_URL), so the stack and the pipeline always agree. A Qdrant
+server joins the stack only when QDRANT_URL names this machine; an empty
+QDRANT_URL keeps Qdrant embedded in the worker, and a remote one is not ours. `up` is idempotent: a
 service already running (ours, or anyone's answering on that address) is left
 as it is; `down` stops only the processes this stack started."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 from core.settings import Settings
 from tools.stack.process import ManagedProcess
-from tools.stack.services import KafkaBroker, Neo4jServer, Service
+from tools.stack.services import (
+    KafkaBroker,
+    Neo4jServer,
+    QdrantBinaryMissing,
+    QdrantServer,
+    Service,
+)
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -31,13 +42,33 @@ class ServiceState:
     pid: int | None = None
 
 
+def _first_run(service: Service) -> str:
+    if isinstance(service, KafkaBroker | Neo4jServer) and not service.lib.exists():
+        return " (first run: fetches its jars from Maven Central)"
+    return ""
+
+
 def _split_host_port(value: str, default_port: int) -> tuple[str, int]:
     parsed = urlparse(value if "://" in value else f"x://{value}")
     return parsed.hostname or "127.0.0.1", parsed.port or default_port
 
 
+def qdrant_binary(env: Mapping[str, str]) -> Path | None:
+    """QDRANT_BIN, else `qdrant` on PATH, else None."""
+    named = env.get("QDRANT_BIN", "").strip()
+    if named:
+        return Path(named).expanduser().resolve()
+    found = shutil.which("qdrant")
+    return Path(found).resolve() if found else None
+
+
 class LocalStack:
-    def __init__(self, settings: Settings, controller_port: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        controller_port: int | None = None,
+        env: Mapping[str, str] = os.environ,
+    ) -> None:
         self.root = settings.stack_dir.resolve()
         first_broker = settings.kafka.bootstrap_servers.split(",")[0]
         kafka_host, kafka_port = _split_host_port(first_broker, 9092)
@@ -47,17 +78,23 @@ class LocalStack:
                 raise StackError(
                     f"{var} names {host}: the local stack only runs services on this machine"
                 )
-        controller = controller_port or int(os.environ.get("KAFKA_CONTROLLER_PORT", kafka_port + 1))
+        controller = controller_port or int(env.get("KAFKA_CONTROLLER_PORT", kafka_port + 1))
         self.services: list[Service] = [
             KafkaBroker(self.root, "127.0.0.1", kafka_port, controller),
             Neo4jServer(self.root, "127.0.0.1", neo4j_port),
         ]
+        self.qdrant_url = settings.qdrant.url
+        if settings.qdrant.url:
+            qdrant_host, qdrant_port = _split_host_port(settings.qdrant.url, 6333)
+            if qdrant_host in LOCAL_HOSTS:
+                server = QdrantServer(self.root, "127.0.0.1", qdrant_port, qdrant_binary(env))
+                self.services.append(server)
 
     def _process(self, service: Service) -> ManagedProcess:
         return ManagedProcess(service.name, self.root / "run", marker=self._marker(service))
 
     def _marker(self, service: Service) -> str:
-        return f"-Ddocstream.stack={self.root}/{service.name}"
+        return service.marker(self.root)
 
     def up(self, timeout_s: float = 180.0, log: bool = True) -> list[str]:
         """Start what is not running; wait until every service answers. Returns
@@ -68,15 +105,25 @@ class LocalStack:
             if process.pid() is not None or service.ready():
                 continue
             if log:
-                print(
-                    f"[stack] preparing {service.name} (first run fetches jars from Maven Central)"
-                )
-            service.prepare()
+                print(f"[stack] preparing {service.name}{_first_run(service)}")
+            try:
+                service.prepare()
+            except QdrantBinaryMissing as exc:
+                raise StackError(str(exc)) from None
             process.start(service.command(self._marker(service)), cwd=self.root)
             started.append(service.name)
         for service in self.services:
             self._wait_ready(service, timeout_s, log)
         return started
+
+    def engine(self) -> str:
+        """Which Qdrant the pipeline uses, in words, for `make run` to say."""
+        for service in self.services:
+            if isinstance(service, QdrantServer):
+                return f"a Qdrant server at {service.address} (started from {service.binary})"
+        if self.qdrant_url:
+            return f"the Qdrant server at {self.qdrant_url}"
+        return "the embedded Qdrant (QDRANT_URL names a server instead)"
 
     def _wait_ready(self, service: Service, timeout_s: float, log: bool) -> None:
         process = self._process(service)
@@ -109,7 +156,10 @@ class LocalStack:
         service = self._service(name)
         process = self._process(service)
         if process.pid() is None and not service.ready():
-            service.prepare()
+            try:
+                service.prepare()
+            except QdrantBinaryMissing as exc:
+                raise StackError(str(exc)) from None
             process.start(service.command(self._marker(service)), cwd=self.root)
         self._wait_ready(service, timeout_s, log=False)
 

@@ -1,13 +1,18 @@
-"""The two JVM services of the local stack. Each knows how to prepare its files,
-the command that runs it, and how to ask it (with a real client) if it is ready."""
+"""The services of the local stack: Kafka and Neo4j (JVM processes from Maven
+artifacts) and, when QDRANT_URL names this machine, a Qdrant server (a binary
+the user brings). Each knows how to prepare its files, the command that runs
+it, the marker that tells its process from any other, and how to ask it (with
+a real client) if it is ready."""
 
 from __future__ import annotations
 
 import base64
+import json
+import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from tools.stack.maven import compile_launcher, fetch_jars
 
@@ -44,12 +49,21 @@ class Service(Protocol):
 
     def prepare(self) -> None: ...
 
+    def marker(self, stack_root: Path) -> str:
+        """A string only this service's command line contains."""
+        ...
+
     def command(self, marker: str) -> list[str]: ...
 
     def ready(self) -> bool: ...
 
     @property
     def address(self) -> str: ...
+
+
+def jvm_marker(stack_root: Path, name: str) -> str:
+    """A system property that the JVM ignores and `ps` shows."""
+    return f"-Ddocstream.stack={stack_root}/{name}"
 
 
 @dataclass
@@ -69,6 +83,9 @@ class KafkaBroker:
     @property
     def lib(self) -> Path:
         return self.root / "lib" / "kafka"
+
+    def marker(self, stack_root: Path) -> str:
+        return jvm_marker(stack_root, self.name)
 
     @property
     def data(self) -> Path:
@@ -177,6 +194,9 @@ class Neo4jServer:
     def lib(self) -> Path:
         return self.root / "lib" / "neo4j"
 
+    def marker(self, stack_root: Path) -> str:
+        return jvm_marker(stack_root, self.name)
+
     @property
     def launcher(self) -> Path:
         return self.root / "lib" / "neo4j-launcher"
@@ -215,4 +235,74 @@ class Neo4jServer:
                 session.run("RETURN 1").consume()
             return True
         except Exception:
+            return False
+
+
+class QdrantBinaryMissing(RuntimeError):
+    """QDRANT_URL names this machine, but there is no server binary to start."""
+
+
+@dataclass
+class QdrantServer:
+    """A Qdrant server from a binary the user brings (QDRANT_BIN, else `qdrant`
+    on PATH): nothing is downloaded. Its configuration file lives under the
+    stack's folder, and its path is the marker of the process."""
+
+    root: Path
+    host: str
+    port: int  # HTTP; gRPC listens on the next port
+    binary: Path | None
+    name: str = "qdrant"
+
+    @property
+    def address(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data" / self.name
+
+    @property
+    def config(self) -> Path:
+        return self.root / "conf" / f"{self.name}.yaml"
+
+    def marker(self, stack_root: Path) -> str:
+        return str(self.config.resolve())
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "log_level": "INFO",
+            "telemetry_disabled": True,
+            "storage": {
+                "storage_path": str((self.data / "storage").resolve()),
+                "snapshots_path": str((self.data / "snapshots").resolve()),
+            },
+            "service": {"host": self.host, "http_port": self.port, "grpc_port": self.port + 1},
+        }
+
+    def prepare(self) -> None:
+        if self.binary is None:
+            raise QdrantBinaryMissing(
+                f"QDRANT_URL={self.address} names this machine, so the stack runs a Qdrant "
+                "server there, but there is no binary: set QDRANT_BIN to a Qdrant server "
+                "binary or put `qdrant` on PATH (or leave QDRANT_URL empty for the "
+                "embedded engine)"
+            )
+        if not (self.binary.is_file() and os.access(self.binary, os.X_OK)):
+            raise QdrantBinaryMissing(f"QDRANT_BIN={self.binary} is not an executable file")
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.config.parent.mkdir(parents=True, exist_ok=True)
+        # JSON is YAML: the server reads this file as its configuration.
+        self.config.write_text(json.dumps(self.settings(), indent=2))
+
+    def command(self, marker: str) -> list[str]:
+        assert self.binary is not None, "prepare() refuses a missing binary"
+        return [str(self.binary), "--config-path", marker]
+
+    def ready(self) -> bool:
+        import httpx
+
+        try:
+            return httpx.get(f"{self.address}/readyz", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
             return False
