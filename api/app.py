@@ -37,7 +37,7 @@ from api.openapi import openapi
 from api.problems import FieldError, problem
 from api.queries import params_to_dict, query_from_dict
 from api.ratelimit import RateLimitMiddleware
-from api.search import Query, SearchService
+from api.search import Query, SearchService, report_failure
 from api.sse import EventStream
 from api.static import page_routes
 from api.status import DocumentStatus
@@ -118,7 +118,12 @@ def create_api(
                 settings.sse_heartbeat_s,
                 retry_ms=settings.sse_retry_ms,
             )
-        return JSONResponse(await _collect(search, parsed, meta))
+        try:
+            return JSONResponse(await _collect(search, parsed, meta))
+        except Exception as exc:  # a bug of ours (a store's failure only degrades)
+            error = report_failure(exc, meta["correlation_id"])
+            detail, correlation_id = error["message"], error["correlation_id"]
+            return problem(500, "Query failed", detail, correlation_id=correlation_id)
 
     async def schema(request: Request) -> Response:
         return JSONResponse(openapi(VERSION))
@@ -214,7 +219,7 @@ def _resume(
     """The follower a Last-Event-ID names, resumed after it; None if it is not kept."""
     named = parse_event_id(last_event_id)
     follower = hub.find(named[0]) if named else None
-    if named is None or follower is None or follower.dropped:
+    if named is None or follower is None or follower.ended:
         return None
     missed = follower.since(named[1])
     if missed is None:

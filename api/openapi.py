@@ -103,13 +103,14 @@ DOCUMENT = {
 
 QUERY_RESULTS = {
     "200": {
-        "description": "Hits as JSON, or as Server-Sent Events (meta, hit…, degraded, done) "
-        "with Accept: text/event-stream",
+        "description": "Hits as JSON, or as Server-Sent Events (meta, hit…, degraded, done; "
+        "error instead of done when a bug ended the answer) with Accept: text/event-stream",
         "content": {"application/json": {"schema": {"type": "object"}}, "text/event-stream": {}},
     },
     "204": {"description": "A reconnect after a finished one-shot answer: stop reconnecting"},
     "422": _problem("A parameter is missing or out of range"),
     "429": _problem("Rate limit exceeded, or this process serves its cap of followers"),
+    "500": _problem("A bug ended the query (not a store outage): its correlation id names it"),
     "503": _problem("Follow mode is not available in this process"),
 }
 

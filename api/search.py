@@ -2,8 +2,11 @@
 vectors) and lexical (Qdrant BM25 sparse vectors) retrieval side by side, fuse
 them (RRF or weighted), stream the fused hits, then one graph step in Neo4j
 (the `NEXT` neighbours of the best hits). Every store call runs under its own
-timeout; a store that fails or is slow is reported as `degraded` and the rest
-still answers. Filters apply to every retriever."""
+timeout; a store that fails (an error of the store contract, `core/types.py`)
+or is slow is reported as `degraded` and the rest still answers. Any other
+exception is a bug of ours, not an outage: it ends the query as `QueryFailed`,
+and the edge answers it with an `error` event or a 500 (`report_failure`). Filters
+apply to every retriever."""
 
 from __future__ import annotations
 
@@ -16,8 +19,8 @@ from typing import Any, TypeVar
 
 from api.fusion import FusedHit, fuse
 from core.logs import get_logger
-from core.metrics import QUERY_DEGRADED, QUERY_SECONDS
-from core.types import CurrentProfile, GraphStore, Hit, SearchFilter, VectorStore
+from core.metrics import QUERY_DEGRADED, QUERY_ERRORS, QUERY_SECONDS
+from core.types import CurrentProfile, GraphStore, Hit, SearchFilter, StoreError, VectorStore
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -26,6 +29,9 @@ T = TypeVar("T")
 GRAPH_DECAY = 0.5
 GRAPH_EDGES = ("next", "links_to", "mentions")
 MODES = ("hybrid", "dense", "lexical")
+# What a client is told of a bug that ended its query: no internals, only
+# where to look (the correlation id names the logged traceback).
+FAILED_MESSAGE = "the query failed on the server; the correlation id names it in the logs"
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,7 @@ class Query:
 
 @dataclass
 class SearchEvent:
-    kind: str  # "hit" | "degraded" | "done"
+    kind: str  # "hit" | "degraded" | "done"; the edge adds "error" (`report_failure`)
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -76,6 +82,42 @@ def hit_payload(rank: int, hit: Hit, ranks: dict[str, int]) -> dict[str, Any]:
 
 class StoreTimeout(Exception):
     pass
+
+
+class QueryFailed(Exception):
+    """A bug of ours (neither the store contract nor a timeout) ended a query
+    at `stage`; the bug itself is its `__cause__`."""
+
+    def __init__(self, stage: str) -> None:
+        super().__init__(f"the query's {stage} stage failed")
+        self.stage = stage
+
+
+def store_failure(exc: BaseException, stage: str) -> StoreError | StoreTimeout:
+    """`exc` when a store failed or was slow (it degrades the answer); any other
+    exception is raised, as `QueryFailed` of `stage`, so it ends the query."""
+    if isinstance(exc, StoreError | StoreTimeout):
+        return exc
+    if isinstance(exc, QueryFailed) or not isinstance(exc, Exception):
+        raise exc  # already named, or a cancellation: as it is
+    raise QueryFailed(stage) from exc
+
+
+def report_failure(
+    exc: BaseException, correlation_id: str, stage: str = "answer"
+) -> dict[str, str]:
+    """Report a bug that ended a query or a follower, once: its traceback logged
+    with the request's correlation id, and counted by the stage that raised it
+    (`stage` when it is no `QueryFailed`). Returns the data of the `error` event
+    (or of the 500): a short message and the correlation id, nothing more."""
+    stage = exc.stage if isinstance(exc, QueryFailed) else stage
+    QUERY_ERRORS.labels(stage).inc()
+    log.error(
+        "query failed: a bug, not a store outage",
+        exc_info=exc,
+        extra={"stage": stage, "correlation_id": correlation_id},
+    )
+    return {"message": FAILED_MESSAGE, "correlation_id": correlation_id}
 
 
 class QueryEmbeddings:
@@ -187,11 +229,15 @@ class SearchService:
             )
         results = await asyncio.gather(*jobs.values(), return_exceptions=True)
         ranked: dict[str, list[Hit]] = {}
+        failed: list[StoreError | StoreTimeout] = []
         for name, result in zip(jobs, results, strict=True):
             if isinstance(result, BaseException):
-                self._degrade("qdrant", result, degraded)
+                failed.append(store_failure(result, name))  # a bug raises here
             else:
                 ranked[name] = result
+        # Only once no bug ended the query: a query that fails is not degraded.
+        for exc in failed:
+            self._degrade("qdrant", exc, degraded)
         return ranked
 
     async def _dense(self, query: Query, depth: int, timings: dict[str, float]) -> list[Hit]:
@@ -221,7 +267,7 @@ class SearchService:
             found = await self._timed(
                 "graph", timings, self.graph.neighbours(list(seeds), per_edge=2, edges=edges)
             )
-        except Exception as exc:
+        except (StoreError, StoreTimeout) as exc:  # anything else is a bug: QueryFailed
             self._degrade("neo4j", exc, degraded)
             yield SearchEvent("degraded", {"store": "neo4j", "reason": degraded["neo4j"]})
             return
@@ -251,12 +297,16 @@ class SearchService:
                 return await work
         except TimeoutError as exc:
             raise StoreTimeout(f"{stage} took longer than {timeout}s") from exc
+        except StoreError:
+            raise  # the store contract: the caller degrades the answer
+        except Exception as exc:  # a bug of ours, named after its stage while that is known
+            raise QueryFailed(stage) from exc
         finally:
             timings[f"{stage}_ms"] = _ms(started)
             QUERY_SECONDS.labels(stage).observe(timings[f"{stage}_ms"] / 1000)
 
     @staticmethod
-    def _degrade(store: str, exc: BaseException, degraded: dict[str, str]) -> None:
+    def _degrade(store: str, exc: StoreError | StoreTimeout, degraded: dict[str, str]) -> None:
         if store in degraded:
             return
         degraded[store] = "timeout" if isinstance(exc, StoreTimeout) else "unavailable"

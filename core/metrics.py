@@ -97,6 +97,13 @@ QUERY_DEGRADED = Counter(
     "Queries answered without one of the stores, by store.",
     ["store"],
 )
+QUERY_ERRORS = Counter(
+    "docstream_query_errors_total",
+    "Queries, and follow-mode rounds, ended by a bug of ours rather than a store's failure "
+    "(which is docstream_query_degraded_total), by the stage that raised it "
+    "(embed, dense, lexical, graph, answer, follow).",
+    ["stage"],
+)
 QUERY_CANCELLED = Counter(
     "docstream_query_cancelled_total",
     "Streaming queries whose client went away; the work in flight was cancelled.",

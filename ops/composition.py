@@ -200,6 +200,8 @@ def build_api(
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         warming = asyncio.create_task(warmup.run()) if warmup and warm_on_start else None
+        if warming is not None:
+            warming.add_done_callback(_report_warmup_bug)
         notices.start()
         yield
         await notices.stop()
@@ -322,6 +324,14 @@ def startup_hooks(
         *([("query-warmup", warmup.run)] if warmup is not None else []),
         ("heap", freeze_when_started),  # last: what start-up built stays out of the GC's walks
     ]
+
+
+def _report_warmup_bug(task: asyncio.Task[None]) -> None:
+    """A bug in the API's warm-up (a store's outage is waited out inside it)
+    leaves /health/ready on `warm`: say why at once, with the traceback,
+    rather than when the task is collected."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("query warm-up failed: a bug, not a store outage", exc_info=exc)
 
 
 def run_worker(settings: Settings, *, with_api: bool) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.types import Hit, IndexedChunk, Neighbour, StoreRejected, StoreUnavailable, WritePlan
@@ -114,6 +114,36 @@ class FakeStore:
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+def misread(hits: list[Hit]) -> list[Hit]:
+    """A bug of ours in reading a store's reply: each hit read as the dict a
+    library returns raises TypeError ('Hit' object is not subscriptable)."""
+    return [replace(h, chunk_id=h["id"]) for h in hits]  # type: ignore[index]
+
+
+@dataclass
+class MisreadStore(FakeStore):
+    """A store that answers, read by code of ours with a bug: while `broken`,
+    every reply (dense, lexical, neighbours) raises TypeError as it is read."""
+
+    broken: bool = True
+
+    def _read(self, hits: list[Hit]) -> list[Hit]:
+        return misread(hits) if self.broken else hits
+
+    async def search(self, vector: Sequence[float], limit: int, where: Any = None) -> list[Hit]:
+        return self._read(await super().search(vector, limit, where))
+
+    async def search_lexical(self, text: str, limit: int, where: Any = None) -> list[Hit]:
+        return self._read(await super().search_lexical(text, limit, where))
+
+    async def neighbours(
+        self, chunk_ids: Sequence[str], per_edge: int, edges: Sequence[str] = ("next",)
+    ) -> list[Neighbour]:
+        found = await super().neighbours(chunk_ids, per_edge, edges)
+        self._read([n.hit for n in found])
+        return found
 
 
 def hit(

@@ -73,8 +73,26 @@ class Follower:
         self.queued = 0
         self.wake = asyncio.Event()
         self.dropped = False
+        # A bug of ours ended it: the data of its last event, `error`.
+        self.error: dict[str, str] | None = None
+        # The request its client is connected with (or was, last): what the
+        # logs and an `error` event name it by.
+        self.correlation_id = ""
         self.connection = 0  # bumped by each (re)connect: an older stream ends
         self.left_at: float | None = None  # when its client went away
+
+    @property
+    def ended(self) -> bool:
+        """Nothing more is matched or kept for it: it was dropped, or failed."""
+        return self.dropped or self.error is not None
+
+    def fail(self, error: dict[str, str]) -> None:
+        """End it with an `error` event: after a bug its events (and what it
+        was shown) can no longer be trusted, so what is queued goes too."""
+        self.error = self.error or error
+        self.pending.clear()
+        self.queued = 0
+        self.wake.set()
 
     def event(self, kind: str, data: Mapping[str, Any]) -> Event:
         """The next event of this stream, kept for a reconnect."""
@@ -86,7 +104,7 @@ class Follower:
     def push(self, events: list[Event], written_at: float | None) -> None:
         """Queue events for the client; one that stops reading is dropped
         rather than buffered without end."""
-        if not events or self.dropped:
+        if not events or self.ended:
             return
         self.queued += len(events)
         if self.queued > self.queue_events:

@@ -9,6 +9,11 @@ becomes a `hit` when it would have ranked within the follower's `k` (its score
 reaches the k-th of the first answer's, per retriever) or reaches `min_score`.
 A chunk the client was shown that the indexes no longer return for its query
 (the document was deleted or re-cut) becomes a `retract`.
+
+A store that fails or is slow during a follower's round loses that round for
+it (what the store did not return must not read as retracted). Any other
+exception is a bug of ours: it is logged and counted once, and the follower's
+stream ends with an `error` event.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from typing import Any
 
 from api.follow.follower import Follower, Thresholds
 from api.follow.join import NoticeJoin, ReadyDoc
-from api.search import Query, SearchService, hit_payload
+from api.search import Query, SearchService, hit_payload, report_failure
 from api.sse import Event
+from core.correlation import current_correlation_id
 from core.logs import get_logger
 from core.metrics import FOLLOW_CLOSED, FOLLOW_NOTIFICATIONS, FOLLOWERS
 from core.notices import IndexedNotice
@@ -88,7 +94,7 @@ class FollowHub:
     def left(self, follower: Follower) -> None:
         """Its client went away: kept `follow_resume_s` for a reconnect."""
         follower.left_at = self.clock()
-        if follower.dropped:
+        if follower.ended:
             self.close(follower)
 
     def close(self, follower: Follower) -> None:
@@ -99,7 +105,7 @@ class FollowHub:
         now = self.clock()
         for follower in list(self.followers.values()):
             if follower.left_at is not None and (
-                follower.dropped or now - follower.left_at > self.settings.follow_resume_s
+                follower.ended or now - follower.left_at > self.settings.follow_resume_s
             ):
                 FOLLOW_CLOSED.labels("expired").inc()
                 self.close(follower)
@@ -147,7 +153,7 @@ class FollowHub:
         self.sweep()
         waiting = []
         for follower in list(self.followers.values()):
-            if follower.dropped:
+            if follower.ended:
                 continue
             if not follower.ready:
                 follower.backlog.extend(docs)
@@ -159,7 +165,23 @@ class FollowHub:
             waiting.append(self._match(follower, docs))
         await asyncio.gather(*waiting)
 
+    def fail(self, follower: Follower, exc: BaseException, stage: str) -> None:
+        """A bug of ours ended this follower: logged with its traceback and
+        counted once, and its stream ends with an `error` event."""
+        error = report_failure(exc, follower.correlation_id, stage)
+        if not follower.ended:
+            FOLLOW_CLOSED.labels("error").inc()
+        follower.fail(error)
+
     async def _match(self, follower: Follower, docs: list[ReadyDoc]) -> None:
+        # Every line logged in this round names the follower's request.
+        token = current_correlation_id.set(follower.correlation_id)
+        try:
+            await self._round(follower, docs)
+        finally:
+            current_correlation_id.reset(token)
+
+    async def _round(self, follower: Follower, docs: list[ReadyDoc]) -> None:
         latest: dict[str, ReadyDoc] = {}
         for doc in docs:
             if doc.doc_id not in latest or doc.version >= latest[doc.doc_id].version:
@@ -170,23 +192,32 @@ class FollowHub:
             return
         try:
             found = await self._found(follower, [d.doc_id for d in mine if not d.deleted])
-        except Exception as exc:  # a store error: this round is lost for this follower
-            self.match_failures += 1
-            log.warning("follow: matching failed", extra={"error": repr(exc)})
+            if found is None:  # a store failed or was slow: this round is lost for this follower
+                self.match_failures += 1
+                log.warning("follow: matching failed", extra={"docs": len(mine)})
+                return
+            events = self._events(follower, mine, found)
+        except Exception as exc:  # a bug of ours, not a store's failure
+            self.fail(follower, exc, "follow")
             return
-        events = self._events(follower, mine, found)
         follower.push(events, max(d.written_at for d in mine))
         if follower.dropped:
             FOLLOW_CLOSED.labels("dropped").inc()
             log.warning("follow: a follower stopped reading and was dropped")
 
-    async def _found(self, follower: Follower, doc_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """The chunks of these documents that belong in the follower's answer."""
+    async def _found(
+        self, follower: Follower, doc_ids: list[str]
+    ) -> dict[str, dict[str, Any]] | None:
+        """The chunks of these documents that belong in the follower's answer;
+        None when a store failed or was slow (the search logged it as
+        `query degraded`). A bug of ours raises."""
         if not doc_ids:
             return {}
         query = replace(follower.query, where=replace(follower.query.where, doc_ids=tuple(doc_ids)))
         async with self._limit:
-            ranked, _ = await self.search.retrieve(query, self.search.limits.max_candidates)
+            ranked, degraded = await self.search.retrieve(query, self.search.limits.max_candidates)
+        if degraded:
+            return None
         found: dict[str, dict[str, Any]] = {}
         for retriever, hits in ranked.items():
             for position, hit in enumerate(hits, start=1):

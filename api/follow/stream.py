@@ -5,6 +5,9 @@ EventSource that reconnects after it (as the SSE standard has it do) sends a
 `Last-Event-ID` the edge recognises and answers with 204, which tells it to
 stop. A follower's stream gives its answer, then its `hit` and `retract`
 events as they come, until the client leaves or is dropped.
+
+A bug of ours (not a store's failure, which only degrades) ends either stream
+with an `error` event: `{"message", "correlation_id"}`, and no more.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 from api.follow.follower import Follower, new_stream
 from api.follow.hub import FollowHub
-from api.search import Query, SearchService
+from api.search import Query, SearchService, report_failure
 from api.sse import Event
 from core.logs import get_logger
 from core.metrics import FOLLOW_DELAY_SECONDS, FOLLOW_EVENTS, QUERY_CANCELLED, QUERY_IN_FLIGHT
@@ -51,6 +54,9 @@ async def one_shot(
             QUERY_CANCELLED.inc()
             log.info("query cancelled: the client disconnected", extra={"after_events": seq})
             raise
+        except Exception as exc:  # a bug of ours: the answer ends, and says so
+            error = report_failure(exc, meta.get("correlation_id", ""))
+            yield [Event("error", error, f"{stream}:{seq + 1}")]
     finally:
         QUERY_IN_FLIGHT.dec()
 
@@ -71,6 +77,7 @@ async def following(
     follower.wake.set()  # an older connection of this follower ends
     follower.wake = wake = asyncio.Event()
     follower.left_at = None
+    follower.correlation_id = meta.get("correlation_id") or follower.correlation_id
     try:
         if resume is not None:
             follower.take()  # queued while away: the resumed events hold them
@@ -83,6 +90,9 @@ async def following(
             if follower.dropped:
                 reason = "the client did not read its events fast enough"
                 yield [Event("dropped", {"reason": reason}, f"{follower.stream}:{follower.seq}")]
+                return
+            if follower.error is not None:
+                yield [follower.event("error", follower.error)]
                 return
             if not follower.pending:
                 await wake.wait()
@@ -114,6 +124,11 @@ async def _answer(
             shown += [(e.data["chunk_id"], e.data["doc_id"]) for e in burst if e.kind == "hit"]
             yield first + events
             first = []
+    except Exception as exc:  # a bug of ours: the stream ends with `error` (`following`)
+        hub.fail(follower, exc, "answer")
+        if first:
+            yield first
+        return
     finally:
         QUERY_IN_FLIGHT.dec()
     await hub.started(follower, ranked, shown)

@@ -1,6 +1,9 @@
+import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import pytest
 from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
@@ -8,10 +11,11 @@ from api.app import create_api
 from api.health import Health
 from api.middleware import CorrelationMiddleware, MetricsMiddleware
 from api.rebuild import RebuildControl, rebuild_routes
-from api.search import QueryLimits, SearchService
+from api.search import FAILED_MESSAGE, QueryLimits, SearchService
+from core.logs import JsonFormatter
 from core.settings import ApiSettings
-from core.types import Hit
-from tests.fakes import FakeStore, hit
+from core.types import Hit, StoreUnavailable
+from tests.fakes import FakeStore, MisreadStore, hit
 from tests.profiles import FixedProfile
 
 
@@ -206,3 +210,102 @@ def test_extra_routes_given_at_construction_are_mounted_after_the_edges_own() ->
 
 def test_without_extra_routes_the_admin_job_routes_are_absent() -> None:
     assert client().post("/admin/rebuild", json={}).status_code in (404, 405)
+
+
+# A bug of ours is no store outage: an `error` event or a 500, logged and counted once.
+
+SSE = {"Accept": "text/event-stream"}
+
+
+def errors(stage: str) -> float:
+    return REGISTRY.get_sample_value("docstream_query_errors_total", {"stage": stage}) or 0.0
+
+
+def edge_over(vectors: FakeStore) -> TestClient:
+    search = SearchService(FixedProfile(), vectors, FakeStore(), QueryLimits())  # type: ignore[arg-type]
+    return TestClient(create_api(search, Health({"kafka": up})))
+
+
+def sse_events(body: str) -> list[tuple[str, dict[str, Any]]]:
+    kinds = [line[7:] for line in body.splitlines() if line.startswith("event: ")]
+    data = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
+    return list(zip(kinds, data, strict=True))
+
+
+def logged_failures(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.exc_info]
+
+
+def test_a_bug_reading_a_stores_reply_ends_the_stream_with_an_error_event(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    before = errors("dense")
+    headers = {**SSE, "X-Correlation-ID": "bug-1"}
+    api = edge_over(MisreadStore(hits=[hit("a")]))
+    with api.stream("GET", "/query", params={"q": "x", "mode": "dense"}, headers=headers) as got:
+        assert got.status_code == 200
+        body = "".join(got.iter_text())
+    events = sse_events(body)
+    assert [kind for kind, _ in events] == ["meta", "error"]
+    assert events[-1][1] == {"message": FAILED_MESSAGE, "correlation_id": "bug-1"}
+    assert "Traceback" not in body and "TypeError" not in body, "no internals to the client"
+    assert errors("dense") == before + 1
+    [record] = logged_failures(caplog)
+    line = json.loads(JsonFormatter().format(record))
+    assert line["level"] == "error" and line["correlation_id"] == "bug-1"
+    assert line["stage"] == "dense" and "TypeError" in line["exc"]
+
+
+def test_a_bug_reading_a_stores_reply_is_a_500_problem_with_the_correlation_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    before = errors("lexical")
+    api = edge_over(MisreadStore(lexical_hits=[hit("a", retriever="lexical")]))
+    answer = api.get("/query", params={"q": "x", "mode": "lexical"})
+    assert answer.status_code == 500
+    assert answer.headers["content-type"] == "application/problem+json"
+    correlation_id = answer.headers["x-correlation-id"]
+    assert answer.json() == {
+        "type": "about:blank",
+        "title": "Query failed",
+        "status": 500,
+        "detail": FAILED_MESSAGE,
+        "correlation_id": correlation_id,
+    }
+    assert errors("lexical") == before + 1
+    [record] = logged_failures(caplog)
+    assert record.correlation_id == correlation_id  # type: ignore[attr-defined]
+    text = api.get("/metrics").text
+    assert 'docstream_http_requests_total{method="GET",route="/query",status="500"}' in text
+
+
+def test_a_bug_outside_any_store_call_is_counted_as_the_answers(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: Any) -> Any:
+        raise KeyError("a bug in fusion")
+
+    monkeypatch.setattr("api.search.fuse", broken)
+    before = errors("answer")
+    api = edge_over(FakeStore(hits=[hit("a")]))
+    assert api.get("/query", params={"q": "x"}).status_code == 500
+    with api.stream("GET", "/query", params={"q": "x"}, headers=SSE) as got:
+        events = sse_events("".join(got.iter_text()))
+    assert [kind for kind, _ in events] == ["meta", "error"]
+    assert errors("answer") == before + 2
+    assert len(logged_failures(caplog)) == 2, "once per query"
+
+
+def test_a_store_that_is_down_still_degrades_the_answer_as_before(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    before = errors("dense")
+    api = edge_over(FakeStore(fail=StoreUnavailable("qdrant", "down")))
+    answer = api.get("/query", params={"q": "x"})
+    assert answer.status_code == 200
+    assert answer.json()["degraded"] == [{"store": "qdrant", "reason": "unavailable"}]
+    with api.stream("GET", "/query", params={"q": "x"}, headers=SSE) as got:
+        events = sse_events("".join(got.iter_text()))
+    assert [kind for kind, _ in events] == ["meta", "degraded", "done"]
+    assert errors("dense") == before
+    assert logged_failures(caplog) == []

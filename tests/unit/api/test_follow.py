@@ -5,22 +5,34 @@ the replay window of a reconnect."""
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from api.follow.follower import Follower, Thresholds, parse_event_id
 from api.follow.hub import FollowHub, thresholds_of
 from api.follow.join import NoticeJoin, ReadyDoc
-from api.search import Query, QueryLimits, SearchService
+from api.search import FAILED_MESSAGE, Query, QueryLimits, SearchService
+from core.logs import JsonFormatter
 from core.notices import IndexedDoc, IndexedNotice, NoticeError, notice_of
 from core.settings import ApiSettings
-from core.types import DocumentDeletion, Hit, IndexedChunk, SearchFilter
-from tests.fakes import FakeStore, hit
+from core.types import (
+    DocumentDeletion,
+    Hit,
+    IndexedChunk,
+    SearchFilter,
+    StoreNeedsOperator,
+    StoreUnavailable,
+)
+from tests.fakes import FakeStore, hit, misread
 from tests.profiles import FixedProfile
 
 SINKS = frozenset({"qdrant-sink", "neo4j-sink"})
+ERRORS = "docstream_query_errors_total"
+CLOSED = "docstream_follow_closed_total"
 
 
 def notice(sink: str, *docs: IndexedDoc, at: float = 100.0) -> IndexedNotice:
@@ -394,3 +406,116 @@ async def test_a_bug_while_delivering_is_logged_loudly(caplog: pytest.LogCapture
     await asyncio.sleep(0.01)
     [record] = [r for r in caplog.records if r.levelname == "ERROR"]
     assert "delivering notices failed" in record.getMessage() and record.exc_info
+
+
+# A store's failure in a round loses that round; a bug of ours ends the follower.
+
+
+@dataclass
+class FaultyDocs(DocsStore):
+    """DocsStore whose replies our code misreads (`broken`: a bug of ours), or
+    whose searches fail as the store contract says (`failure`)."""
+
+    broken: bool = False
+    failure: BaseException | None = None
+    stall_s: float = 0.0
+
+    def _found(self, where: Any, limit: int) -> list[Hit]:
+        if self.failure is not None:
+            raise self.failure
+        found = super()._found(where, limit)
+        return misread(found) if self.broken else found
+
+    async def search(self, vector: Any, limit: int, where: Any = None) -> list[Hit]:
+        await asyncio.sleep(self.stall_s)
+        return await super().search(vector, limit, where)
+
+
+def counted(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_a_bug_reading_a_stores_reply_in_a_round_ends_the_follower_with_an_error_event(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from api.follow.stream import following as stream_of
+
+    store = FaultyDocs(chunks={"a": [hit("a1", "a")]})
+    hub = hub_over(store)
+    follower = hub.open(Query("x", k=5, mode="dense", expand=0))
+    assert follower is not None
+    stream = stream_of(hub, follower, {"correlation_id": "corr-f"})
+    assert [e.kind for e in await events_of(stream, 3)] == ["meta", "hit", "done"]
+    errors, closed = counted(ERRORS, stage="dense"), counted(CLOSED, reason="error")
+    store.broken = True
+    store.chunks["b"] = [hit("b1", "b")]
+    await hub.deliver([ready("b")])
+    [last] = await events_of(stream, 1)
+    assert last.kind == "error"
+    assert last.data == {"message": FAILED_MESSAGE, "correlation_id": "corr-f"}
+    assert last.id == f"{follower.stream}:4"
+    with pytest.raises(StopAsyncIteration):  # the stream ends there
+        await anext(stream)
+    assert hub.find(follower.stream) is None, "forgotten once its stream ended"
+    assert counted(ERRORS, stage="dense") == errors + 1
+    assert counted(CLOSED, reason="error") == closed + 1
+    assert hub.match_failures == 0, "a bug is no lost round"
+    [record] = [r for r in caplog.records if r.exc_info]
+    line = json.loads(JsonFormatter().format(record))
+    assert line["correlation_id"] == "corr-f" and "TypeError" in line["exc"]
+    searches = len(store.filters)
+    await hub.deliver([ready("b", 2)])
+    assert len(store.filters) == searches, "nothing more is matched for it"
+
+
+async def test_a_bug_in_a_followers_first_answer_ends_its_stream_with_an_error_event(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from api.follow.stream import following as stream_of
+
+    store = FaultyDocs(chunks={"a": [hit("a1", "a")]}, broken=True)
+    hub = hub_over(store)
+    follower = hub.open(Query("x", k=5, mode="dense", expand=0))
+    assert follower is not None
+    closed = counted(CLOSED, reason="error")
+    stream = stream_of(hub, follower, {"correlation_id": "corr-g"})
+    events = await events_of(stream, 2)
+    assert [e.kind for e in events] == ["meta", "error"]
+    assert events[1].data["correlation_id"] == "corr-g"
+    with pytest.raises(StopAsyncIteration):
+        await anext(stream)
+    assert hub.find(follower.stream) is None
+    assert counted(CLOSED, reason="error") == closed + 1
+    assert len([r for r in caplog.records if r.exc_info]) == 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"failure": StoreUnavailable("qdrant", "down")},
+        {"failure": StoreNeedsOperator("qdrant", "disk full", "disk_full")},
+        {"stall_s": 1.0},  # slower than the store timeout
+    ],
+    ids=["unavailable", "needs_operator", "timeout"],
+)
+async def test_a_store_failing_in_a_round_loses_that_round_only(
+    fault: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FaultyDocs(chunks={"a": [hit("a1", "a")]})
+    limits = QueryLimits(store_timeout_s=0.05)
+    search = SearchService(FixedProfile(), store, FakeStore(), limits)  # type: ignore[arg-type]
+    hub = FollowHub(search, ApiSettings(), SINKS, clock=lambda: 1000.0)
+    follower = await following(hub, Query("x", k=5, mode="dense"))
+    errors = counted(ERRORS, stage="dense")
+    for name, value in fault.items():
+        setattr(store, name, value)
+    store.chunks["a"] = [hit("a1", "a", score=0.5)]  # version 2, while the store fails
+    await hub.deliver([ready("a", 2)])
+    assert follower.take() == [], "no retract for what the store did not answer"
+    assert hub.match_failures == 1 and not follower.ended
+    assert "follow: matching failed" in caplog.text
+    assert counted(ERRORS, stage="dense") == errors
+    assert [r for r in caplog.records if r.exc_info] == []
+    store.failure, store.stall_s = None, 0.0
+    await hub.deliver([ready("a", 3)])
+    assert sent(follower) == [("hit", "a1")], "the next round matches again"

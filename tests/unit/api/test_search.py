@@ -2,9 +2,28 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from api.search import Query, QueryLimits, SearchEvent, SearchService, hit_payload
-from core.types import Hit, SearchFilter
-from tests.fakes import FakeEmbedder, FakeStore, hit
+import pytest
+from prometheus_client import REGISTRY
+
+from api.search import (
+    Query,
+    QueryFailed,
+    QueryLimits,
+    SearchEvent,
+    SearchService,
+    StoreTimeout,
+    hit_payload,
+    store_failure,
+)
+from core.types import (
+    Hit,
+    SearchFilter,
+    StoreError,
+    StoreNeedsOperator,
+    StoreRejected,
+    StoreUnavailable,
+)
+from tests.fakes import FakeEmbedder, FakeStore, MisreadStore, hit
 from tests.profiles import FixedProfile
 
 
@@ -100,10 +119,91 @@ async def test_graph_hits_already_found_are_not_repeated() -> None:
 
 async def test_a_failing_graph_store_degrades_but_hits_still_arrive() -> None:
     vectors = FakeStore(hits=[hit("a")])
-    graph = FakeStore(fail=ConnectionError("neo4j gone"))
+    graph = FakeStore(fail=StoreUnavailable("neo4j", "gone"))
     events = await run(service(vectors, graph), Query("q", mode="dense"))
     assert [e.kind for e in events] == ["hit", "degraded", "done"]
     assert events[1].data == {"store": "neo4j", "reason": "unavailable"}
+
+
+def counted(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+CONTRACT = [
+    StoreUnavailable("qdrant", "down"),
+    StoreNeedsOperator("qdrant", "disk full", "disk_full"),
+    StoreRejected("qdrant", "bad filter"),
+]
+
+
+@pytest.mark.parametrize("error", CONTRACT, ids=lambda e: type(e).__name__)
+async def test_every_error_of_the_store_contract_still_degrades(error: StoreError) -> None:
+    before = counted("docstream_query_degraded_total", store="qdrant")
+    events = await run(service(FakeStore(fail=error), FakeStore()), Query("q"))
+    assert [e.kind for e in events] == ["degraded", "done"]
+    assert events[0].data == {"store": "qdrant", "reason": "unavailable"}
+    assert counted("docstream_query_degraded_total", store="qdrant") == before + 1
+
+
+@pytest.mark.parametrize(("mode", "stage"), [("dense", "dense"), ("lexical", "lexical")])
+async def test_a_bug_reading_a_vector_stores_reply_fails_the_query_not_degrades_it(
+    mode: str, stage: str
+) -> None:
+    vectors = MisreadStore(hits=[hit("a")], lexical_hits=[hit("a", retriever="lexical")])
+    degraded = counted("docstream_query_degraded_total", store="qdrant")
+    with pytest.raises(QueryFailed) as raised:
+        await run(service(vectors, FakeStore()), Query("q", mode=mode))
+    assert raised.value.stage == stage
+    assert isinstance(raised.value.__cause__, TypeError)
+    assert counted("docstream_query_degraded_total", store="qdrant") == degraded
+
+
+async def test_a_bug_beside_a_store_outage_still_fails_the_query_and_degrades_nothing() -> None:
+    class LexicalDown(MisreadStore):  # dense is misread, lexical is down
+        async def search_lexical(self, text: str, limit: int, where: Any = None) -> list[Hit]:
+            raise StoreUnavailable("qdrant", "down")
+
+    vectors = LexicalDown(hits=[hit("a")])
+    degraded = counted("docstream_query_degraded_total", store="qdrant")
+    with pytest.raises(QueryFailed) as raised:
+        await run(service(vectors, FakeStore()), Query("q"))
+    assert raised.value.stage == "dense"
+    assert counted("docstream_query_degraded_total", store="qdrant") == degraded
+
+
+async def test_a_bug_reading_the_graphs_reply_fails_the_query_after_the_fused_hits() -> None:
+    search = service(FakeStore(hits=[hit("a")]), MisreadStore(hits=[hit("b", retriever="graph")]))
+    bursts = search.bursts(Query("q", mode="dense"))
+    assert [e.kind for e in await anext(bursts)] == ["hit"]
+    with pytest.raises(QueryFailed) as raised:
+        await anext(bursts)
+    assert raised.value.stage == "graph" and isinstance(raised.value.__cause__, TypeError)
+
+
+async def test_a_bug_in_the_embedder_fails_the_query_at_the_embed_stage() -> None:
+    class Broken(FakeEmbedder):
+        def embed(self, texts: Sequence[str]) -> list[list[float]]:
+            raise TypeError("a bug of ours")
+
+    search = SearchService(FixedProfile(embedder=Broken()), FakeStore(), FakeStore(), QueryLimits())  # type: ignore[arg-type]
+    with pytest.raises(QueryFailed) as raised:
+        await run(search, Query("q", mode="dense"))
+    assert raised.value.stage == "embed"
+
+
+def test_only_the_store_contract_and_timeouts_are_store_failures() -> None:
+    for error in [*CONTRACT, StoreTimeout("dense took longer than 2s")]:
+        assert store_failure(error, "dense") is error
+    for bug in (TypeError("x"), KeyError("x"), ConnectionError("not mapped by an adapter")):
+        with pytest.raises(QueryFailed) as raised:
+            store_failure(bug, "lexical")
+        assert raised.value.stage == "lexical" and raised.value.__cause__ is bug
+    named = QueryFailed("embed")
+    with pytest.raises(QueryFailed) as kept:
+        store_failure(named, "dense")
+    assert kept.value is named
+    with pytest.raises(asyncio.CancelledError):
+        store_failure(asyncio.CancelledError(), "dense")
 
 
 class SlowStore(FakeStore):
