@@ -17,7 +17,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.middleware import CorrelationMiddleware, MetricsMiddleware
-from core.kafka.admin import admin_client
+from core.kafka.offsets import Offsets
+from core.settings import KafkaSettings
 
 Check = Callable[[], Awaitable[None]]
 try:
@@ -27,13 +28,12 @@ except PackageNotFoundError:  # running from a checkout that was never installed
 
 
 class KafkaCheck:
-    def __init__(self, bootstrap_servers: str, timeout_s: float = 2.0) -> None:
-        self.timeout_s = timeout_s
-        self._admin = admin_client(bootstrap_servers)
+    def __init__(self, kafka: KafkaSettings, timeout_s: float = 2.0) -> None:
+        self._offsets = Offsets(kafka, timeout_s)
 
     async def __call__(self) -> None:
-        metadata = await asyncio.to_thread(self._admin.list_topics, timeout=self.timeout_s)
-        if not metadata.brokers:
+        cluster = await asyncio.to_thread(self._offsets.cluster)
+        if not cluster.brokers:
             raise ConnectionError("no Kafka broker answered")
 
 

@@ -18,7 +18,8 @@ from api.auth import key_is_valid, presented_key, unauthorized
 from api.documents import doc_id_of, documents_of
 from api.problems import FieldError, problem
 from core.correlation import event_headers, mint_traceparent
-from core.kafka.producer import Headers, KafkaUnavailable
+from core.kafka.errors import KafkaUnavailable
+from core.kafka.producer import Headers
 from core.logs import get_logger
 from core.metrics import EVENTS
 from core.settings import ApiSettings

@@ -220,7 +220,7 @@ def record_header(bench: str, load_at_start: list[float], argv: list[str] | None
 def drop_kafka(settings: Settings) -> None:
     """Topics and consumer groups named after the run (Faust's included)."""
     run = settings.kafka.group_id
-    admin = admin_client(settings.kafka.bootstrap_servers)
+    admin = admin_client(settings.kafka)
     topics = [t for t in admin.list_topics(timeout=30).topics if t.startswith(run)]
     futures = dict(admin.delete_topics(topics, operation_timeout=30)) if topics else {}
     listed = admin.list_consumer_groups(request_timeout=30).result()

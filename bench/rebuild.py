@@ -231,7 +231,7 @@ async def drop_graph(stores: Stores) -> None:
 
 def drop_kafka(settings: Settings) -> None:
     """The bench's topics, and the consumer groups its rebuilds made."""
-    admin = admin_client(settings.kafka.bootstrap_servers)
+    admin = admin_client(settings.kafka)
     futures = dict(admin.delete_topics(settings.kafka.topics.all(), operation_timeout=30))
     listed = admin.list_consumer_groups(request_timeout=30).result()
     prefix = f"{settings.kafka.group_id}."

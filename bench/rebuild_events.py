@@ -16,6 +16,7 @@ from confluent_kafka import Producer
 from bench import scifact
 from core.correlation import event_headers, mint_correlation_id, mint_traceparent
 from core.ids import chunk_id
+from core.kafka.config import client_config
 from core.settings import Settings
 from core.types import Chunk
 from schemas.codec import Codecs
@@ -91,13 +92,16 @@ def synthetic_events(chunks: int, codecs: Codecs, seed: int) -> tuple[list[Messa
 
 
 def publish(settings: Settings, messages: Sequence[Message]) -> float:
+    # Raw speed over the pipeline's guarantees, on the servers and security of every client.
     producer = Producer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "linger.ms": 20,
-            "batch.num.messages": 10_000,
-            "queue.buffering.max.messages": max(100_000, 2 * len(messages)),
-        }
+        client_config(
+            settings.kafka,
+            **{
+                "linger.ms": 20,
+                "batch.num.messages": 10_000,
+                "queue.buffering.max.messages": max(100_000, 2 * len(messages)),
+            },
+        )
     )
     started = time.perf_counter()
     for key, value, headers in messages:

@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 
 from bench.corpora import (
     SINKS,
@@ -54,6 +53,7 @@ from bench.corpora import (
 from bench.pipeline import REPO, RunningPipeline, free_port, pipeline, wait_ready, write_record
 from bench.quality import publish, sample_value
 from core.kafka.admin import admin_client
+from core.kafka.offsets import Offsets
 from core.settings import Settings
 from schemas.events import DocumentEvent
 
@@ -101,7 +101,7 @@ def groups(settings: Settings) -> dict[str, str]:
 
 def assignment(settings: Settings) -> dict[str, list[int]]:
     """Per group, how many partitions of its topic each member holds (from the broker)."""
-    admin = admin_client(settings.kafka.bootstrap_servers)
+    admin = admin_client(settings.kafka)
     wanted = groups(settings)
     out: dict[str, list[int]] = {}
     for name, future in admin.describe_consumer_groups(list(wanted), request_timeout=30).items():
@@ -123,23 +123,16 @@ def assignment(settings: Settings) -> dict[str, list[int]]:
 
 def lag(settings: Settings) -> dict[str, int]:
     """Per group: end offsets of its topic minus its committed offsets."""
-    admin = admin_client(settings.kafka.bootstrap_servers)
-    probe = Consumer(
-        {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "bench-probe"}
-    )
+    offsets = Offsets(settings.kafka, timeout_s=30)
+    wanted = groups(settings)
+    bounds = offsets.bounds(set(wanted.values()))
     out = {}
-    try:
-        for name, topic in groups(settings).items():
-            parts = [TopicPartition(topic, p) for p in range(settings.kafka.partitions)]
-            request = [ConsumerGroupTopicPartitions(name, parts)]
-            result = admin.list_consumer_group_offsets(request)[name].result(timeout=30)
-            committed = {tp.partition: max(tp.offset, 0) for tp in result.topic_partitions}
-            ends = {p.partition: probe.get_watermark_offsets(p, timeout=30)[1] for p in parts}
-            out[name.removeprefix(settings.kafka.group_id).lstrip(".") or "chunker"] = sum(
-                ends[p] - committed.get(p, 0) for p in ends
-            )
-    finally:
-        probe.close()
+    for name, topic in wanted.items():
+        ends = {p: end for p, (_, end) in bounds.get(topic, {}).items()}
+        committed = offsets.committed(name, topic, ends)
+        out[name.removeprefix(settings.kafka.group_id).lstrip(".") or "chunker"] = sum(
+            ends[p] - committed.get(p, 0) for p in ends
+        )
     return out
 
 

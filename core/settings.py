@@ -36,6 +36,122 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
     return _number(env, key, default, float)
 
 
+class Secret:
+    """A password, key or token. Its value is only given by `reveal()`: repr,
+    str and so a settings object in a log line, an error message or a status
+    page say only whether it is set."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str = "") -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret(set)" if self._value else "Secret(unset)"
+
+    __str__ = __repr__
+
+
+def _secret(env: Mapping[str, str], key: str) -> Secret:
+    """`key`'s value, or the content of the file `key`_FILE names (a mounted
+    Kubernetes Secret, a Docker secret); one trailing newline is dropped.
+    Errors name the variable and the path, never a value."""
+    value, file = env.get(key, ""), env.get(f"{key}_FILE", "").strip()
+    if value and file:
+        raise ValueError(f"set {key} or {key}_FILE, not both")
+    if not file:
+        return Secret(value)
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"{key}_FILE={file} cannot be read: {exc.strerror}") from None
+    return Secret(text[:-1] if text.endswith("\n") else text)
+
+
+def _path(env: Mapping[str, str], key: str) -> Path | None:
+    value = env.get(key, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+KAFKA_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How every Kafka client of docstream connects: the security protocol,
+    SASL's mechanism and credentials, the CA that signed the brokers'
+    certificates (the system's CAs without one) and a client certificate for
+    mutual TLS. core/kafka/security.py turns it into each client library's
+    configuration, once."""
+
+    protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    username: str = ""
+    password: Secret = field(default_factory=Secret)
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    key_password: Secret = field(default_factory=Secret)
+
+    def __post_init__(self) -> None:
+        if self.protocol not in KAFKA_PROTOCOLS:
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL must be one of {', '.join(KAFKA_PROTOCOLS)}, "
+                f"got {self.protocol!r}"
+            )
+        if self.sasl and self.sasl_mechanism not in SASL_MECHANISMS:
+            raise ValueError(
+                f"KAFKA_SASL_MECHANISM must be one of {', '.join(SASL_MECHANISMS)}, "
+                f"got {self.sasl_mechanism!r}"
+            )
+        if self.sasl and not (self.username and self.password):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.protocol} needs KAFKA_SASL_USERNAME and "
+                "KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE)"
+            )
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError(
+                "a client certificate needs both KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE"
+            )
+        if not self.tls and (self.ca_file or self.cert_file):
+            raise ValueError(
+                f"KAFKA_SSL_* files are set but KAFKA_SECURITY_PROTOCOL={self.protocol} has no TLS "
+                "(use SSL or SASL_SSL)"
+            )
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol.startswith("SASL_")
+
+    def describe(self) -> str:
+        """The security in words, for status and logs: never a secret."""
+        parts = [self.protocol]
+        if self.sasl:
+            parts.append(f"{self.sasl_mechanism} as {self.username}")
+        if self.ca_file:
+            parts.append(f"CA {self.ca_file}")
+        if self.cert_file:
+            parts.append("client certificate")
+        return ", ".join(parts)
+
+
 @dataclass(frozen=True)
 class Topics:
     """Topic names. A prefix lets several pipelines (or test runs) share a broker."""
@@ -78,6 +194,7 @@ class KafkaSettings:
     # The largest event (compressed, as the broker counts) a docstream topic
     # takes: set on the topics docstream creates, and what its producers allow.
     max_message_bytes: int = 8 * 1024 * 1024
+    security: KafkaSecurity = field(default_factory=KafkaSecurity)
 
     @property
     def dead_letter_max_bytes(self) -> int:
@@ -87,16 +204,32 @@ class KafkaSettings:
 
 @dataclass(frozen=True)
 class Neo4jSettings:
+    """TLS comes from the URI's scheme (`neo4j+s://` trusts the system's CAs,
+    `neo4j+ssc://` any certificate) or, with a plain `bolt://`/`neo4j://`,
+    from `ca_file`: encrypted, trusting that CA only."""
+
     uri: str = "bolt://127.0.0.1:7687"
     user: str = ""
-    password: str = ""
+    password: Secret = field(default_factory=Secret)
     # Names this deployment's graph in the database: its generations are
     # `<graph>:<n>`, so several deployments (or test runs) can share one Neo4j.
     graph: str = "docstream"
+    ca_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.ca_file is not None and "+s" in self.uri.split("://", 1)[0]:
+            raise ValueError(
+                "NEO4J_CA_FILE goes with a bolt:// or neo4j:// URI: a +s or +ssc scheme "
+                "chooses its own trust (the driver refuses both)"
+            )
 
     @property
     def auth(self) -> tuple[str, str] | None:
-        return (self.user, self.password) if self.user else None
+        return (self.user, self.password.reveal()) if self.user else None
+
+    @property
+    def tls(self) -> bool:
+        return self.ca_file is not None or "+s" in self.uri.split("://", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -108,8 +241,10 @@ class QdrantSettings:
     url: str = ""
     path: Path = Path(".stack/qdrant")
     collection: str = "docstream_chunks"
-    api_key: str = ""
+    api_key: Secret = field(default_factory=Secret)
     engine: str = "edge"
+    # A server over https whose certificate a private CA signed.
+    ca_file: Path | None = None
 
     def __post_init__(self) -> None:
         if self.engine not in ("edge", "local"):
@@ -265,19 +400,22 @@ class Settings:
                 partitions=_int(env, "DOCSTREAM_PARTITIONS", 3),
                 group_id=env.get("DOCSTREAM_GROUP_ID", "docstream"),
                 max_message_bytes=_int(env, "DOCSTREAM_MAX_MESSAGE_BYTES", 8 * 1024 * 1024),
+                security=kafka_security(env),
             ),
             neo4j=Neo4jSettings(
                 uri=env.get("NEO4J_URI", "bolt://127.0.0.1:7687"),
                 user=env.get("NEO4J_USER", ""),
-                password=env.get("NEO4J_PASSWORD", ""),
+                password=_secret(env, "NEO4J_PASSWORD"),
                 graph=env.get("NEO4J_GRAPH", "docstream"),
+                ca_file=_path(env, "NEO4J_CA_FILE"),
             ),
             qdrant=QdrantSettings(
                 url=env.get("QDRANT_URL", ""),
                 path=Path(env.get("QDRANT_PATH", str(stack_dir / "qdrant"))),
                 collection=env.get("QDRANT_COLLECTION", "docstream_chunks"),
-                api_key=env.get("QDRANT_API_KEY", ""),
+                api_key=_secret(env, "QDRANT_API_KEY"),
                 engine=env.get("QDRANT_ENGINE", "edge"),
+                ca_file=_path(env, "QDRANT_CA_FILE"),
             ),
             embedder=EmbedderSettings(
                 model=env.get("DOCSTREAM_EMBED_MODEL", "all-MiniLM-L6-v2"),
@@ -303,7 +441,9 @@ class Settings:
                 host=env.get("DOCSTREAM_API_HOST", "127.0.0.1"),
                 port=_int(env, "DOCSTREAM_API_PORT", 8000),
                 api_keys=frozenset(
-                    k.strip() for k in env.get("DOCSTREAM_API_KEYS", "").split(",") if k.strip()
+                    k.strip()
+                    for k in _secret(env, "DOCSTREAM_API_KEYS").reveal().split(",")
+                    if k.strip()
                 ),
                 reads_need_key=env.get("DOCSTREAM_READS_NEED_KEY", "").lower() in ("1", "true"),
                 max_body_bytes=_int(env, "DOCSTREAM_MAX_BODY_BYTES", 5 * 1024 * 1024),
@@ -331,3 +471,16 @@ class Settings:
                 env.get("DOCSTREAM_WORKER_STAGES", ",".join(WORKER_STAGES))
             ),
         )
+
+
+def kafka_security(env: Mapping[str, str]) -> KafkaSecurity:
+    return KafkaSecurity(
+        protocol=env.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").strip().upper() or "PLAINTEXT",
+        sasl_mechanism=env.get("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512").strip().upper(),
+        username=env.get("KAFKA_SASL_USERNAME", ""),
+        password=_secret(env, "KAFKA_SASL_PASSWORD"),
+        ca_file=_path(env, "KAFKA_SSL_CA_FILE"),
+        cert_file=_path(env, "KAFKA_SSL_CERT_FILE"),
+        key_file=_path(env, "KAFKA_SSL_KEY_FILE"),
+        key_password=_secret(env, "KAFKA_SSL_KEY_PASSWORD"),
+    )

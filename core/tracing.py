@@ -187,11 +187,16 @@ def http_status(current: Span, status_code: int) -> None:
 
 
 class Consumed(Protocol):
-    """What a batch span needs of a consumed message."""
+    """What a batch span needs of a consumed message (read-only)."""
 
-    topic: str
-    key: bytes | None
-    headers: Any
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def key(self) -> bytes | None: ...
+
+    @property
+    def headers(self) -> Any: ...
 
 
 @dataclass

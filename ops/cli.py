@@ -37,6 +37,8 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
     if not args.paths and not args.delete:
         print("nothing to publish: give PATHs, - for stdin, or --delete DOC_ID…", file=sys.stderr)
         return 2
+    if not args.dry_run and _kafka_refuses(settings, "publish"):
+        return 2
     correlation_id = args.correlation_id or mint_correlation_id()
     items = itertools.chain(
         (item for path in args.paths for item in read_path(Path(path), args.glob)),
@@ -99,6 +101,17 @@ def _schemas(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if failed else 0
 
 
+def _kafka_refuses(settings: Settings, command: str) -> bool:
+    """True (and said on stderr) when Kafka can never accept this client as
+    configured: a wrong password, an untrusted certificate, a wrong protocol."""
+    from core.kafka.connect import diagnose
+
+    verdict = diagnose(settings.kafka)
+    if verdict is not None:
+        print(f"docstream {command}: {verdict}", file=sys.stderr)
+    return verdict is not None
+
+
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from ops.composition import run_worker
 
@@ -128,6 +141,8 @@ def _dlq(args: argparse.Namespace, settings: Settings) -> int:
     from schemas.codec import Codecs
 
     configure_logging(settings.log_level)
+    if _kafka_refuses(settings, "dlq"):
+        return 2
     codecs = Codecs.create(settings.schema_registry_url)
     topics = DeadLetterTopics(settings, codecs, timeout_s=args.timeout)
     try:
@@ -332,7 +347,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return int(args.handler(args, Settings.from_env()))
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:  # a setting that cannot be read: say which, no traceback
+        print(f"docstream: {exc}", file=sys.stderr)
+        return 2
+    return int(args.handler(args, settings))
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ from ops.jobs.profile import (
 )
 from ops.jobs.rebuild import Target, starter
 from ops.jobs.replay import Replay
+from ops.preflight import problems, refuse_to_start
 from ops.stages import build_stages, stages_to_run
 from ops.status import worker_status
 from schemas.codec import Codecs
@@ -89,7 +90,7 @@ def worker_checks(
     settings: Settings, vectors: Vectors | None, graph: Neo4jGraphStore | None
 ) -> dict[str, Check]:
     """What this worker depends on: Kafka always, and the stores it writes."""
-    checks: dict[str, Check] = {"kafka": KafkaCheck(settings.kafka.bootstrap_servers)}
+    checks: dict[str, Check] = {"kafka": KafkaCheck(settings.kafka)}
     if graph is not None:
         checks["neo4j"] = graph.ping
     if vectors is not None:
@@ -173,11 +174,7 @@ def build_api(
     state's profile is the one in use) serve GET /documents/{id}. With a
     `warmup`, /health/ready waits for it; `warm_on_start` runs it as the edge
     starts (a process of its own; the worker runs it as a startup hook)."""
-    producer = AsyncProducer(
-        settings.kafka.bootstrap_servers,
-        settings.api.intake_timeout_s,
-        settings.kafka.max_message_bytes,
-    )
+    producer = AsyncProducer(settings.kafka, settings.api.intake_timeout_s)
     codec = Codecs.create(settings.schema_registry_url).documents
     intake = Intake(
         producer,
@@ -244,6 +241,9 @@ def run_api(settings: Settings) -> int:
         )
     configure_logging(settings.log_level)
     configure_tracing("docstream-api", os.environ)
+    found = asyncio.run(problems(settings, graph=True, vectors=True))
+    if found:
+        return refuse_to_start("api", found)
     embedder = SentenceTransformerEmbedder(settings.embedder)
     profile = LiveProfile(configured_processing(settings, embedder))
     vectors = vector_store(settings, embedder.dimension)
@@ -337,6 +337,12 @@ def _report_warmup_bug(task: asyncio.Task[None]) -> None:
 def run_worker(settings: Settings, *, with_api: bool) -> int:
     configure_logging(settings.log_level)
     configure_tracing("docstream-worker", os.environ)
+    runs = stages_to_run(settings, with_api=with_api)
+    # The graph is always opened (document states, profiles); the vectors when
+    # this worker writes them or serves queries.
+    found = asyncio.run(problems(settings, graph=True, vectors="qdrant-sink" in runs or with_api))
+    if found:
+        return refuse_to_start("worker", found)
     app = build_worker(settings, with_api=with_api)
     log.info(
         "worker starting",

@@ -10,6 +10,7 @@ restart."""
 from __future__ import annotations
 
 import errno
+import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -33,6 +34,7 @@ REMEDIES: dict[str, str] = {
     "open_files": "raise the worker's open-file limit (ulimit -n)",
     "io_error": "check the disk: the kernel reported an I/O error",
     "credentials": "fix the store's credentials in the worker's settings",
+    "tls": "fix the TLS settings of the store's connection",
     "missing_collection": "recreate the collection (restart the worker) or fix the name",
     "old_layout": "remove the old data and replay the topics into a new generation",
     "os_error": "see the error: the machine refuses the store's file operations",
@@ -58,9 +60,26 @@ def remedy(reason: str) -> str:
     return REMEDIES.get(reason, "see the error")
 
 
-def needs_operator(store: str, detail: str, reason: str) -> StoreNeedsOperator:
-    """A `StoreNeedsOperator` whose message carries the remedy for its reason."""
-    return StoreNeedsOperator(store, f"{detail} ({reason}: {remedy(reason)})", reason)
+def needs_operator(
+    store: str, detail: str, reason: str, fix: str | None = None
+) -> StoreNeedsOperator:
+    """A `StoreNeedsOperator` whose message carries the remedy for its reason:
+    `fix` when the store's adapter can name the setting, else the generic one."""
+    return StoreNeedsOperator(store, f"{detail} ({reason}: {fix or remedy(reason)})", reason)
+
+
+def tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind `exc` (its causes followed), if one is: a client
+    library wraps it in its own connection error, which alone reads as an
+    outage to wait out, while no retry can make a certificate trusted."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def from_errno(store: str, number: int | None, detail: str) -> StoreError:

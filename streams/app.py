@@ -15,7 +15,7 @@ from typing import Any
 import faust
 
 from core.kafka.batches import BatchConsumer
-from core.kafka.config import faust_producer_settings
+from core.kafka.config import faust_settings
 from core.settings import Settings
 from streams.stages import ChunkStage, EmbedStage, SinkStage
 from streams.startup import until_ready
@@ -41,19 +41,12 @@ class DocstreamApp(faust.App):
             await until_ready(name, hook)
 
 
-def faust_broker(bootstrap_servers: str) -> list[str]:
-    return [
-        f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server.strip()
-    ]
-
-
 def create_faust_app(
     settings: Settings, *, web: bool, startup_hooks: Sequence[tuple[str, StartupHook]] = ()
 ) -> DocstreamApp:
     return DocstreamApp(
         settings.kafka.group_id,
         startup_hooks=startup_hooks,
-        broker=faust_broker(settings.kafka.bootstrap_servers),
         store="memory://",
         autodiscover=False,
         # Tables live in memory (their changelogs are in Kafka); Faust still
@@ -65,9 +58,9 @@ def create_faust_app(
         consumer_auto_offset_reset="earliest",
         topic_partitions=settings.kafka.partitions,
         topic_replication_factor=1,
-        # acks=all, lz4 and a request cap that lets a dead letter through:
-        # the guarantees of every docstream producer (core/kafka/config.py).
-        **faust_producer_settings(),
+        # The brokers and their security, acks=all, lz4 and a request cap that
+        # lets a dead letter through: as every docstream client (core/kafka/config.py).
+        **faust_settings(settings.kafka),
         # A batch of embeddings on CPU can take seconds; keep the group patient.
         broker_max_poll_interval=600.0,
         stream_wait_empty=False,
@@ -170,7 +163,7 @@ def register_agents(app: faust.App, settings: Settings, stages: Stages) -> None:
             name=name,
             topic=topic,
             group_id=f"{settings.kafka.group_id}.{name}",
-            bootstrap_servers=settings.kafka.bootstrap_servers,
+            kafka=settings.kafka,
             handle=handle,
             max_records=batching.batch_size,
             within_s=batching.batch_within_s,

@@ -27,14 +27,26 @@ STAGE_HEADER = "dlq_stage"
 
 
 class RawMessage(Protocol):
-    """What we need of a consumed Kafka message (faust's Message has all of it)."""
+    """What we need of a consumed Kafka message (faust's Message and the batch
+    stages' `core.kafka.records.Record` have all of it), read-only."""
 
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Any
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
+
+    @property
+    def key(self) -> bytes | None: ...
+
+    @property
+    def value(self) -> bytes | None: ...
+
+    @property
+    def headers(self) -> Any: ...
 
 
 class DeadLetterSink(Protocol):

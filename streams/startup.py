@@ -8,40 +8,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from confluent_kafka import KafkaError, KafkaException
-
 from core.backoff import Backoff, Dependency, wait_out
+from core.kafka.errors import unavailable as kafka_unavailable
 from core.metrics import SINK_UP
 from core.types import StoreUnavailable
 
 T = TypeVar("T")
 
-# What `core.kafka.admin.ensure_topics` raises while no broker answers: its
-# metadata request fails (transport, name resolution, every broker down) or
-# times out.
-KAFKA_UNREACHABLE = frozenset(
-    {
-        KafkaError._TRANSPORT,
-        KafkaError._TIMED_OUT,
-        KafkaError._ALL_BROKERS_DOWN,
-        KafkaError._RESOLVE,
-        KafkaError.BROKER_NOT_AVAILABLE,
-        KafkaError.REQUEST_TIMED_OUT,
-    }
-)
-
-
-def kafka_unreachable(exc: BaseException) -> bool:
-    if not isinstance(exc, KafkaException) or not exc.args:
-        return False
-    error = exc.args[0]
-    if not isinstance(error, KafkaError):
-        return False
-    return error.code() in KAFKA_UNREACHABLE or error.retriable()
-
 
 def not_up_yet(exc: BaseException) -> bool:
-    return isinstance(exc, StoreUnavailable) or kafka_unreachable(exc)
+    """A store not up yet, or a Kafka nobody answers for (what
+    `core.kafka.admin.ensure_topics` raises while no broker answers)."""
+    return isinstance(exc, StoreUnavailable) or kafka_unavailable(exc)
 
 
 async def until_ready(

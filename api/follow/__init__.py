@@ -4,7 +4,8 @@ or deleted.
 
 - `join.py`: the sinks' notices (Kafka topic `chunks.indexed`) joined per
   document version until every sink reported it written;
-- `consumer.py`: reads the notices in a thread, from the topic's end;
+- `consumer.py`: decodes the notices a `TopicTail` (core/kafka/reading.py)
+  reads in a thread, from the topic's end, and hands them to the event loop;
 - `follower.py`: one follower's state: ids, the replay buffer, what it shows;
 - `hub.py`: the followers of this process, the cap, and the matching;
 - `stream.py`: the event streams (follow and one-shot) and their event ids.

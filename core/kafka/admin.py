@@ -9,22 +9,31 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from core.kafka.config import client_config
+from core.kafka.errors import kafka_errors
 from core.settings import KafkaSettings, Topics
 
 
-def admin_client(bootstrap_servers: str, **overrides: Any) -> AdminClient:
-    """The one place an AdminClient is made. librdkafka's own log lines are
-    off (log_level 0): callers report the failures that matter themselves.
-    `overrides` are further client settings under their librdkafka names,
-    e.g. `admin_client(servers, **{"socket.timeout.ms": 500})`."""
-    return AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0, **overrides})
+def admin_client(kafka: KafkaSettings, **overrides: Any) -> AdminClient:
+    """The one place an AdminClient is made (`client_config`: servers,
+    security, quiet). `overrides` are further client settings under their
+    librdkafka names, e.g. `admin_client(kafka, **{"socket.timeout.ms": 500})`."""
+    return AdminClient(client_config(kafka, **overrides))
 
 
 def ensure_topics(
     settings: KafkaSettings, names: Iterable[str] | None = None, timeout_s: float = 15.0
 ) -> list[str]:
-    """Create the missing topics; return the ones this call created."""
-    admin = admin_client(settings.bootstrap_servers)
+    """Create the missing topics; return the ones this call created. Kafka's
+    failures leave as `KafkaUnavailable` (wait it out) or `KafkaRefused`."""
+    with kafka_errors("creating docstream's topics"):
+        return _create_missing(settings, names, timeout_s)
+
+
+def _create_missing(
+    settings: KafkaSettings, names: Iterable[str] | None, timeout_s: float
+) -> list[str]:
+    admin = admin_client(settings)
     wanted = list(names if names is not None else settings.topics.all())
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     missing = [n for n in wanted if n not in existing]

@@ -15,20 +15,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from aiokafka import ConsumerRecord
-from confluent_kafka import Consumer
-from confluent_kafka import TopicPartition as KafkaPartition
 
 from core.kafka.admin import admin_client
 from core.kafka.batches import BatchConsumer
+from core.kafka.offsets import Bounds, Offsets
+from core.kafka.records import Record
 from core.logs import get_logger
 from core.positions import StartAt
 from core.settings import KafkaSettings
 
 log = get_logger(__name__)
-Records = Sequence[ConsumerRecord[Any, Any]]
+Records = Sequence[Record]
 POLL_S = 0.5
 
 
@@ -59,13 +56,14 @@ class TopicCatchUp:
         self.batch = batch
         self._positions: dict[int, int] = {}  # partition → next offset to handle
         self._reading: asyncio.Task[None] | None = None
+        self._offsets: Offsets | None = None
 
     def start(self) -> None:
         consumer = BatchConsumer(
             name=self.name,
             topic=self.topic,
             group_id=self.group,
-            bootstrap_servers=self.kafka.bootstrap_servers,
+            kafka=self.kafka,
             handle=self._handled,
             max_records=self.batch,
             within_s=0.2,
@@ -109,21 +107,28 @@ class TopicCatchUp:
 
     def watermarks(self) -> dict[int, Watermarks]:
         """Per partition: first and next offset, and what the group has committed."""
-        with _group_consumer(self.kafka, self.group) as consumer:
-            tps = _partitions(consumer, self.topic)
-            committed = {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10)}
-            marks = {}
-            for tp in tps:
-                low, high = consumer.get_watermark_offsets(tp, timeout=10)
-                done = committed[tp.partition]
-                marks[tp.partition] = Watermarks(low, high, done if done >= 0 else None)
-            return marks
+        bounds = self._bounds()
+        committed = self.offsets.committed(self.group, self.topic, bounds)
+        return {p: Watermarks(first, end, committed.get(p)) for p, (first, end) in bounds.items()}
+
+    @property
+    def offsets(self) -> Offsets:
+        """Made at first use: one admin client for the job's every look."""
+        if self._offsets is None:
+            self._offsets = Offsets(self.kafka)
+        return self._offsets
+
+    def _bounds(self) -> Bounds:
+        bounds = self.offsets.bounds([self.topic]).get(self.topic)
+        if not bounds:
+            raise RuntimeError(f"topic {self.topic} has no partitions yet")
+        return bounds
 
     def forget(self) -> None:
         """Delete the group's committed offsets once the job is done (its reader
         stopped): the next job of the same name starts afresh, and no finished
         group is left for status to list."""
-        admin = admin_client(self.kafka.bootstrap_servers)
+        admin = admin_client(self.kafka)
         for group, future in admin.delete_consumer_groups([self.group]).items():
             try:
                 future.result(timeout=30)
@@ -135,61 +140,30 @@ class TopicCatchUp:
     def start_group_at(self, start: StartAt) -> dict[int, int]:
         """Commit `start` as the group's position, unless it has read already
         (then it resumes). Returns the group's starting offsets."""
-        with _group_consumer(self.kafka, self.group) as consumer:
-            tps = _partitions(consumer, self.topic)
-            committed = consumer.committed(tps, timeout=10)
-            if any(tp.offset >= 0 for tp in committed):
-                return {tp.partition: tp.offset for tp in committed}
-            wanted = _resolve(consumer, tps, start)
-            consumer.commit(
-                offsets=[KafkaPartition(self.topic, p, o) for p, o in wanted.items()],
-                asynchronous=False,
-            )
-            return wanted
+        bounds = self._bounds()
+        committed = self.offsets.committed(self.group, self.topic, bounds)
+        if committed:
+            # A partition it never committed starts at its first offset.
+            return {p: committed.get(p, first) for p, (first, _) in bounds.items()}
+        wanted = _resolve(self.offsets, self.topic, bounds, start)
+        self.offsets.commit(self.group, self.topic, wanted)
+        return wanted
 
 
-def _resolve(consumer: Consumer, tps: list[KafkaPartition], start: StartAt) -> dict[int, int]:
+def _resolve(offsets: Offsets, topic: str, bounds: Bounds, start: StartAt) -> dict[int, int]:
     """Offsets within each partition's range for `start`."""
-    ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10) for tp in tps}
+    wanted: dict[int, int | None]
     if start.time is not None:
         stamp = int(start.time.timestamp() * 1000)
-        asked = [KafkaPartition(tp.topic, tp.partition, stamp) for tp in tps]
-        found = consumer.offsets_for_times(asked, timeout=10)
-        # -1: no event at or after the time in that partition: start at its end.
-        wanted = {tp.partition: tp.offset if tp.offset >= 0 else -1 for tp in found}
+        # None: no event at or after the time in that partition: start at its end.
+        wanted = dict(offsets.at_time(topic, bounds, stamp))
     else:
-        offsets = start.offsets or {}
-        unknown = set(offsets) - set(ends)
+        given = start.offsets or {}
+        unknown = set(given) - set(bounds)
         if unknown:
             raise ValueError(f"the topic has no partition {sorted(unknown)}")
-        wanted = {p: offsets.get(p, start.offset if start.offset is not None else 0) for p in ends}
+        wanted = {p: given.get(p, start.offset if start.offset is not None else 0) for p in bounds}
     return {
-        p: ends[p][1] if o < 0 else min(max(o, ends[p][0]), ends[p][1]) for p, o in wanted.items()
+        p: bounds[p][1] if o is None or o < 0 else min(max(o, bounds[p][0]), bounds[p][1])
+        for p, o in wanted.items()
     }
-
-
-class _group_consumer:
-    """A short-lived confluent consumer in `group` that never subscribes."""
-
-    def __init__(self, kafka: KafkaSettings, group: str) -> None:
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": kafka.bootstrap_servers,
-                "group.id": group,
-                "enable.auto.commit": False,
-            }
-        )
-
-    def __enter__(self) -> Consumer:
-        return self.consumer
-
-    def __exit__(self, *_: object) -> None:
-        self.consumer.close()
-
-
-def _partitions(consumer: Consumer, topic: str) -> list[KafkaPartition]:
-    metadata = consumer.list_topics(topic, timeout=10)
-    partitions = sorted(metadata.topics[topic].partitions)
-    if not partitions:
-        raise RuntimeError(f"topic {topic} has no partitions yet")
-    return [KafkaPartition(topic, p) for p in partitions]

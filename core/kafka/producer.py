@@ -12,28 +12,23 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from core.kafka.config import DELIVERY_TIMEOUT_S, MAX_MESSAGE_BYTES, producer_config
+from core.kafka.config import DELIVERY_TIMEOUT_S, producer_config
+from core.kafka.errors import KafkaUnavailable
+from core.settings import KafkaSettings
 
 Headers = list[tuple[str, str | bytes | None]]
 
 
-class KafkaUnavailable(ConnectionError):
-    """Kafka did not acknowledge a write in time."""
-
-
 class AsyncProducer:
     def __init__(
-        self,
-        bootstrap_servers: str,
-        delivery_timeout_s: float = DELIVERY_TIMEOUT_S,
-        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        self, kafka: KafkaSettings, delivery_timeout_s: float = DELIVERY_TIMEOUT_S
     ) -> None:
         self.delivery_timeout_s = delivery_timeout_s
         # The default (short) linger: an HTTP caller waits on every request.
         self._producer = Producer(
             producer_config(
-                bootstrap_servers,
-                max_message_bytes=max_message_bytes,
+                kafka,
+                max_message_bytes=kafka.max_message_bytes,
                 delivery_timeout_s=delivery_timeout_s,
             )
         )

@@ -23,8 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from confluent_kafka import Message
-
+from core.kafka.records import Record
 from core.logs import get_logger
 from schemas.codec import AvroCodec, Codecs
 from schemas.errors import CodecError
@@ -125,14 +124,13 @@ class DeadLetter:
         return (self.record["topic"], int(self.record["partition"]), int(self.record["offset"]))
 
 
-def dead_letter(source: str, dlq_topic: str, message: Message, codec: AvroCodec) -> DeadLetter:
-    raw = message.headers() or []
-    pairs = raw.items() if isinstance(raw, dict) else raw
-    headers = {k: v.encode() if isinstance(v, str) else v for k, v in pairs if v is not None}
-    partition, offset = message.partition() or 0, message.offset() or 0
-    letter = DeadLetter(source, dlq_topic, partition, offset, None, headers)
+def dead_letter(source: str, dlq_topic: str, record: Record, codec: AvroCodec) -> DeadLetter:
+    headers = {
+        k: v.encode() if isinstance(v, str) else v for k, v in record.headers if v is not None
+    }
+    letter = DeadLetter(source, dlq_topic, record.partition, record.offset, None, headers)
     try:
-        return replace(letter, record=codec.decode(message.value()))
+        return replace(letter, record=codec.decode(record.value))
     except CodecError as exc:
         return replace(letter, error=str(exc))
 

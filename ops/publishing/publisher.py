@@ -2,9 +2,9 @@
 format with a registry), key = doc_id, headers `correlation_id`, `traceparent`
 and `schema` on every event.
 
-The producer is idempotent with `acks=all` and lz4 compression; every delivery
-report is checked, and nothing is counted as sent until the broker
-acknowledged it."""
+The producer (`core/kafka/bulk.py`) is idempotent with `acks=all` and lz4
+compression; every delivery report is checked, and nothing is counted as sent
+until the broker acknowledged it."""
 
 from __future__ import annotations
 
@@ -12,13 +12,10 @@ import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
-
-from confluent_kafka import KafkaError, Message, Producer
+from typing import TextIO
 
 from core.correlation import event_headers
-from core.kafka.config import BULK_LINGER_MS
-from core.kafka.config import producer_config as kafka_producer_config
+from core.kafka.bulk import BulkProducer, Delivery
 from core.settings import KafkaSettings
 from ops.publishing.sources import Item, Rejected, Skipped
 from schemas.codec import AvroCodec
@@ -64,15 +61,6 @@ class Progress:
         self.stream.flush()
 
 
-def producer_config(settings: KafkaSettings, delivery_timeout_s: float) -> dict[str, Any]:
-    return kafka_producer_config(
-        settings.bootstrap_servers,
-        max_message_bytes=settings.max_message_bytes,
-        linger_ms=BULK_LINGER_MS,  # whole corpora: nobody waits on one event
-        delivery_timeout_s=delivery_timeout_s,
-    )
-
-
 class DocumentPublisher:
     def __init__(
         self,
@@ -87,7 +75,8 @@ class DocumentPublisher:
         headers = event_headers(correlation_id, traceparent, codec.fingerprint_hex)
         self.headers: list[tuple[str, str | bytes | None]] = list(headers)
         self.delivery_timeout_s = delivery_timeout_s
-        self._producer = Producer(producer_config(settings, delivery_timeout_s))
+        # Whole corpora: nobody waits on one event (the bulk linger).
+        self._producer = BulkProducer(settings, delivery_timeout_s)
         self.report = PublishReport()
         self._queued = 0
 
@@ -113,31 +102,25 @@ class DocumentPublisher:
             self.report.failed.append(Rejected(source, str(exc)))
             return
 
-        def delivered(error: KafkaError | None, _message: Message) -> None:
-            if error is None:
+        def delivered(delivery: Delivery) -> None:
+            if delivery.error is None:
                 self.report.sent += 1
             else:
-                self.report.failed.append(Rejected(source, f"not delivered: {error.str()}"))
+                self.report.failed.append(Rejected(source, f"not delivered: {delivery.error}"))
 
-        while True:
-            try:
-                self._producer.produce(
-                    self.topic,
-                    key=doc.doc_id.encode(),
-                    value=value,
-                    headers=self.headers,
-                    on_delivery=delivered,
-                )
-                break
-            except BufferError:
-                # The local queue is full: let deliveries drain, then retry.
-                self._producer.poll(0.5)
+        # A full local queue is waited on inside `send`: deliveries drain, then it retries.
+        self._producer.send(
+            self.topic,
+            value,
+            key=doc.doc_id.encode(),
+            headers=self.headers,
+            on_delivery=delivered,
+        )
         self._queued += 1
-        self._producer.poll(0)
 
     def _flush(self) -> None:
         # Undelivered events time out after delivery_timeout_s, so this returns by then.
-        remaining = self._producer.flush(self.delivery_timeout_s + 5)
+        remaining = self._producer.flush()
         if remaining:
             self.report.failed.append(
                 Rejected(self.topic, f"{remaining} events still unacknowledged at exit")

@@ -21,6 +21,7 @@ def render(report: Mapping[str, Any]) -> str:
 
 def _kafka_lines(kafka: Mapping[str, Any]) -> list[str]:
     lines = [f"  brokers: {', '.join(kafka['brokers']) or 'none'}"]
+    lines.append(f"  security: {kafka.get('security', 'PLAINTEXT')}")
     for name, topic in kafka["topics"].items():
         ends = ",".join(str(e) for e in topic["end_offsets"].values())
         lines.append(

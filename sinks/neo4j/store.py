@@ -19,7 +19,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction, Record
+from neo4j import (
+    AsyncDriver,
+    AsyncGraphDatabase,
+    AsyncManagedTransaction,
+    Record,
+    TrustCustomCAs,
+)
 
 from core.settings import Neo4jSettings
 from core.types import Hit, Neighbour, WritePlan
@@ -90,6 +96,15 @@ RETURN count(c) AS n
 """
 
 
+def trust_options(settings: Neo4jSettings) -> dict[str, Any]:
+    """With NEO4J_CA_FILE (and a bolt:// or neo4j:// URI): encrypted, trusting
+    that CA only. Otherwise the URI's scheme decides (`+s`: the system's CAs,
+    `+ssc`: any certificate, none: plaintext)."""
+    if settings.ca_file is None:
+        return {}
+    return {"encrypted": True, "trusted_certificates": TrustCustomCAs(str(settings.ca_file))}
+
+
 class Neo4jGraphStore:
     """The graph of one generation: the active one (what the live sink and the
     queries use), or a pinned one (what a rebuild writes).
@@ -113,6 +128,7 @@ class Neo4jGraphStore:
             self._driver = AsyncGraphDatabase.driver(
                 self.settings.uri,
                 auth=self.settings.auth,
+                **trust_options(self.settings),
                 connection_timeout=5.0,
                 max_transaction_retry_time=5.0,
                 # Reading `active` before the first generation exists is expected,

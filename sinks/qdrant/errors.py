@@ -14,9 +14,15 @@ import httpx
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from core.types import StoreError, StoreRejected, StoreUnavailable
-from sinks.errors import from_errno, from_os_error, mapped_by, needs_operator
+from sinks.errors import from_errno, from_os_error, mapped_by, needs_operator, tls_failure
 
 STORE = "qdrant"
+# What to fix, by the reason a server refused us (the generic remedy otherwise).
+FIXES = {
+    "credentials": "check QDRANT_API_KEY (or QDRANT_API_KEY_FILE)",
+    "tls": "the server's certificate is not trusted: set QDRANT_CA_FILE to the CA that signed it",
+}
+NOT_TLS = "the server does not speak TLS on that port: use an http:// QDRANT_URL"
 # HTTP statuses of a server that is overloaded, restarting or behind a proxy
 # that lost it: a later try can pass.
 UNAVAILABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -37,6 +43,10 @@ def store_error(exc: Exception) -> StoreError | None:
     if isinstance(exc, UnexpectedResponse):
         return _from_status(exc.status_code, detail)
     if isinstance(exc, ResponseHandlingException | httpx.TransportError):
+        failure = tls_failure(exc)
+        if failure is not None:  # no retry makes a certificate trusted
+            wrong = "WRONG_VERSION_NUMBER" in str(failure).upper()
+            return needs_operator(STORE, detail, "tls", NOT_TLS if wrong else FIXES["tls"])
         return StoreUnavailable(STORE, detail)  # no answer: refused, reset, timed out
     if isinstance(exc, OSError):
         return from_os_error(STORE, exc)
@@ -49,7 +59,8 @@ def _from_status(status: int | None, detail: str) -> StoreError:
     if status is None or status in UNAVAILABLE_STATUS:
         return StoreUnavailable(STORE, detail)
     if status in NEEDS_OPERATOR_STATUS:
-        return needs_operator(STORE, detail, NEEDS_OPERATOR_STATUS[status])
+        reason = NEEDS_OPERATOR_STATUS[status]
+        return needs_operator(STORE, detail, reason, FIXES.get(reason))
     return StoreRejected(STORE, detail)  # 400, 422…: the request's content
 
 

@@ -12,6 +12,7 @@ new one and switch the alias in one step (`sinks/qdrant/generations.py`).
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -84,6 +85,18 @@ def _hit(point: Any, retriever: str) -> Hit:
     )
 
 
+def server_options(settings: QdrantSettings) -> dict[str, Any]:
+    """How the client reaches a server: its API key, and for https with a
+    private CA an SSL context trusting that CA (qdrant-client hands `verify`
+    to httpx). The client's version check ignores `verify`, so it is off then:
+    it would only warn that the server's version cannot be read."""
+    options: dict[str, Any] = {"api_key": settings.api_key.reveal() or None}
+    if settings.ca_file is not None:
+        options["verify"] = ssl.create_default_context(cafile=str(settings.ca_file))
+        options["check_compatibility"] = False
+    return options
+
+
 class QdrantVectorStore(AliasedStore):
     """Every public method raises only the contract's `StoreError`s for store
     failures (`sinks/qdrant/errors.py`)."""
@@ -94,7 +107,7 @@ class QdrantVectorStore(AliasedStore):
             settings.path.mkdir(parents=True, exist_ok=True)
             self.client = QdrantClient(path=str(settings.path))
         else:
-            self.client = QdrantClient(url=settings.url, api_key=settings.api_key or None)
+            self.client = QdrantClient(url=settings.url, **server_options(settings))
         # Every call runs off the event loop, so Kafka heartbeats and queries go
         # on meanwhile. Embedded (local) mode is plain Python over files and not
         # thread-safe: one thread makes all its calls, in order.

@@ -29,6 +29,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from core.kafka.config import client_config
 from tests.faults.conftest import Verdict
 from tests.integration import test_openapi_fuzz as fuzz
 from tests.integration.conftest import TEST_API_KEY, Pipeline
@@ -240,10 +241,7 @@ def end_offsets(pipeline: Pipeline) -> dict[int, int]:
     """The documents topic's high watermark per partition: what was ever written."""
     topic = pipeline.settings.kafka.topics.documents
     consumer = Consumer(
-        {
-            "bootstrap.servers": pipeline.settings.kafka.bootstrap_servers,
-            "group.id": f"offsets-{uuid.uuid4().hex}",
-        }
+        client_config(pipeline.settings.kafka, **{"group.id": f"offsets-{uuid.uuid4().hex}"})
     )
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -312,7 +310,7 @@ def test_writes_without_a_valid_key_or_over_the_limit_write_nothing(
         answers = refused_writes(pipeline, run_id)
         time.sleep(3)  # anything accepted by mistake would be acknowledged by now
         after = end_offsets(pipeline)
-        keys = {m.key() for m in read_all(pipeline.settings.kafka.bootstrap_servers, topic)}
+        keys = {m.key() for m in read_all(pipeline.settings.kafka, topic)}
     codes = {d.removeprefix(f"{run_id}-"): r.status_code for d, r in answers.items()}
     limited = [r for d, r in answers.items() if "limited" in d]
     written = sum(after.values()) - sum(before.values())

@@ -33,6 +33,8 @@ from neo4j import Driver
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.correlation import event_headers
+from core.kafka.config import client_config
+from core.settings import KafkaSettings
 from schemas.codec import MARKER, codec_for
 from schemas.events import now_millis
 from tests.faults.conftest import Verdict
@@ -160,7 +162,9 @@ def build_corpus(run_id: str, seed: int) -> Corpus:
     return Corpus(good, poison, events)
 
 
-def publish(bootstrap: str, topic: str, events: list[Event], config: dict[str, Any]) -> list[str]:
+def publish(
+    kafka: KafkaSettings, topic: str, events: list[Event], config: dict[str, Any]
+) -> list[str]:
     """Produce and wait for every acknowledgement; the errors, one per refused event."""
     errors: list[str] = []
 
@@ -168,7 +172,7 @@ def publish(bootstrap: str, topic: str, events: list[Event], config: dict[str, A
         if error is not None:
             errors.append(error.name())
 
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, **config})
+    producer = Producer(client_config(kafka, **{"linger.ms": 20, **config}))
     headers: list[tuple[str, str | bytes | None]] = list(
         event_headers("poison-scenario", "", DOCS.fingerprint_hex)
     )
@@ -189,32 +193,32 @@ def huge_event(key: str) -> bytes:
     return DOCS.encode(record(key, sentence * (HUGE_BYTES // len(sentence) + 1)))
 
 
-def publish_huge(bootstrap: str, topic: str, run_id: str) -> dict[bytes, bytes]:
+def publish_huge(kafka: KafkaSettings, topic: str, run_id: str) -> dict[bytes, bytes]:
     """HUGE 20 MB documents, zstd-compressed (the client's own limit raised):
     key → the original value the dead letter must carry."""
     events = {f"{run_id}-poison-huge-{n}".encode(): b"" for n in range(HUGE)}
     events = {key: huge_event(key.decode()) for key in events}
     config = {"message.max.bytes": 64 * 1024 * 1024, "compression.type": "zstd"}
-    refused = publish(bootstrap, topic, list(events.items()), config)
+    refused = publish(kafka, topic, list(events.items()), config)
     assert not refused, f"the broker refused the compressed 20 MB documents: {refused}"
     return events
 
 
-def dead_letters(bootstrap: str, topic: str, keys: set[bytes]) -> dict[bytes, dict[str, Any]]:
+def dead_letters(kafka: KafkaSettings, topic: str, keys: set[bytes]) -> dict[bytes, dict[str, Any]]:
     """The dead letters of `keys` on `topic` now, by key (the last one wins)."""
     decode = codec_for("DeadLetter").decode
-    letters = (decode(m.value()) for m in read_all(bootstrap, topic, timeout_s=60))
+    letters = (decode(m.value()) for m in read_all(kafka, topic, timeout_s=60))
     return {d["key"]: d for d in letters if d["key"] in keys}
 
 
 def wait_for_letters(
-    bootstrap: str, topic: str, keys: set[bytes], timeout_s: float
+    kafka: KafkaSettings, topic: str, keys: set[bytes], timeout_s: float
 ) -> dict[bytes, dict[str, Any]]:
     deadline = time.monotonic() + timeout_s
-    found = dead_letters(bootstrap, topic, keys)
+    found = dead_letters(kafka, topic, keys)
     while len(found) < len(keys) and time.monotonic() < deadline:
         time.sleep(5)
-        found = dead_letters(bootstrap, topic, keys)
+        found = dead_letters(kafka, topic, keys)
     return found
 
 
@@ -269,17 +273,17 @@ def test_poison_events_are_dead_lettered_and_good_ones_indexed_once(
     corpus = build_corpus(run_id, seed)
     expected = expected_projection(pipeline.settings, corpus.good, f"{run_id}-good-")
     started = time.monotonic()
-    refused = publish(kafka.bootstrap_servers, topic, corpus.events, {"compression.type": "lz4"})
+    refused = publish(kafka, topic, corpus.events, {"compression.type": "lz4"})
     assert not refused, Counter(refused)
-    huge = publish_huge(kafka.bootstrap_servers, topic, run_id)
+    huge = publish_huge(kafka, topic, run_id)
     published_s = time.monotonic() - started
 
     poison_keys = set(corpus.poison) | set(huge)
-    letters = wait_for_letters(kafka.bootstrap_servers, dlq, poison_keys, timeout_s=300)
+    letters = wait_for_letters(kafka, dlq, poison_keys, timeout_s=300)
     indexed_s = wait_until_indexed(pipeline, neo4j_driver, expected, started, timeout_s=300)
     alive = pipeline.process is not None and pipeline.process.poll() is None
     same_pid = alive and pipeline.process is not None and pipeline.process.pid == pid
-    good_letters = dead_letters(kafka.bootstrap_servers, dlq, {d.encode() for d in corpus.good})
+    good_letters = dead_letters(kafka, dlq, {d.encode() for d in corpus.good})
     pipeline.stop()  # the embedded Qdrant admits one process: read it after
     result = compare_stores(pipeline.settings, neo4j_driver, expected)
 

@@ -16,7 +16,8 @@ from httpx_sse import connect_sse
 from prometheus_client.parser import text_string_to_metric_families
 from qdrant_client import QdrantClient
 
-from core.settings import QdrantSettings
+from core.kafka.config import client_config
+from core.settings import KafkaSettings, QdrantSettings
 from tests.integration.conftest import Pipeline
 
 T = TypeVar("T")
@@ -53,14 +54,16 @@ def eventually(check: Callable[[], T | None], what: str, timeout_s: float = 120)
     raise AssertionError(f"not true after {timeout_s}s: {what}")
 
 
-def read_topic(bootstrap: str, topic: str, expect: int, timeout_s: float = 30) -> list[Any]:
+def read_topic(kafka: KafkaSettings, topic: str, expect: int, timeout_s: float = 30) -> list[Any]:
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"reader-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+        client_config(
+            kafka,
+            **{
+                "group.id": f"reader-{uuid.uuid4().hex}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            },
+        )
     )
     consumer.subscribe([topic])
     messages: list[Any] = []
@@ -75,14 +78,12 @@ def read_topic(bootstrap: str, topic: str, expect: int, timeout_s: float = 30) -
     return messages
 
 
-def read_all(bootstrap: str, topic: str, timeout_s: float = 30) -> list[Any]:
+def read_all(kafka: KafkaSettings, topic: str, timeout_s: float = 30) -> list[Any]:
     """Every message on a topic now, up to each partition's high watermark."""
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"reader-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-        }
+        client_config(
+            kafka, **{"group.id": f"reader-{uuid.uuid4().hex}", "enable.auto.commit": False}
+        )
     )
     try:
         metadata = consumer.list_topics(topic, timeout=10).topics[topic]

@@ -30,6 +30,7 @@ from confluent_kafka import Producer
 from neo4j import Driver
 
 from core.correlation import CORRELATION_HEADER, TRACEPARENT_HEADER
+from core.kafka.config import client_config
 from core.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.confluent import ConfluentRegistry
@@ -177,7 +178,7 @@ def send(settings: Settings, registry_url: str, good: str, broken: str, run_id: 
         occurred_at=now_millis(),
         text="Quokkas on Rottnest Island smile for every visitor's camera.",
     )
-    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    producer = Producer(client_config(settings.kafka))
     for doc_id, value in ((good, codec.encode(doc.to_record())), (broken, b"not avro at all")):
         producer.produce(
             settings.kafka.topics.documents,
@@ -197,9 +198,7 @@ def mine(letters: list[dict[str, Any]], doc_id: str) -> list[dict[str, Any]]:
 
 def redriven_events(pipeline: Pipeline) -> list[dict[str, str]]:
     """Every event on the documents topic that a redrive put there, by its headers."""
-    messages = read_all(
-        pipeline.settings.kafka.bootstrap_servers, pipeline.settings.kafka.topics.documents
-    )
+    messages = read_all(pipeline.settings.kafka, pipeline.settings.kafka.topics.documents)
     headers = [{k: v.decode() for k, v in (m.headers() or [])} for m in messages]
     return [h for h in headers if "dlq_redrive_of" in h]
 

@@ -12,6 +12,7 @@ from confluent_kafka import Producer
 from neo4j import Driver
 
 from core.correlation import CORRELATION_HEADER, decode_headers
+from core.kafka.config import client_config
 from schemas.codec import codec_for
 from tests.integration.conftest import Pipeline
 from tests.integration.helpers import (
@@ -133,7 +134,7 @@ def test_bytes_on_the_documents_topic_decode_with_the_schema(
 ) -> None:
     topics = pipeline.settings.kafka.topics
     # By assignment, not a consumer group: no group join to wait for on a busy machine.
-    messages = read_all(pipeline.settings.kafka.bootstrap_servers, topics.documents)
+    messages = read_all(pipeline.settings.kafka, topics.documents)
     decoded = {codec_for("DocumentEvent").decode(m.value())["doc_id"]: m for m in messages}
     assert set(published["doc_ids"].values()) <= set(decoded)
     for doc_id in published["doc_ids"].values():
@@ -149,7 +150,7 @@ def test_a_malformed_message_is_dead_lettered_and_the_stream_goes_on(
 ) -> None:
     topics = pipeline.settings.kafka.topics
     bad_key, poison = f"{run_id}-poison".encode(), b'{"this is": "json, not avro"}'
-    producer = Producer({"bootstrap.servers": pipeline.settings.kafka.bootstrap_servers})
+    producer = Producer(client_config(pipeline.settings.kafka))
     producer.produce(
         topics.documents, key=bad_key, value=poison, headers=[(CORRELATION_HEADER, b"bad-1")]
     )
@@ -163,9 +164,7 @@ def test_a_malformed_message_is_dead_lettered_and_the_stream_goes_on(
     assert result.returncode == 0, result.stderr.decode()
     wait_for_doc(pipeline, after, "glass harmonicas hum")
 
-    letters = read_topic(
-        pipeline.settings.kafka.bootstrap_servers, topics.dead_letter(topics.documents), 1
-    )
+    letters = read_topic(pipeline.settings.kafka, topics.dead_letter(topics.documents), 1)
     records = [codec_for("DeadLetter").decode(m.value()) for m in letters]
     mine = [r for r in records if r["key"] == bad_key]
     assert len(mine) == 1

@@ -12,6 +12,7 @@ from confluent_kafka import Producer
 from neo4j import Driver
 
 from core.correlation import CORRELATION_HEADER
+from core.kafka.config import client_config
 from schemas.codec import codec_for
 from tests.integration.conftest import TEST_API_KEY, Pipeline
 from tests.integration.helpers import eventually, metric, read_all, sse_query
@@ -160,7 +161,7 @@ def test_a_poison_event_at_a_sink_is_dead_lettered_alone(pipeline: Pipeline, run
     """A vector of the wrong size can never go into Qdrant: only it is dead-lettered,
     its neighbours in the same batch are indexed."""
     topics = pipeline.settings.kafka.topics
-    producer = Producer({"bootstrap.servers": pipeline.settings.kafka.bootstrap_servers})
+    producer = Producer(client_config(pipeline.settings.kafka))
     codec = codec_for("EmbeddedChunk")
     good_vector = [0.0] * 383 + [1.0]
     for index, (suffix, vector) in enumerate(
@@ -189,9 +190,7 @@ def test_a_poison_event_at_a_sink_is_dead_lettered_alone(pipeline: Pipeline, run
     assert producer.flush(15) == 0
 
     def dead_letters() -> list[dict[str, Any]] | None:
-        messages = read_all(
-            pipeline.settings.kafka.bootstrap_servers, topics.dead_letter(topics.chunks_embedded)
-        )
+        messages = read_all(pipeline.settings.kafka, topics.dead_letter(topics.chunks_embedded))
         found = [codec_for("DeadLetter").decode(m.value()) for m in messages]
         mine = [d for d in found if d["correlation_id"] == "sink-poison"]
         return mine or None

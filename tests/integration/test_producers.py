@@ -24,7 +24,7 @@ AUTH = {"Authorization": f"Bearer {TEST_API_KEY}"}
 
 def events_on_documents(pipeline: Pipeline) -> list[tuple[dict[str, Any], dict[str, str]]]:
     settings = pipeline.settings.kafka
-    messages = read_all(settings.bootstrap_servers, settings.topics.documents)
+    messages = read_all(settings, settings.topics.documents)
     return [
         (codec_for("DocumentEvent").decode(m.value()), decode_headers(m.headers()))
         for m in messages

@@ -52,9 +52,7 @@ def dead_letters_of(pipeline: Pipeline, doc_ids: list[str]) -> list[dict[str, An
     topics = pipeline.settings.kafka.topics
     found = []
     for topic in (topics.documents, topics.chunks, topics.chunks_embedded):
-        for message in read_all(
-            pipeline.settings.kafka.bootstrap_servers, topics.dead_letter(topic)
-        ):
+        for message in read_all(pipeline.settings.kafka, topics.dead_letter(topic)):
             letter = codec_for("DeadLetter").decode(message.value())
             if (letter["key"] or b"").decode() in doc_ids:
                 found.append(letter)

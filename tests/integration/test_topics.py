@@ -7,11 +7,12 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
-from confluent_kafka.admin import AdminClient, ConfigResource
+from confluent_kafka.admin import ConfigResource
 
-from core.kafka.admin import ensure_topics
+from core.kafka.admin import admin_client, ensure_topics
 from core.kafka.producer import AsyncProducer
 from core.settings import KafkaSettings, Settings, Topics
 from tools.stack.local import LocalStack
@@ -22,21 +23,21 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def kafka(stack: LocalStack, base_settings: Settings) -> Iterator[KafkaSettings]:
     prefix = f"topics{uuid.uuid4().hex[:8]}."
-    settings = KafkaSettings(
-        bootstrap_servers=base_settings.kafka.bootstrap_servers,
+    settings = replace(
+        base_settings.kafka,
         topics=Topics(prefix=prefix),
         partitions=1,
         max_message_bytes=3 * 1024 * 1024,
     )
     ensure_topics(settings)
     yield settings
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = admin_client(settings)
     for future in admin.delete_topics(settings.topics.all()).values():
         future.result(timeout=30)
 
 
 def configured(settings: KafkaSettings, topic: str, name: str) -> int:
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = admin_client(settings)
     [future] = admin.describe_configs([ConfigResource("topic", topic)]).values()
     return int(future.result(timeout=30)[name].value)
 
@@ -57,7 +58,7 @@ def test_topics_take_the_configured_size_and_dead_letters_twice_it(kafka: KafkaS
 
 
 def test_an_event_over_the_brokers_default_is_accepted(kafka: KafkaSettings) -> None:
-    producer = AsyncProducer(kafka.bootstrap_servers, 20.0, kafka.max_message_bytes)
+    producer = AsyncProducer(kafka, 20.0)
     incompressible = os.urandom(1_000_000).hex().encode()  # 2 MB that lz4 cannot shrink
     try:
         asyncio.run(producer.send_all(kafka.topics.documents, [(b"big", incompressible, [])]))

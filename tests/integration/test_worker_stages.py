@@ -131,15 +131,13 @@ def test_each_document_state_lands_in_its_documents_partition(
         # Either worker may hold a document's row (its partition's chunker wrote it).
         found = [
             (_plain(m.key()), m.partition(), json.loads(m.value()))
-            for m in read_all(kafka.bootstrap_servers, changelog)
+            for m in read_all(kafka, changelog)
         ]
         found = [row for row in found if row[0] in wanted]
         return found if {key for key, _, _ in found} == wanted else None
 
     rows = eventually(every_row, "a changelog row for every document")
-    placed = {
-        m.key(): m.partition() for m in read_all(kafka.bootstrap_servers, kafka.topics.documents)
-    }
+    placed = {m.key(): m.partition() for m in read_all(kafka, kafka.topics.documents)}
     assert len({placed[k] for k in wanted}) > 1, "the documents span several partitions"
     assert [(key, p) for key, p, _ in rows if p != placed[key]] == []
     last = [value for key, _, value in rows if key == later["doc_id"].encode()][-1]

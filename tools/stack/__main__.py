@@ -1,5 +1,9 @@
-"""`python -m tools.stack up|down|status|start [NAME…]`: the local Kafka + Neo4j
-stack of a source checkout (`make services-up` and friends call it)."""
+"""`python -m tools.stack up|down|status|start [NAME…] [--secure]`: the local
+Kafka + Neo4j stack of a source checkout (`make services-up` and friends call
+it). `up --secure` starts the secured profile (SASL_SSL Kafka, Neo4j with TLS
+and auth, Qdrant with TLS and an API key) and writes the client settings that
+reach it to `<stack>/secure.env`; `status`, `down` and `start` follow the
+profile that `up` started."""
 
 from __future__ import annotations
 
@@ -9,14 +13,17 @@ import sys
 from dataclasses import asdict
 
 from core.settings import Settings
-from tools.stack.local import LocalStack, StackError
+from tools.stack.local import SECURE, LocalStack, StackError, recorded_profile
+from tools.stack.secure import how_to_use
 
 
 def services(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        stack = LocalStack(settings)
+        stack = LocalStack(settings, secure=wants_secure(args, settings))
         if args.action == "up":
             stack.up()
+            if stack.security is not None:
+                print_secure_usage(stack)
         elif args.action == "down":
             stopped = stack.down(only=args.names or None)
             print(f"[stack] stopped: {', '.join(stopped) or 'nothing was running'}")
@@ -37,11 +44,30 @@ def services(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def wants_secure(args: argparse.Namespace, settings: Settings) -> bool:
+    """`--secure`, or (for all but `up`, which is told) the profile running."""
+    if args.secure or args.action == "up":
+        return bool(args.secure)
+    return recorded_profile(settings.stack_dir) == SECURE
+
+
+def print_secure_usage(stack: LocalStack) -> None:
+    assert stack.security is not None
+    env_file = stack.security.env_file
+    print(f"[stack] secured: the client settings are in {env_file} (secrets by *_FILE only)")
+    print(f"[stack] use them in a shell with: {how_to_use(env_file)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.stack", description=__doc__)
     parser.add_argument("action", choices=["up", "down", "status", "start"])
     parser.add_argument("names", nargs="*", help="down/start: only these services (kafka, neo4j)")
     parser.add_argument("--json", action="store_true", help="status as JSON")
+    parser.add_argument(
+        "--secure",
+        action="store_true",
+        help="up: the secured profile (TLS, SASL, auth); the others follow what runs",
+    )
     args = parser.parse_args(argv)
     return services(args, Settings.from_env())
 

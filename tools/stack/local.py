@@ -5,7 +5,13 @@ NEO4J_URI, QDRANT_URL), so the stack and the pipeline always agree. A Qdrant
 server joins the stack only when QDRANT_URL names this machine; an empty
 QDRANT_URL keeps Qdrant embedded in the worker, and a remote one is not ours. `up` is idempotent: a
 service already running (ours, or anyone's answering on that address) is left
-as it is; `down` stops only the processes this stack started."""
+as it is; `down` stops only the processes this stack started.
+
+Two profiles: plaintext (the default, and `make run`'s) and secured
+(`LocalStack(settings, secure=True)`, `up --secure`: tools/stack/secure.py).
+They share the PID files and markers, so `down` stops either; `up` records the
+profile it started (`run/profile`), refuses to start the other one beside it,
+and lets the command line's `status`, `down` and `start` follow it."""
 
 from __future__ import annotations
 
@@ -19,15 +25,17 @@ from urllib.parse import urlparse
 
 from core.settings import Settings
 from tools.stack.process import ManagedProcess
+from tools.stack.secure import SecureProfile, write_env_file
 from tools.stack.services import (
     KafkaBroker,
     Neo4jServer,
-    QdrantBinaryMissing,
+    PrepareError,
     QdrantServer,
     Service,
 )
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+SECURE, PLAINTEXT = "secure", "plaintext"
 
 
 class StackError(RuntimeError):
@@ -53,6 +61,18 @@ def _split_host_port(value: str, default_port: int) -> tuple[str, int]:
     return parsed.hostname or "127.0.0.1", parsed.port or default_port
 
 
+def recorded_profile(stack_dir: Path) -> str | None:
+    """The profile the last `up` in `stack_dir` started, while any of it runs."""
+    try:
+        return profile_file(stack_dir).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def profile_file(stack_dir: Path) -> Path:
+    return stack_dir.resolve() / "run" / "profile"
+
+
 def qdrant_binary(env: Mapping[str, str]) -> Path | None:
     """QDRANT_BIN, else `qdrant` on PATH, else None."""
     named = env.get("QDRANT_BIN", "").strip()
@@ -68,8 +88,10 @@ class LocalStack:
         settings: Settings,
         controller_port: int | None = None,
         env: Mapping[str, str] = os.environ,
+        secure: bool = False,
     ) -> None:
         self.root = settings.stack_dir.resolve()
+        self.security = SecureProfile(self.root) if secure else None
         first_broker = settings.kafka.bootstrap_servers.split(",")[0]
         kafka_host, kafka_port = _split_host_port(first_broker, 9092)
         neo4j_host, neo4j_port = _split_host_port(settings.neo4j.uri, 7687)
@@ -80,15 +102,26 @@ class LocalStack:
                 )
         controller = controller_port or int(env.get("KAFKA_CONTROLLER_PORT", kafka_port + 1))
         self.services: list[Service] = [
-            KafkaBroker(self.root, "127.0.0.1", kafka_port, controller),
-            Neo4jServer(self.root, "127.0.0.1", neo4j_port),
+            KafkaBroker(self.root, "127.0.0.1", kafka_port, controller, security=self.security),
+            Neo4jServer(self.root, "127.0.0.1", neo4j_port, security=self.security),
         ]
         self.qdrant_url = settings.qdrant.url
         if settings.qdrant.url:
+            # The host and port only: the profile decides the scheme (secure.py).
             qdrant_host, qdrant_port = _split_host_port(settings.qdrant.url, 6333)
             if qdrant_host in LOCAL_HOSTS:
-                server = QdrantServer(self.root, "127.0.0.1", qdrant_port, qdrant_binary(env))
+                server = QdrantServer(
+                    self.root,
+                    "127.0.0.1",
+                    qdrant_port,
+                    qdrant_binary(env),
+                    security=self.security,
+                )
                 self.services.append(server)
+
+    @property
+    def profile(self) -> str:
+        return SECURE if self.security is not None else PLAINTEXT
 
     def _process(self, service: Service) -> ManagedProcess:
         return ManagedProcess(service.name, self.root / "run", marker=self._marker(service))
@@ -99,6 +132,7 @@ class LocalStack:
     def up(self, timeout_s: float = 180.0, log: bool = True) -> list[str]:
         """Start what is not running; wait until every service answers. Returns
         the names of the services this call started."""
+        self._claim_profile()
         started = []
         for service in self.services:
             process = self._process(service)
@@ -106,15 +140,48 @@ class LocalStack:
                 continue
             if log:
                 print(f"[stack] preparing {service.name}{_first_run(service)}")
-            try:
-                service.prepare()
-            except QdrantBinaryMissing as exc:
-                raise StackError(str(exc)) from None
+            self._prepare(service)
             process.start(service.command(self._marker(service)), cwd=self.root)
             started.append(service.name)
         for service in self.services:
             self._wait_ready(service, timeout_s, log)
         return started
+
+    def _claim_profile(self) -> None:
+        """Refuse to start one profile beside the other's running processes
+        (same ports, and a client would find the wrong one); else record ours.
+        A secured stack also makes its certificates and secrets now, and
+        writes the client settings to `secure.env`."""
+        recorded = recorded_profile(self.root) or PLAINTEXT
+        running = [s.name for s in self.services if self._process(s).pid() is not None]
+        if recorded != self.profile and running:
+            raise StackError(
+                f"the stack in {self.root} runs the {recorded} profile ({', '.join(running)}): "
+                "stop it first (python -m tools.stack down)"
+            )
+        profile_file(self.root).parent.mkdir(parents=True, exist_ok=True)
+        profile_file(self.root).write_text(self.profile)
+        if self.security is not None:
+            self.security.prepare()
+            write_env_file(self.security.env_file, self.client_env())
+
+    def _prepare(self, service: Service) -> None:
+        try:
+            service.prepare()
+        except PrepareError as exc:
+            raise StackError(str(exc)) from None
+
+    def client_env(self) -> dict[str, str]:
+        """The client settings that reach this stack: for the secured profile,
+        its servers, security and the files of its secrets (no secret itself);
+        for the plaintext one, the addresses alone."""
+        addresses = {service.name: service.address for service in self.services}
+        if self.security is not None:
+            return self.security.client_env(
+                addresses["kafka"], addresses["neo4j"], addresses.get("qdrant")
+            )
+        env = {"KAFKA_BOOTSTRAP_SERVERS": addresses["kafka"], "NEO4J_URI": addresses["neo4j"]}
+        return env | ({"QDRANT_URL": addresses["qdrant"]} if "qdrant" in addresses else {})
 
     def engine(self) -> str:
         """Which Qdrant the pipeline uses, in words, for `make run` to say."""
@@ -149,6 +216,8 @@ class LocalStack:
                 continue
             if self._process(service).stop():
                 stopped.append(service.name)
+        if all(self._process(s).pid() is None for s in self.services):
+            profile_file(self.root).unlink(missing_ok=True)
         return stopped
 
     def start(self, name: str, timeout_s: float = 180.0) -> None:
@@ -156,10 +225,8 @@ class LocalStack:
         service = self._service(name)
         process = self._process(service)
         if process.pid() is None and not service.ready():
-            try:
-                service.prepare()
-            except QdrantBinaryMissing as exc:
-                raise StackError(str(exc)) from None
+            self._claim_profile()
+            self._prepare(service)
             process.start(service.command(self._marker(service)), cwd=self.root)
         self._wait_ready(service, timeout_s, log=False)
 

@@ -2,19 +2,29 @@
 artifacts) and, when QDRANT_URL names this machine, a Qdrant server (a binary
 the user brings). Each knows how to prepare its files, the command that runs
 it, the marker that tells its process from any other, and how to ask it (with
-a real client) if it is ready."""
+a real client) if it is ready.
+
+Each takes an optional `SecureProfile` (tools/stack/secure.py): with it the
+service runs secured, from data folders of its own (`<name>-secure`), so that
+switching profiles never mixes a secured store with a plaintext one."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
+import ssl
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from core.settings import KafkaSecurity, KafkaSettings, Neo4jSettings
+from tools.stack import kafka_sasl
+from tools.stack.credentials import read_secret
 from tools.stack.maven import compile_launcher, fetch_jars
+from tools.stack.private_files import write_private
+from tools.stack.secure import SecureProfile
 
 # The JVM flags Neo4j's own neo4j.conf ships with (server.jvm.additional).
 NEO4J_JVM_FLAGS = [
@@ -61,9 +71,18 @@ class Service(Protocol):
     def address(self) -> str: ...
 
 
+class PrepareError(RuntimeError):
+    """A service cannot be prepared; the message says what to do."""
+
+
 def jvm_marker(stack_root: Path, name: str) -> str:
-    """A system property that the JVM ignores and `ps` shows."""
+    """A system property that the JVM ignores and `ps` shows. The same in both
+    profiles: `down` stops a service whichever profile started it."""
     return f"-Ddocstream.stack={stack_root}/{name}"
+
+
+def data_folder(root: Path, name: str, security: SecureProfile | None) -> Path:
+    return root / "data" / (f"{name}-secure" if security is not None else name)
 
 
 @dataclass
@@ -75,6 +94,7 @@ class KafkaBroker:
     port: int
     controller_port: int
     name: str = "kafka"
+    security: SecureProfile | None = None
 
     @property
     def address(self) -> str:
@@ -89,11 +109,17 @@ class KafkaBroker:
 
     @property
     def data(self) -> Path:
-        return self.root / "data" / "kafka"
+        return data_folder(self.root, self.name, self.security)
 
     @property
     def config(self) -> Path:
-        return self.root / "conf" / "kafka.properties"
+        suffix = "-secure" if self.security is not None else ""
+        return self.root / "conf" / f"kafka{suffix}.properties"
+
+    @property
+    def users_stamp(self) -> Path:
+        """Beside the secured storage: the digest of the users it was formatted with."""
+        return self.data.with_name(f"{self.data.name}.users")
 
     def properties(self) -> str:
         return "\n".join(
@@ -101,11 +127,7 @@ class KafkaBroker:
                 "process.roles=broker,controller",
                 "node.id=1",
                 f"controller.quorum.voters=1@{self.host}:{self.controller_port}",
-                f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
-                f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}",
-                "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-                "inter.broker.listener.name=PLAINTEXT",
+                *self._listener_lines(),
                 f"log.dirs={self.data.resolve()}",
                 "num.partitions=3",
                 # One node: every internal topic has one replica.
@@ -118,39 +140,74 @@ class KafkaBroker:
             ]
         )
 
+    def _listener_lines(self) -> list[str]:
+        if self.security is not None:
+            return kafka_sasl.listener_lines(
+                self.host, self.port, self.controller_port, self.security
+            )
+        return [
+            f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
+            f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+        ]
+
     def prepare(self) -> None:
         fetch_jars("kafka-pom.xml", self.lib)
         self.config.parent.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(self.properties())
+        if self.security is not None:
+            write_private(self.config, self.properties())  # its JAAS lines hold passwords
+        else:
+            self.config.write_text(self.properties())
         log4j = self.root / "conf" / "kafka-log4j.properties"
         log4j.write_text(
             KAFKA_LOG4J.format(log=(self.root / "logs" / "kafka-server.log").resolve())
         )
         if not (self.data / "meta.properties").exists():
             self._format_storage()
+        elif self.security is not None:
+            self._check_users()
 
     def _format_storage(self) -> None:
-        import subprocess
-
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         self.data.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(
-            [
-                "java",
-                "-cp",
-                f"{self.lib}/*",
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                cluster_id,
-                "-c",
-                str(self.config),
-            ],
-            capture_output=True,
-            text=True,
-        )
+        arguments = [
+            "-cp",
+            f"{self.lib}/*",
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(self.config),
+        ]
+        if self.security is None:
+            self._run_format(["java", *arguments])
+            return
+        # The SCRAM users' passwords go in through an argument file, not argv.
+        scram = kafka_sasl.scram_arguments(self.security)
+        argfile = self.root / "conf" / "kafka-format.args"
+        with kafka_sasl.java_argfile(argfile, [*arguments, *scram]) as read_from:
+            self._run_format(["java", read_from])
+        self.users_stamp.write_text(kafka_sasl.users_digest(self.security))
+
+    def _run_format(self, argv: list[str]) -> None:
+        import subprocess
+
+        result = subprocess.run(argv, capture_output=True, text=True)
         if result.returncode != 0:
-            raise RuntimeError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+            raise PrepareError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+
+    def _check_users(self) -> None:
+        assert self.security is not None
+        stamp = self.users_stamp.read_text() if self.users_stamp.exists() else ""
+        if stamp != kafka_sasl.users_digest(self.security):
+            raise PrepareError(
+                f"the secured Kafka storage {self.data} was formatted with other SCRAM "
+                f"passwords than those in {self.security.credentials.folder}: remove "
+                f"{self.data} (its topics go with it) to format it again"
+            )
 
     def command(self, marker: str) -> list[str]:
         log4j = (self.root / "conf" / "kafka-log4j.properties").resolve()
@@ -167,11 +224,16 @@ class KafkaBroker:
             str(self.config.resolve()),
         ]
 
+    def client_settings(self) -> KafkaSettings:
+        """What a client of this broker uses: secured, the profile's client user."""
+        security = self.security.kafka_security() if self.security else KafkaSecurity()
+        return KafkaSettings(bootstrap_servers=self.address, security=security)
+
     def ready(self) -> bool:
         from core.kafka.admin import admin_client
 
-        admin = admin_client(self.address)
         try:
+            admin = admin_client(self.client_settings())
             return bool(admin.list_topics(timeout=1.0).brokers)
         except Exception:
             return False
@@ -185,6 +247,7 @@ class Neo4jServer:
     host: str
     port: int
     name: str = "neo4j"
+    security: SecureProfile | None = None
 
     @property
     def address(self) -> str:
@@ -201,14 +264,18 @@ class Neo4jServer:
     def launcher(self) -> Path:
         return self.root / "lib" / "neo4j-launcher"
 
+    @property
+    def home(self) -> Path:
+        return data_folder(self.root, self.name, self.security)
+
     def prepare(self) -> None:
         fetch_jars("neo4j-pom.xml", self.lib)
         compile_launcher("Neo4jLauncher.java", self.lib, self.launcher)
-        (self.root / "data" / "neo4j").mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(parents=True, exist_ok=True)
 
     def command(self, marker: str) -> list[str]:
         classpath = f"{self.lib.resolve()}/*:{self.launcher.resolve()}"
-        home = (self.root / "data" / "neo4j").resolve()
+        home = self.home.resolve()
         return [
             "java",
             "-Xms256m",
@@ -221,14 +288,43 @@ class Neo4jServer:
             str(home),
             self.host,
             str(self.port),
+            *self._secure_arguments(),
+        ]
+
+    def _secure_arguments(self) -> list[str]:
+        """Bolt TLS with the stack's server certificate, and auth on with the
+        password the launcher reads from its file: a path, never the password."""
+        if self.security is None:
+            return []
+        pki, credentials = self.security.pki, self.security.credentials
+        return [
+            "--tls-cert",
+            str(pki.server_cert.resolve()),
+            "--tls-key",
+            str(pki.server_key.resolve()),
+            "--password-file",
+            str(credentials.neo4j_password.resolve()),
         ]
 
     def ready(self) -> bool:
         from neo4j import GraphDatabase
 
+        from sinks.neo4j.store import trust_options
+
         try:
+            # Plaintext: no auth (the server has none) and no TLS.
+            settings = (
+                self.security.neo4j_settings(self.address)
+                if self.security is not None
+                else Neo4jSettings(uri=self.address)
+            )
             with (
-                GraphDatabase.driver(self.address, auth=None, connection_timeout=1.0) as driver,
+                GraphDatabase.driver(
+                    settings.uri,
+                    auth=settings.auth,
+                    **trust_options(settings),
+                    connection_timeout=1.0,
+                ) as driver,
                 driver.session() as session,
             ):
                 # An auto-commit query: one try, no driver-side retry loop.
@@ -238,7 +334,7 @@ class Neo4jServer:
             return False
 
 
-class QdrantBinaryMissing(RuntimeError):
+class QdrantBinaryMissing(PrepareError):
     """QDRANT_URL names this machine, but there is no server binary to start."""
 
 
@@ -253,24 +349,27 @@ class QdrantServer:
     port: int  # HTTP; gRPC listens on the next port
     binary: Path | None
     name: str = "qdrant"
+    security: SecureProfile | None = None
 
     @property
     def address(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.security is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @property
     def data(self) -> Path:
-        return self.root / "data" / self.name
+        return data_folder(self.root, self.name, self.security)
 
     @property
     def config(self) -> Path:
         return self.root / "conf" / f"{self.name}.yaml"
 
     def marker(self, stack_root: Path) -> str:
+        # One configuration file for both profiles: `down` finds either.
         return str(self.config.resolve())
 
     def settings(self) -> dict[str, Any]:
-        return {
+        settings: dict[str, Any] = {
             "log_level": "INFO",
             "telemetry_disabled": True,
             "storage": {
@@ -279,6 +378,17 @@ class QdrantServer:
             },
             "service": {"host": self.host, "http_port": self.port, "grpc_port": self.port + 1},
         }
+        if self.security is not None:
+            # TLS on both ports (HTTP and gRPC) and the API key: in this file
+            # (mode 0600), not in the command line or the environment.
+            pki = self.security.pki
+            api_key = read_secret(self.security.credentials.qdrant_api_key).reveal()
+            settings["service"] |= {"enable_tls": True, "api_key": api_key}
+            settings["tls"] = {
+                "cert": str(pki.server_cert.resolve()),
+                "key": str(pki.server_key.resolve()),
+            }
+        return settings
 
     def prepare(self) -> None:
         if self.binary is None:
@@ -293,7 +403,10 @@ class QdrantServer:
         self.data.mkdir(parents=True, exist_ok=True)
         self.config.parent.mkdir(parents=True, exist_ok=True)
         # JSON is YAML: the server reads this file as its configuration.
-        self.config.write_text(json.dumps(self.settings(), indent=2))
+        if self.security is not None:
+            write_private(self.config, json.dumps(self.settings(), indent=2))
+        else:
+            self.config.write_text(json.dumps(self.settings(), indent=2))
 
     def command(self, marker: str) -> list[str]:
         assert self.binary is not None, "prepare() refuses a missing binary"
@@ -303,6 +416,18 @@ class QdrantServer:
         import httpx
 
         try:
-            return httpx.get(f"{self.address}/readyz", timeout=1.0).status_code == 200
-        except httpx.HTTPError:
+            response = httpx.get(f"{self.address}/readyz", timeout=1.0, **self._client_options())
+            return response.status_code == 200
+        except (httpx.HTTPError, OSError):
             return False
+
+    def _client_options(self) -> dict[str, Any]:
+        """Secured: trust the stack's CA only, and send the API key."""
+        if self.security is None:
+            return {}
+        settings = self.security.qdrant_settings(self.address)
+        assert settings.ca_file is not None
+        return {
+            "verify": ssl.create_default_context(cafile=str(settings.ca_file)),
+            "headers": {"api-key": settings.api_key.reveal()},
+        }

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import Settings, Topics
+from core.settings import Secret, Settings, Topics
 
 
 def test_defaults_work_with_the_local_stack() -> None:
@@ -77,3 +77,66 @@ def test_size_limits_come_from_the_environment() -> None:
     assert settings.kafka.max_message_bytes == 2_000_000
     assert settings.kafka.dead_letter_max_bytes == 4_000_000
     assert settings.chunker.max_text_bytes == 1000
+
+
+def test_a_secret_never_shows_its_value() -> None:
+    secret = Secret("hunter2")
+    assert secret.reveal() == "hunter2" and secret
+    assert "hunter2" not in f"{secret} {secret!r} {[secret]}"
+    assert not Secret() and repr(Secret()) == "Secret(unset)"
+    settings = Settings.from_env(
+        {
+            "NEO4J_USER": "neo4j",
+            "NEO4J_PASSWORD": "hunter2",
+            "QDRANT_API_KEY": "hunter2",
+            "KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
+            "KAFKA_SASL_USERNAME": "docstream",
+            "KAFKA_SASL_PASSWORD": "hunter2",
+        }
+    )
+    assert "hunter2" not in repr(settings), "a settings object in a log line shows no secret"
+    assert settings.neo4j.auth == ("neo4j", "hunter2")
+    assert settings.kafka.security.protocol == "SASL_SSL"
+    assert settings.kafka.security.describe() == "SASL_SSL, SCRAM-SHA-512 as docstream"
+
+
+def test_a_secret_comes_from_its_file_less_one_trailing_newline(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("from a file\n")
+    settings = Settings.from_env(
+        {
+            "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "KAFKA_SASL_USERNAME": "docstream",
+            "KAFKA_SASL_PASSWORD_FILE": str(tmp_path / "pw"),
+            "NEO4J_PASSWORD_FILE": str(tmp_path / "pw"),
+            "QDRANT_API_KEY_FILE": str(tmp_path / "pw"),
+            "DOCSTREAM_API_KEYS_FILE": str(tmp_path / "pw"),
+        }
+    )
+    assert settings.kafka.security.password.reveal() == "from a file"
+    assert settings.neo4j.password.reveal() == "from a file"
+    assert settings.qdrant.api_key.reveal() == "from a file"
+    assert settings.api.api_keys == frozenset({"from a file"})
+
+
+def test_a_secret_file_that_cannot_be_read_or_set_twice_is_named_not_shown(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"NEO4J_PASSWORD_FILE=.*cannot be read"):
+        Settings.from_env({"NEO4J_PASSWORD_FILE": str(tmp_path / "absent")})
+    with pytest.raises(ValueError, match="set NEO4J_PASSWORD or NEO4J_PASSWORD_FILE, not both"):
+        Settings.from_env({"NEO4J_PASSWORD": "x", "NEO4J_PASSWORD_FILE": str(tmp_path / "pw")})
+
+
+def test_tls_settings_of_the_stores(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "NEO4J_URI": "bolt://db:7687",
+            "NEO4J_CA_FILE": str(tmp_path / "ca.crt"),
+            "QDRANT_URL": "https://qdrant:6333",
+            "QDRANT_CA_FILE": str(tmp_path / "ca.crt"),
+        }
+    )
+    assert settings.neo4j.tls and settings.neo4j.ca_file == tmp_path / "ca.crt"
+    assert settings.qdrant.ca_file == tmp_path / "ca.crt"
+    assert Settings.from_env({"NEO4J_URI": "neo4j+s://db:7687"}).neo4j.tls
+    assert not Settings.from_env({}).neo4j.tls
+    with pytest.raises(ValueError, match="NEO4J_CA_FILE goes with a bolt:// or neo4j:// URI"):
+        Settings.from_env({"NEO4J_URI": "neo4j+s://db", "NEO4J_CA_FILE": "ca.crt"})

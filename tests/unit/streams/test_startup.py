@@ -7,8 +7,9 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from core.backoff import Backoff
+from core.kafka.errors import KafkaUnavailable
 from core.types import StoreNeedsOperator, StoreUnavailable
-from streams.startup import kafka_unreachable, until_ready
+from streams.startup import until_ready
 
 FAST = Backoff(initial_s=0.001, maximum_s=0.002)
 
@@ -34,9 +35,10 @@ async def test_a_store_and_a_broker_not_up_yet_are_waited_for() -> None:
         StoreUnavailable("neo4j", "starting"),
         kafka(KafkaError._TRANSPORT),
         kafka(KafkaError._TIMED_OUT),
+        KafkaUnavailable("no broker answered"),
     )
     assert await until_ready("startup-test", prepare, FAST) == "ready"
-    assert prepare.calls == 4
+    assert prepare.calls == 5
 
 
 @pytest.mark.parametrize(
@@ -52,9 +54,3 @@ async def test_anything_else_stops_the_start_at_once(error: Exception) -> None:
     with pytest.raises(type(error)):
         await until_ready("startup-test", prepare, FAST)
     assert prepare.calls == 1
-
-
-def test_only_kafka_errors_of_an_unreachable_cluster_count() -> None:
-    assert kafka_unreachable(kafka(KafkaError._ALL_BROKERS_DOWN))
-    assert not kafka_unreachable(kafka(KafkaError.TOPIC_ALREADY_EXISTS))
-    assert not kafka_unreachable(ConnectionError("not a Kafka error"))

@@ -9,11 +9,12 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import TopicPartition
+from confluent_kafka import TopicPartition
 
 from core.kafka.batches import BatchConsumer
+from core.settings import KafkaSettings
 
-TP = TopicPartition("chunks", 0)
+TP = ("chunks", 0)
 
 
 @dataclass
@@ -21,34 +22,36 @@ class Record:
     offset: int
 
 
-def batch(*offsets: int) -> dict[TopicPartition, list[Any]]:
+def batch(*offsets: int) -> dict[tuple[str, int], list[Any]]:
     return {TP: [Record(o) for o in offsets]}
 
 
 class FakeConsumer:
-    """What BatchConsumer uses of aiokafka's consumer, recording commits and seeks."""
+    """What BatchConsumer uses of confluent-kafka's AIOConsumer, recording
+    commits and seeks."""
 
     def __init__(self) -> None:
         self.events: list[tuple[str, int]] = []
 
-    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
-        self.events.append(("commit", offsets[TP]))
+    async def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> None:
+        assert not asynchronous, "a commit is waited for: offsets move only after the write"
+        self.events.append(("commit", offsets[0].offset))
 
-    def seek(self, tp: TopicPartition, offset: int) -> None:
-        self.events.append(("seek", offset))
+    async def seek(self, tp: TopicPartition) -> None:
+        self.events.append(("seek", tp.offset))
 
-    def assignment(self) -> set[TopicPartition]:
-        return {TP}
+    async def assignment(self) -> list[TopicPartition]:
+        return [TopicPartition(*TP)]
 
-    def highwater(self, tp: TopicPartition) -> int | None:
-        return None
+    async def get_watermark_offsets(self, tp: TopicPartition, cached: bool) -> tuple[int, int]:
+        return (-1001, -1001)  # librdkafka's "not known yet"
 
-    def pause(self, *tps: TopicPartition) -> None: ...
+    async def pause(self, tps: list[TopicPartition]) -> None: ...
 
-    def resume(self, *tps: TopicPartition) -> None: ...
+    async def resume(self, tps: list[TopicPartition]) -> None: ...
 
-    async def getmany(self, **_: Any) -> dict[TopicPartition, list[Any]]:
-        return {}
+    async def consume(self, num_messages: int, timeout: float) -> list[Any]:
+        return []
 
 
 class Handler:
@@ -69,7 +72,7 @@ class Handler:
 
 
 def stage(handler: Handler) -> BatchConsumer:
-    return BatchConsumer("unit-embedder", "chunks", "g", "127.0.0.1:1", handler)
+    return BatchConsumer("unit-embedder", "chunks", "g", KafkaSettings("127.0.0.1:1"), handler)
 
 
 async def test_the_next_batch_is_handled_before_the_last_one_is_acknowledged() -> None:

@@ -6,9 +6,9 @@ import logging
 from typing import Any
 
 import pytest
-from confluent_kafka import Message
 
 from core.correlation import CORRELATION_HEADER, TRACEPARENT_HEADER
+from core.kafka.records import Record
 from core.settings import ChunkerSettings, Topics
 from ops.dlq.letters import (
     REDRIVE_OF_HEADER,
@@ -56,15 +56,16 @@ async def fail_in_chunker(message: FakeMessage) -> tuple[bytes, list[tuple[str, 
 
 
 def consumed(value: bytes, headers: Any, partition: int = 0, offset: int = 0) -> DeadLetter:
-    message = Message(
+    record = Record(
         topic="documents.dlq",
         partition=partition,
         offset=offset,
+        key=None,
         value=value,
         headers=headers,
-        timestamp=(1, 1_700_000_000_000),
+        timestamp=1_700_000_000_000,
     )
-    return dead_letter("documents", "documents.dlq", message, CODECS.dead_letters)
+    return dead_letter("documents", "documents.dlq", record, CODECS.dead_letters)
 
 
 def redriven(letter: DeadLetter, offset: int = 20) -> FakeMessage:

@@ -73,3 +73,46 @@ def test_mapped_chains_the_drivers_exception() -> None:
     with pytest.raises(StoreUnavailable) as raised, mapped():
         raise original
     assert raised.value.__cause__ is original
+
+
+def _caused(outer: Exception, cause: BaseException) -> Exception:
+    outer.__cause__ = cause
+    return outer
+
+
+def test_an_untrusted_certificate_needs_the_operator_and_names_the_ca_setting() -> None:
+    import ssl
+
+    from neo4j.exceptions import ServiceUnavailable
+
+    verify = ssl.SSLCertVerificationError(1, "certificate verify failed: unable to get issuer")
+    error = store_error(
+        _caused(ServiceUnavailable("Failed to establish encrypted connection"), verify)
+    )
+    assert isinstance(error, StoreNeedsOperator) and error.reason == "tls"
+    assert "NEO4J_CA_FILE" in str(error)
+
+
+def test_a_server_that_wants_tls_or_does_not_speak_it_is_told_apart() -> None:
+    import ssl
+
+    from neo4j.exceptions import ServiceUnavailable
+
+    wants = store_error(
+        ServiceUnavailable("Connection to x closed with incomplete handshake response")
+    )
+    assert isinstance(wants, StoreNeedsOperator) and "requires TLS" in str(wants)
+    plain = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")
+    error = store_error(
+        _caused(ServiceUnavailable("Failed to establish encrypted connection"), plain)
+    )
+    assert isinstance(error, StoreNeedsOperator) and "does not speak TLS" in str(error)
+    assert isinstance(store_error(ServiceUnavailable("Couldn't connect")), StoreUnavailable)
+
+
+def test_refused_credentials_name_the_settings() -> None:
+    from neo4j.exceptions import AuthError
+
+    error = store_error(AuthError("The client is unauthorized due to authentication failure."))
+    assert isinstance(error, StoreNeedsOperator) and error.reason == "credentials"
+    assert "NEO4J_PASSWORD" in str(error)

@@ -78,3 +78,23 @@ def test_mapped_chains_the_librarys_exception() -> None:
     with pytest.raises(StoreUnavailable) as raised, mapped():
         raise original
     assert raised.value.__cause__ is original
+
+
+def test_an_untrusted_certificate_needs_the_operator_and_names_the_ca_setting() -> None:
+    import ssl
+
+    connect = httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+    connect.__cause__ = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    wrapped = ResponseHandlingException(connect)
+    wrapped.__cause__ = connect
+    error = store_error(wrapped)
+    assert isinstance(error, StoreNeedsOperator) and error.reason == "tls"
+    assert "QDRANT_CA_FILE" in str(error)
+
+
+def test_a_refused_api_key_names_its_setting() -> None:
+    error = store_error(
+        UnexpectedResponse(401, "Unauthorized", b"Invalid API key or JWT", httpx.Headers())
+    )
+    assert isinstance(error, StoreNeedsOperator) and error.reason == "credentials"
+    assert "QDRANT_API_KEY" in str(error)
