@@ -106,11 +106,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _follow(client: httpx.Client, path: str, label: str) -> int:
+    # A store that has finished is said once: its line would only repeat with a
+    # rate decaying over the time the other store still takes.
+    finished: set[str] = set()
     try:
         while True:
             report = client.get(path).json()
             for target in report["targets"]:
+                if target["target"] in finished:
+                    continue
                 print(progress_line(target, label), flush=True)
+                if target["phase"] in FINISHED:
+                    finished.add(target["target"])
             if not report["running"]:
                 phases = {t["phase"] for t in report["targets"]}
                 if report.get("configure") and phases == {"done"}:
@@ -122,6 +129,9 @@ def _follow(client: httpx.Client, path: str, label: str) -> int:
         client.delete(path)
         print(f"[{label}] interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+
+
+FINISHED = frozenset({"done", "refused", "interrupted", "failed"})
 
 
 def progress_line(target: dict[str, Any], label: str = "rebuild") -> str:

@@ -23,6 +23,7 @@ import functools
 import hashlib
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,15 @@ def export_fp32(model_path: Path, dest: Path) -> None:
     axes = {"batch": 0, "seq": 1}
 
     def write(tmp: Path) -> None:
-        with torch.inference_mode(False), torch.no_grad():
+        # The tracer warns about every Python branch of the model's code it
+        # freezes (harmless here: the checks against `encode` at load are the
+        # proof); a newcomer's first start should say what happens, once.
+        log.info(
+            "exporting the model to ONNX once (a minute at most; cached)",
+            extra={"model": str(model_path), "file": str(dest)},
+        )
+        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             torch.onnx.export(
                 Pooled(),
                 (sample, sample),
