@@ -178,3 +178,59 @@ def test_a_backend_that_fails_to_load_falls_back_to_torch(
 def test_an_unknown_backend_is_refused() -> None:
     with pytest.raises(ValueError, match="DOCSTREAM_EMBED_BACKEND"):
         EmbedderSettings(backend="tensorrt")
+
+
+def test_auto_decides_once_and_a_later_start_keeps_it_without_timing(
+    cache: Path,
+    settings: EmbedderSettings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from streams.embedding import decision
+
+    (cache / decision.FILE).unlink(missing_ok=True)
+    auto = replace(settings, backend="auto")
+    with caplog.at_level(logging.INFO, logger="streams.embedding.backend"):
+        first = SentenceTransformerEmbedder(auto)
+    chosen = [r for r in caplog.records if r.getMessage() == "embedder backend chosen"]
+    assert getattr(chosen[-1], "decided", None) == "now"
+    figures = getattr(chosen[-1], "texts_per_s", {})
+    assert set(figures) == {"torch", *backend.candidates("auto")}
+    assert (cache / decision.FILE).is_file()
+
+    built: list[str] = []
+    real_build = backend.build
+    monkeypatch.setattr(
+        backend, "build", lambda name, *a: built.append(name) or real_build(name, *a)
+    )
+    monkeypatch.setattr(backend, "_rates", lambda *a: pytest.fail("a kept decision is not timed"))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="streams.embedding.backend"):
+        again = SentenceTransformerEmbedder(auto)
+    assert again.backend == first.backend
+    assert built == ([] if first.backend == "torch" else [first.backend]), "only the chosen one"
+    kept = [r for r in caplog.records if r.getMessage() == "embedder backend chosen"]
+    assert getattr(kept[-1], "decided", None) == "before"
+    assert getattr(kept[-1], "texts_per_s", None) == figures, "the same figures, every start"
+
+
+def test_another_machine_or_a_backend_that_no_longer_passes_decides_again(
+    cache: Path, settings: EmbedderSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streams.embedding import decision
+
+    auto = replace(settings, backend="auto")
+    here = decision.machine(backend.threads(auto), backend.candidates("auto"))
+    decision.record(cache, decision.Decision("onnx", {"torch": 1.0, "onnx": 2.0}, here))
+    timed: list[int] = []
+    real_rates = backend._rates
+    monkeypatch.setattr(backend, "_rates", lambda *a: timed.append(1) or real_rates(*a))
+    bounds = backend.MIN_COSINE
+    monkeypatch.setattr(backend, "MIN_COSINE", {**bounds, "onnx": 1.1})
+    SentenceTransformerEmbedder(auto)  # the recorded onnx fails its check now
+    assert timed == [1]
+    moved = {**here, "cpu": "another CPU"}
+    decision.record(cache, decision.Decision("torch", {"torch": 1.0}, moved))
+    monkeypatch.setattr(backend, "MIN_COSINE", bounds)
+    SentenceTransformerEmbedder(auto)
+    assert timed == [1, 1], "a decision made on another CPU is not this one's"
