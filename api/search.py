@@ -93,14 +93,39 @@ class QueryFailed(Exception):
         self.stage = stage
 
 
+def is_bug(exc: BaseException) -> bool:
+    """Neither the store contract, nor a timeout, nor a bug already named, nor
+    a cancellation: a bug of ours, which ends the query."""
+    return isinstance(exc, Exception) and not isinstance(
+        exc, StoreError | StoreTimeout | QueryFailed
+    )
+
+
 def store_failure(exc: BaseException, stage: str) -> StoreError | StoreTimeout:
-    """`exc` when a store failed or was slow (it degrades the answer); any other
-    exception is raised, as `QueryFailed` of `stage`, so it ends the query."""
+    """`exc` when a store failed or was slow (it degrades the answer); a bug is
+    raised as `QueryFailed` of `stage`, anything else as it is."""
+    if is_bug(exc):
+        raise QueryFailed(stage) from exc
     if isinstance(exc, StoreError | StoreTimeout):
         return exc
-    if isinstance(exc, QueryFailed) or not isinstance(exc, Exception):
-        raise exc  # already named, or a cancellation: as it is
-    raise QueryFailed(stage) from exc
+    raise exc  # already named, or a cancellation
+
+
+class named_bugs:
+    """Within it, a bug of ours leaves as `QueryFailed(stage)` (`is_bug`); the
+    store contract and timeouts leave as they are, for the caller to degrade
+    the answer. The stage is named where it is known, as the stores' adapters
+    map their library's errors (`sinks/errors.py`, `mapped_by`)."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
+        if exc is not None and is_bug(exc):
+            raise QueryFailed(self.stage) from exc
 
 
 def report_failure(
@@ -292,15 +317,13 @@ class SearchService:
         timeout = self.limits.store_timeout_s if timeout is None else timeout
         started = time.perf_counter()
         try:
-            # asyncio.timeout, not wait_for: no extra task (and loop turn) per stage.
-            async with asyncio.timeout(timeout):
-                return await work
-        except TimeoutError as exc:
-            raise StoreTimeout(f"{stage} took longer than {timeout}s") from exc
-        except StoreError:
-            raise  # the store contract: the caller degrades the answer
-        except Exception as exc:  # a bug of ours, named after its stage while that is known
-            raise QueryFailed(stage) from exc
+            with named_bugs(stage):
+                try:
+                    # asyncio.timeout, not wait_for: no extra task (and loop turn) per stage.
+                    async with asyncio.timeout(timeout):
+                        return await work
+                except TimeoutError as exc:
+                    raise StoreTimeout(f"{stage} took longer than {timeout}s") from exc
         finally:
             timings[f"{stage}_ms"] = _ms(started)
             QUERY_SECONDS.labels(stage).observe(timings[f"{stage}_ms"] / 1000)

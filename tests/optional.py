@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.stack.local import qdrant_binary as stack_qdrant_binary
-
 REQUIRE = "DOCSTREAM_TEST_REQUIRE"
 
 
@@ -47,16 +45,6 @@ CUDA = OptionalInput(
     "run on a machine where torch sees a CUDA device",
 )
 INPUTS = (QDRANT_SERVER, CUDA)
-
-
-def qdrant_binary(env: Mapping[str, str] = os.environ) -> Path | None:
-    """The Qdrant server binary, found as the local stack finds it (QDRANT_BIN,
-    else `qdrant` on PATH). A QDRANT_BIN that names no executable file is a
-    mistake worth stopping for, not a skip."""
-    path = stack_qdrant_binary(env)
-    if path is not None and not (path.is_file() and os.access(path, os.X_OK)):
-        raise FileNotFoundError(f"QDRANT_BIN={path} is not an executable file")
-    return path
 
 
 def cuda_available() -> bool:

@@ -120,7 +120,7 @@ class FollowHub:
         follower.ready = True
         backlog, follower.backlog = follower.backlog, []
         if backlog:
-            await self._match(follower, backlog)
+            await self._apply([follower], backlog)
 
     # Notices come in.
 
@@ -151,7 +151,7 @@ class FollowHub:
 
     async def deliver(self, docs: list[ReadyDoc]) -> None:
         self.sweep()
-        waiting = []
+        matched: list[Follower] = []
         for follower in list(self.followers.values()):
             if follower.ended:
                 continue
@@ -162,8 +162,21 @@ class FollowHub:
                     follower.backlog.clear()
                     follower.wake.set()
                 continue
-            waiting.append(self._match(follower, docs))
-        await asyncio.gather(*waiting)
+            matched.append(follower)
+        await self._apply(matched, docs)
+
+    async def _apply(self, followers: list[Follower], docs: list[ReadyDoc]) -> None:
+        """One round per follower, side by side. A bug in one round ends that
+        follower only (`fail`); a store's failure only loses the round."""
+        rounds = [self._match(follower, docs) for follower in followers]
+        outcomes = await asyncio.gather(*rounds, return_exceptions=True)
+        for follower, outcome in zip(followers, outcomes, strict=True):
+            if isinstance(outcome, Exception):  # a bug: `_found` takes a store's failure
+                self.fail(follower, outcome, "follow")
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            elif outcome is not None:
+                self._push(follower, *outcome)
 
     def fail(self, follower: Follower, exc: BaseException, stage: str) -> None:
         """A bug of ours ended this follower: logged with its traceback and
@@ -173,15 +186,21 @@ class FollowHub:
             FOLLOW_CLOSED.labels("error").inc()
         follower.fail(error)
 
-    async def _match(self, follower: Follower, docs: list[ReadyDoc]) -> None:
+    async def _match(
+        self, follower: Follower, docs: list[ReadyDoc]
+    ) -> tuple[list[Event], float] | None:
         # Every line logged in this round names the follower's request.
         token = current_correlation_id.set(follower.correlation_id)
         try:
-            await self._round(follower, docs)
+            return await self._round(follower, docs)
         finally:
             current_correlation_id.reset(token)
 
-    async def _round(self, follower: Follower, docs: list[ReadyDoc]) -> None:
+    async def _round(
+        self, follower: Follower, docs: list[ReadyDoc]
+    ) -> tuple[list[Event], float] | None:
+        """The events this round has for `follower` and when what they say was
+        written; None when it has none (or lost the round to a store)."""
         latest: dict[str, ReadyDoc] = {}
         for doc in docs:
             if doc.doc_id not in latest or doc.version >= latest[doc.doc_id].version:
@@ -189,18 +208,17 @@ class FollowHub:
         where = follower.query.where
         mine = [d for d in latest.values() if not where.doc_ids or d.doc_id in where.doc_ids]
         if not mine:
-            return
-        try:
-            found = await self._found(follower, [d.doc_id for d in mine if not d.deleted])
-            if found is None:  # a store failed or was slow: this round is lost for this follower
-                self.match_failures += 1
-                log.warning("follow: matching failed", extra={"docs": len(mine)})
-                return
-            events = self._events(follower, mine, found)
-        except Exception as exc:  # a bug of ours, not a store's failure
-            self.fail(follower, exc, "follow")
-            return
-        follower.push(events, max(d.written_at for d in mine))
+            return None
+        found = await self._found(follower, [d.doc_id for d in mine if not d.deleted])
+        if found is None:  # a store failed or was slow: this round is lost for this follower
+            self.match_failures += 1
+            log.warning("follow: matching failed", extra={"docs": len(mine)})
+            return None
+        return self._events(follower, mine, found), max(d.written_at for d in mine)
+
+    @staticmethod
+    def _push(follower: Follower, events: list[Event], written_at: float) -> None:
+        follower.push(events, written_at)
         if follower.dropped:
             FOLLOW_CLOSED.labels("dropped").inc()
             log.warning("follow: a follower stopped reading and was dropped")

@@ -78,12 +78,17 @@ def diagnose(kafka: KafkaSettings, timeout_s: float = 10.0) -> str | None:
         admin.poll(0)
         with seen.lock:
             verdict = verdict_of(kafka, seen.errors, seen.logs)
-            refused = any("Connection refused" in e.str() for e in seen.errors)
+            refused = nothing_listens(seen.errors)
         if verdict is not None:
             return verdict
         if refused and time.monotonic() > deadline - timeout_s + REFUSED_S:
             return None  # nothing listens there yet: not a setting's fault
     return None
+
+
+def nothing_listens(errors: list[KafkaError]) -> bool:
+    """The port refused the connection: a broker not started yet."""
+    return any("Connection refused" in error.str() for error in errors)
 
 
 def verdict_of(kafka: KafkaSettings, errors: list[KafkaError], logs: list[str]) -> str | None:

@@ -12,11 +12,11 @@ import time
 import uuid
 from collections.abc import Callable
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from core.kafka.admin import ensure_topics
 from core.kafka.config import consumer_config
-from core.kafka.errors import KafkaUnavailable, failure
+from core.kafka.errors import KafkaRefused, KafkaUnavailable, failure
 from core.kafka.offsets import Bounds, Offsets
 from core.kafka.records import Record
 from core.logs import get_logger
@@ -150,7 +150,8 @@ class TopicTail:
         while consumer is None and not self._stop.is_set():
             try:
                 consumer = self._open()
-            except Exception as exc:  # Kafka not there yet: the readers wait for it
+            except (KafkaUnavailable, KafkaRefused, KafkaException) as exc:
+                # Kafka not there yet (or the topic not made yet): the readers wait for it.
                 log.warning(
                     f"{self.name}: {self.what} not readable yet",
                     extra={"topic": self.topic, "error": repr(exc)},

@@ -59,10 +59,14 @@ def recorded(folder: Path, wanted: Mapping[str, str]) -> Decision | None:
     another machine's, or a file that does not read: decide again)."""
     try:
         raw: Any = json.loads((folder / FILE).read_text(encoding="utf-8"))
-        decision = Decision(str(raw["backend"]), dict(raw["texts_per_s"]), dict(raw["machine"]))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError):  # none yet, or not JSON (a file cut short)
         return None
-    return decision if decision.machine == dict(wanted) else None
+    if not isinstance(raw, dict):
+        return None
+    backend, figures, made_for = raw.get("backend"), raw.get("texts_per_s"), raw.get("machine")
+    if not (isinstance(backend, str) and isinstance(figures, dict) and made_for == dict(wanted)):
+        return None
+    return Decision(backend, figures, made_for)
 
 
 def record(folder: Path, decision: Decision) -> None:

@@ -25,6 +25,7 @@ from neo4j import Driver, GraphDatabase
 from core.settings import Settings
 from tests import optional
 from tests.services import Services, start_services
+from tools.stack.local import qdrant_binary
 from tools.stack.process import ManagedProcess
 from tools.stack.services import QdrantServer
 
@@ -200,10 +201,11 @@ def neo4j_driver(stack: Services, base_settings: Settings, run_id: str) -> Itera
 def qdrant_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a Qdrant server of this session's own, for the server pass of
     the vector-store tests: started from QDRANT_BIN (or `qdrant` on PATH) as
-    the local stack starts one, on a free port and a fresh folder, stopped at
+    the local stack starts one (a QDRANT_BIN that is no executable fails its
+    start), on a free port and a fresh folder, stopped at
     the end. Without a binary those tests are skipped, and the run's summary
     says how to provide one (tests/optional.py); CI requires it."""
-    binary = optional.qdrant_binary()
+    binary = qdrant_binary(os.environ)
     optional.need(optional.QDRANT_SERVER, binary is not None)
     root = tmp_path_factory.mktemp("qdrant-server")
     server = QdrantServer(root, "127.0.0.1", free_port(), binary)

@@ -29,3 +29,10 @@ def test_no_file_or_an_unreadable_one_means_deciding_again(tmp_path: Path) -> No
     assert recorded(tmp_path, here) is None
     (tmp_path / decision.FILE).write_text('{"backend": "onnx"}')
     assert recorded(tmp_path, here) is None
+
+
+def test_a_file_of_another_shape_is_no_decision(tmp_path: Path) -> None:
+    here = decision.machine(1, ("onnx",))
+    for text in ("[1, 2]", '{"backend": 3, "texts_per_s": {}, "machine": {}}', "null"):
+        (tmp_path / decision.FILE).write_text(text)
+        assert recorded(tmp_path, here) is None, text
