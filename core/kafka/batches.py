@@ -75,6 +75,9 @@ class BatchConsumer:
     max_records: int = 64
     within_s: float = 0.05
     in_flight: InFlight | None = field(default=None, init=False)
+    # Per partition, the first offset not committed yet: what the lag metric
+    # counts from, so a batch fetched (or in flight) is still owed.
+    uncommitted_from: dict[Partition, int] = field(default_factory=dict, init=False)
 
     def _config(self) -> dict[str, Any]:
         return consumer_config(
@@ -102,7 +105,7 @@ class BatchConsumer:
 
     async def run(self) -> None:
         consumer = AIOConsumer(self._config(), max_workers=CONSUMER_THREADS)
-        assignments = AssignmentLog(self.name)
+        assignments = AssignmentLog(self.name, self.uncommitted_from)
         await consumer.subscribe(
             [self.topic], on_assign=assignments.on_assign, on_revoke=assignments.on_revoke
         )
@@ -139,6 +142,10 @@ class BatchConsumer:
                 continue
             record = Record.of(message)
             fetched.setdefault((record.topic, record.partition), []).append(record)
+        for tp, batch in fetched.items():
+            # A fetch starts where the group committed, or where a rewind put it.
+            self.uncommitted_from.setdefault(tp, batch[0].offset)
+        await self._record_lag(consumer, {tp: self.uncommitted_from[tp] for tp in fetched})
         return fetched
 
     async def _process(self, consumer: AIOConsumer, fetched: Fetched) -> None:
@@ -194,6 +201,7 @@ class BatchConsumer:
 
     async def _commit(self, consumer: AIOConsumer, fetched: Fetched) -> None:
         offsets = {tp: batch[-1].offset + 1 for tp, batch in fetched.items()}
+        self.uncommitted_from.update(offsets)
         await self._record_lag(consumer, offsets)
         try:
             await consumer.commit(
@@ -234,6 +242,8 @@ class BatchConsumer:
             CONSUMER_PAUSED_SINCE.labels(self.name).set(0)
 
     async def _record_lag(self, consumer: AIOConsumer, offsets: dict[Partition, int]) -> None:
+        """Records from each partition's first uncommitted offset to its end:
+        what the stage has not finished (written, or acknowledged downstream)."""
         for (topic, partition), next_offset in offsets.items():
             # The broker's end as of the last fetch: no request of its own.
             _low, end = await consumer.get_watermark_offsets(
@@ -266,10 +276,14 @@ class AssignmentLog:
     rebalance and as a gauge, so a scaled-out group shows how it split. (The
     client assigns what it was given once a callback returns.)"""
 
-    def __init__(self, stage: str) -> None:
+    def __init__(self, stage: str, uncommitted_from: dict[Partition, int] | None = None) -> None:
         self.stage = stage
+        # A partition that leaves may come back moved on by another member.
+        self.uncommitted_from = {} if uncommitted_from is None else uncommitted_from
 
     async def on_revoke(self, _consumer: Any, revoked: list[TopicPartition]) -> None:
+        for tp in revoked:
+            self.uncommitted_from.pop((tp.topic, tp.partition), None)
         if revoked:
             log.info("partitions revoked", extra={"stage": self.stage, **_described(revoked)})
 

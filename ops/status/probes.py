@@ -20,7 +20,7 @@ import httpx
 
 from core.kafka.connect import diagnose
 from core.kafka.errors import KafkaRefused, KafkaUnavailable
-from core.kafka.offsets import Bounds, Cluster, Offsets
+from core.kafka.offsets import Cluster, Offsets
 from core.settings import KafkaSettings, Settings
 from core.types import Generations
 from ops.admin_key import find_api_key
@@ -103,7 +103,24 @@ class KafkaProbe:
     def snapshot(self) -> dict[str, Any]:
         cluster = self._cluster()
         names = self.topic_names(cluster.topics)
+        stages = [s for s in stage_groups(self.settings) if s.topic in cluster.topics]
+        # Every group's committed offsets first, every end after them. A stage
+        # commits only once what it owes downstream is written or acknowledged,
+        # so an end read later holds everything a commit read earlier passed on:
+        # lag 0 on every stage then means both stores hold everything published
+        # before the report. Ends read first would miss the output of a batch
+        # that finished between the two reads (its stage at 0 against the old
+        # end, the next stage at 0 against an end without that output).
+        committed = {
+            s.name: self.offsets.committed(s.group, s.topic, cluster.topics[s.topic])
+            for s in stages
+        }
         bounds = self.offsets.bounds(names)
+        groups = {
+            s.name: {"group": s.group, "topic": s.topic, **lag(bounds[s.topic], committed[s.name])}
+            for s in stages
+            if s.topic in bounds
+        }
         return {
             "bootstrap": self.settings.bootstrap_servers,
             # How this client reaches Kafka, in words: never a secret.
@@ -119,11 +136,9 @@ class KafkaProbe:
                 if name in bounds
             },
             "missing_topics": sorted(set(self.settings.topics.all()) - set(bounds)),
-            "groups": {
-                s.name: {"group": s.group, "topic": s.topic, **self._lag(s, bounds)}
-                for s in stage_groups(self.settings)
-                if s.topic in bounds
-            },
+            "groups": groups,
+            # Lag 0 on every stage: everything published before this report is in both stores.
+            "caught_up": bool(groups) and all(g["lag"] == 0 for g in groups.values()),
         }
 
     def _cluster(self) -> Cluster:
@@ -136,10 +151,6 @@ class KafkaProbe:
             if verdict is not None:
                 raise KafkaRefused(verdict) from exc
             raise
-
-    def _lag(self, stage: Stage, bounds: Mapping[str, Bounds]) -> dict[str, Any]:
-        committed = self.offsets.committed(stage.group, stage.topic, bounds[stage.topic])
-        return lag(bounds[stage.topic], committed)
 
 
 async def index_counts(location: str, generations: Generations) -> dict[str, Any]:

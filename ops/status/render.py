@@ -31,7 +31,16 @@ def _kafka_lines(kafka: Mapping[str, Any]) -> list[str]:
     lines += [f"  {name:<48} missing" for name in kafka["missing_topics"]]
     for stage, group in kafka["groups"].items():
         lines.append(f"  lag {stage:<12} {group['group']:<36} {group['lag']}")
+    if "caught_up" in kafka:
+        lines.append(_caught_up_line(kafka))
     return lines
+
+
+def _caught_up_line(kafka: Mapping[str, Any]) -> str:
+    if kafka["caught_up"]:
+        return "  caught up: both stores hold everything published before this report"
+    owed = sum(group["lag"] for group in kafka["groups"].values())
+    return f"  caught up: no, {owed} records still to be handled (committed offsets to the ends)"
 
 
 def _pipeline_lines(metrics: Mapping[str, Any]) -> list[str]:

@@ -7,6 +7,7 @@ import json
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 from confluent_kafka import Producer
 from neo4j import Driver
@@ -127,6 +128,36 @@ def test_neo4j_holds_documents_chunks_and_next_edges(
     assert len(gamma["chunks"]) >= 3, "the long document should have several chunks"
     assert gamma["next_edges"] == len(gamma["chunks"]) - 1
     assert all(g["correlation_ids"] == [published["correlation_id"]] for g in graph.values())
+
+
+def test_caught_up_in_status_means_both_stores_hold_everything_published(
+    pipeline: Pipeline, run_id: str, tmp_path: Any
+) -> None:
+    """`docstream status` reads committed offsets, then the ends: once it says
+    caught up, every document published before is in both stores at that
+    moment (not some seconds later)."""
+    doc_ids = [f"{run_id}-caught-{n}" for n in range(24)]
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text(
+        "\n".join(
+            json.dumps({"doc_id": d, "title": d, "text": f"{DOCUMENTS['gamma']} Copy {d}."})
+            for d in doc_ids
+        )
+    )
+    assert pipeline.cli("publish", str(corpus)).returncode == 0
+
+    def caught_up() -> dict[str, Any] | None:
+        done = pipeline.cli("status", "--json")
+        report = json.loads(done.stdout) if done.returncode == 0 else {}
+        return report if report.get("kafka", {}).get("caught_up") else None
+
+    report = eventually(caught_up, "status says caught up", timeout_s=240)
+    assert all(group["lag"] == 0 for group in report["kafka"]["groups"].values())
+    statuses = {}
+    for doc_id in doc_ids:
+        answer = httpx.get(f"{pipeline.base_url}/documents/{doc_id}", timeout=30)
+        statuses[doc_id] = answer.json().get("status") if answer.status_code == 200 else None
+    assert set(statuses.values()) == {"indexed"}, statuses
 
 
 def test_bytes_on_the_documents_topic_decode_with_the_schema(

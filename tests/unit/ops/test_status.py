@@ -15,6 +15,7 @@ from api.admin import AdminStatus
 from api.app import create_api
 from api.health import Health
 from api.search import QueryLimits, SearchService
+from core.kafka.offsets import Bounds, Cluster
 from core.settings import ApiSettings, KafkaSettings, Topics
 from ops.status import (
     KafkaProbe,
@@ -25,7 +26,7 @@ from ops.status import (
     render,
     stage_groups,
 )
-from ops.status.render import _pipeline_lines
+from ops.status.render import _kafka_lines, _pipeline_lines
 from tests.fakes import FakeStore
 from tests.profiles import FixedProfile
 
@@ -61,6 +62,61 @@ def test_only_the_pipelines_own_topics_are_reported() -> None:
         "__consumer_offsets",
     ]
     assert probe.topic_names(existing) == sorted(existing[:4])
+
+
+class BatchFinishing:
+    """The brokers' offsets while the embedder finishes its last batch of 5
+    chunks: after the `moment`th question the status asks, the batch's output
+    lands in chunks.embedded and the embedder commits it; the sinks have not
+    read it yet."""
+
+    def __init__(self, moment: int) -> None:
+        self.moment = moment
+        self.asked = 0
+        self.ends = {"p.documents": 10, "p.chunks": 20, "p.chunks.embedded": 15}
+        self.committed_at = {"g": 10, "g.embedder": 15, "g.qdrant-sink": 15, "g.neo4j-sink": 15}
+
+    def _tick(self) -> None:
+        if self.asked == self.moment:
+            self.ends["p.chunks.embedded"] = 20
+            self.committed_at["g.embedder"] = 20
+        self.asked += 1
+
+    def cluster(self) -> Cluster:
+        return Cluster(brokers=["1@k:9092"], topics={t: [0] for t in self.ends})
+
+    def bounds(self, topics: list[str]) -> dict[str, Bounds]:
+        self._tick()
+        return {t: {0: (0, self.ends[t])} for t in topics if t in self.ends}
+
+    def committed(self, group: str, topic: str, partitions: list[int]) -> dict[int, int]:
+        self._tick()
+        return {0: self.committed_at[group]}
+
+
+@pytest.mark.parametrize("moment", range(6))
+def test_a_batch_in_flight_is_counted_whenever_it_finishes(moment: int) -> None:
+    """Lag 0 must mean both stores hold everything: a batch finishing between
+    the report's questions never reads as caught up (ends read before the
+    commits made the embedder and both sinks read 0 with 5 chunks unwritten)."""
+    probe = KafkaProbe(KafkaSettings(topics=Topics("p."), group_id="g"))
+    probe.offsets = BatchFinishing(moment)  # type: ignore[assignment]
+    report = probe.snapshot()
+    owed = {stage: group["lag"] for stage, group in report["groups"].items()}
+    assert report["caught_up"] is False
+    assert sum(owed.values()) >= 5, owed
+    assert "caught up: no" in "\n".join(_kafka_lines(report))
+
+
+def test_every_stage_at_its_end_is_caught_up() -> None:
+    probe = KafkaProbe(KafkaSettings(topics=Topics("p."), group_id="g"))
+    probe.offsets = BatchFinishing(moment=-1)  # type: ignore[assignment]
+    probe.offsets.committed_at["g.embedder"] = 20  # type: ignore[attr-defined]
+    probe.offsets.ends["p.chunks.embedded"] = 20  # type: ignore[attr-defined]
+    probe.offsets.committed_at.update({"g.qdrant-sink": 20, "g.neo4j-sink": 20})  # type: ignore[attr-defined]
+    report = probe.snapshot()
+    assert report["caught_up"] is True
+    assert "caught up: both stores hold everything" in "\n".join(_kafka_lines(report))
 
 
 def test_histogram_quantile_interpolates_like_prometheus() -> None:

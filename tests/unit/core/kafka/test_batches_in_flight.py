@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import TopicPartition
+from prometheus_client import REGISTRY
 
 from core.kafka.batches import BatchConsumer
 from core.settings import KafkaSettings
@@ -114,3 +115,77 @@ async def test_a_handler_that_waited_itself_is_committed_at_once() -> None:
     await consumer_stage._process(consumer, batch(0, 1))  # type: ignore[arg-type]
     assert consumer.events == [("handled", 0), ("commit", 2)]
     assert consumer_stage.in_flight is None
+
+
+class Message:
+    """A confluent-kafka message as far as `Record.of` reads one."""
+
+    def __init__(self, offset: int) -> None:
+        self._offset = offset
+
+    def error(self) -> None:
+        return None
+
+    def timestamp(self) -> tuple[int, int]:
+        return (0, 0)
+
+    def topic(self) -> str:
+        return TP[0]
+
+    def partition(self) -> int:
+        return TP[1]
+
+    def offset(self) -> int:
+        return self._offset
+
+    def key(self) -> None:
+        return None
+
+    def value(self) -> bytes:
+        return b""
+
+    def headers(self) -> None:
+        return None
+
+
+class TenRecords(FakeConsumer):
+    """A partition that holds offsets 0..9 and gives them two at a time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.next = 0
+
+    async def get_watermark_offsets(self, tp: TopicPartition, cached: bool) -> tuple[int, int]:
+        return (0, 10)
+
+    async def consume(self, num_messages: int, timeout: float) -> list[Any]:
+        first, self.next = self.next, self.next + 2
+        return [Message(first), Message(first + 1)]
+
+
+def lag_metric(name: str) -> float | None:
+    return REGISTRY.get_sample_value(
+        "docstream_consumer_lag", {"stage": name, "topic": TP[0], "partition": str(TP[1])}
+    )
+
+
+async def test_the_lag_metric_counts_batches_fetched_and_in_flight_until_committed() -> None:
+    """docstream_consumer_lag is what the stage has not finished: a batch fetched,
+    handled or waiting for its acknowledgement still counts."""
+    consumer = TenRecords()
+    handler = Handler(consumer)
+    consumer_stage = BatchConsumer("unit-lag", "chunks", "g", KafkaSettings("127.0.0.1:1"), handler)
+    first = await consumer_stage._fetch(consumer, 2, 0)  # type: ignore[arg-type]
+    assert lag_metric("unit-lag") == 10, "fetched, not handled: all ten owed"
+    await consumer_stage._process(consumer, first)  # type: ignore[arg-type]
+    assert lag_metric("unit-lag") == 10, "handled, not acknowledged: still owed"
+    second = await consumer_stage._fetch(consumer, 2, 0)  # type: ignore[arg-type]
+    assert lag_metric("unit-lag") == 10
+    processing = asyncio.ensure_future(consumer_stage._process(consumer, second))  # type: ignore[arg-type]
+    await asyncio.sleep(0.01)
+    handler.acks[0].set_result(None)
+    await processing
+    assert lag_metric("unit-lag") == 8, "the first batch committed, the second in flight"
+    handler.acks[1].set_result(None)
+    await consumer_stage._settle(consumer)  # type: ignore[arg-type]
+    assert lag_metric("unit-lag") == 6
