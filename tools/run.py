@@ -2,13 +2,24 @@
 
 Starts the local stack (if it is not up), publishes the sample corpus, runs the
 worker with the API beside it (its admin routes open with the stack's own key,
-tools/admin_key.py), prints a query to paste once the API is ready,
-and on Ctrl-C stops what it started."""
+tools/admin_key.py), prints a query to paste once the API is ready, and on
+Ctrl-C, at any moment, stops what it started.
+
+The worker runs as a child process (`--worker`) and this one only supervises:
+a worker in the middle of its start (loading the model, Faust starting its
+services) may take its time over a SIGINT or lose it, and a supervisor that
+does nothing else can always act on one. Ctrl-C reaches both (the terminal
+signals the whole foreground group); the supervisor gives the worker a few
+seconds, then SIGTERM, then SIGKILL, and stops the services it started.
+Offsets move only after a write, so a worker stopped at any point loses
+nothing."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -29,10 +40,17 @@ from tools.stack.local import LocalStack
 SAMPLE_QUERY = "how does docstream rebuild an index"
 
 
-def _announce_when_ready(settings: Settings, correlation_id: str) -> None:
+# After Ctrl-C: how long the worker has to stop by itself, then after SIGTERM.
+GRACE_S = 5.0
+TERM_GRACE_S = 3.0
+
+
+def _announce_when_ready(
+    settings: Settings, correlation_id: str, stopping: threading.Event
+) -> None:
     base = f"http://{settings.api.host}:{settings.api.port}"
     deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stopping.is_set():
         try:
             with urllib.request.urlopen(f"{base}/health/ready", timeout=2) as response:
                 if response.status == 200:
@@ -41,7 +59,10 @@ def _announce_when_ready(settings: Settings, correlation_id: str) -> None:
             pass
         time.sleep(1)
     else:
-        print("[run] the API did not become ready; see the log above", flush=True)
+        if not stopping.is_set():
+            print("[run] the API did not become ready; see the log above", flush=True)
+        return
+    if stopping.is_set():
         return
     query = urllib.parse.urlencode({"q": SAMPLE_QUERY, "k": 3})
     print(
@@ -69,30 +90,80 @@ def _embedder_line(base: str) -> str:
 
 def run_everything(settings: Settings, sample: Path) -> int:
     # The admin routes open with the stack's own key, so the CLI works with no flags.
-    key = stack_admin_key(settings.stack_dir)
-    print(announcement(key), flush=True)
-    settings = with_admin_key(settings, key.value)
+    print(announcement(stack_admin_key(settings.stack_dir)), flush=True)
     stack = LocalStack(settings)
-    started = stack.up()
-    print(f"[run] vector store: {stack.engine()}", flush=True)
+    started: list[str] = []
     try:
-        ensure_topics(settings.kafka)
-        correlation_id = mint_correlation_id()
-        codec = Codecs.create(settings.schema_registry_url).documents
-        publisher = DocumentPublisher(settings.kafka, codec, correlation_id, mint_traceparent())
-        report = publisher.publish(read_path(sample))
-        print(f"[run] sample corpus: {report.summary()}", flush=True)
-        threading.Thread(
-            target=_announce_when_ready, args=(settings, correlation_id), daemon=True
-        ).start()
-        try:
-            return run_worker(settings, with_api=True)
-        except SystemExit as exit_:
-            return int(exit_.code or 0)
+        started = stack.up()  # stops what it started if interrupted half-way
+        print(f"[run] vector store: {stack.engine()}", flush=True)
+        correlation_id = _publish_sample(settings, sample)
+        return _supervise(settings, correlation_id)
+    except KeyboardInterrupt:
+        print("\n[run] interrupted", flush=True)
+        return 130
     finally:
+        # A second Ctrl-C must not cut the stopping short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if started:
             print(f"[run] stopping {', '.join(started)}", flush=True)
             stack.down(only=started)
+
+
+def _publish_sample(settings: Settings, sample: Path) -> str:
+    ensure_topics(settings.kafka)
+    correlation_id = mint_correlation_id()
+    codec = Codecs.create(settings.schema_registry_url).documents
+    publisher = DocumentPublisher(settings.kafka, codec, correlation_id, mint_traceparent())
+    report = publisher.publish(read_path(sample))
+    print(f"[run] sample corpus: {report.summary()}", flush=True)
+    return correlation_id
+
+
+def _supervise(settings: Settings, correlation_id: str) -> int:
+    """Run the worker until it exits; on Ctrl-C, see that it does, soon."""
+    worker = subprocess.Popen([sys.executable, "-m", "tools.run", "--worker"])
+    stopping = threading.Event()
+    threading.Thread(
+        target=_announce_when_ready, args=(settings, correlation_id, stopping), daemon=True
+    ).start()
+    try:
+        return worker.wait()
+    except KeyboardInterrupt:
+        stopping.set()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("\n[run] stopping the worker", flush=True)
+        _stop(worker)
+        raise
+
+
+def _stop(worker: subprocess.Popen[bytes]) -> None:
+    """The worker has the terminal's SIGINT already; one sent to this process
+    alone (kill -INT) is passed on. SIGTERM, then SIGKILL, if it lingers."""
+    for signum, wait_s in ((signal.SIGINT, GRACE_S), (signal.SIGTERM, TERM_GRACE_S)):
+        try:
+            worker.wait(1.0 if signum == signal.SIGINT else 0)
+            return
+        except subprocess.TimeoutExpired:
+            worker.send_signal(signum)
+        try:
+            worker.wait(wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    print("[run] the worker did not stop: killing it", flush=True)
+    worker.kill()
+    worker.wait()
+
+
+def run_worker_child(settings: Settings) -> int:
+    """The worker of `make run`, with the stack's admin key among the API's keys."""
+    settings = with_admin_key(settings, stack_admin_key(settings.stack_dir).value)
+    try:
+        return run_worker(settings, with_api=True)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    except KeyboardInterrupt:
+        return 130
 
 
 SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "samples" / "corpus"
@@ -103,7 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sample", default=str(SAMPLE_CORPUS), help="folder of documents to publish"
     )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # the child
     args = parser.parse_args(argv)
+    if args.worker:
+        return run_worker_child(Settings.from_env())
     return run_everything(Settings.from_env(), Path(args.sample))
 
 

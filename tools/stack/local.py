@@ -133,18 +133,24 @@ class LocalStack:
         """Start what is not running; wait until every service answers. Returns
         the names of the services this call started."""
         self._claim_profile()
-        started = []
-        for service in self.services:
-            process = self._process(service)
-            if process.pid() is not None or service.ready():
-                continue
-            if log:
-                print(f"[stack] preparing {service.name}{_first_run(service)}")
-            self._prepare(service)
-            process.start(service.command(self._marker(service)), cwd=self.root)
-            started.append(service.name)
-        for service in self.services:
-            self._wait_ready(service, timeout_s, log)
+        started: list[str] = []
+        try:
+            for service in self.services:
+                process = self._process(service)
+                if process.pid() is not None or service.ready():
+                    continue
+                if log:
+                    print(f"[stack] preparing {service.name}{_first_run(service)}")
+                self._prepare(service)
+                process.start(service.command(self._marker(service)), cwd=self.root)
+                started.append(service.name)
+            for service in self.services:
+                self._wait_ready(service, timeout_s, log)
+        except BaseException:
+            # Ctrl-C or a failed start half-way: what this call started would
+            # otherwise outlive it (each service runs in a session of its own).
+            self.down(only=started)
+            raise
         return started
 
     def _claim_profile(self) -> None:

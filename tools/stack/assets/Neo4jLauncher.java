@@ -12,12 +12,14 @@
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
 
 import org.neo4j.configuration.GraphDatabaseSettings;
 import org.neo4j.configuration.connectors.BoltConnector;
+import org.neo4j.configuration.connectors.BoltConnectorInternalSettings;
 import org.neo4j.configuration.connectors.HttpConnector;
 import org.neo4j.configuration.helpers.SocketAddress;
 import org.neo4j.configuration.ssl.ClientAuth;
@@ -47,7 +49,14 @@ public final class Neo4jLauncher {
                 .setConfig(BoltConnector.listen_address, bolt)
                 .setConfig(HttpConnector.enabled, false)
                 .setConfig(GraphDatabaseSettings.auth_enabled, password != null)
-                .setConfig(GraphDatabaseSettings.pagecache_memory, pageCache);
+                .setConfig(GraphDatabaseSettings.pagecache_memory, pageCache)
+                // Bolt waits 5 s for its connections and 5 s more for its threads
+                // on shutdown, 10 s a stop even with no client left: a stack that
+                // stops on Ctrl-C should take seconds. Clients are gone by then.
+                .setConfig(BoltConnectorInternalSettings.connection_shutdown_wait_time,
+                        Duration.ofSeconds(1))
+                .setConfig(BoltConnectorInternalSettings.thread_pool_shutdown_wait_time,
+                        Duration.ofSeconds(1));
         if (tls) {
             requireTls(builder, Path.of(options.get("--tls-cert")), Path.of(options.get("--tls-key")));
         }
