@@ -25,12 +25,15 @@ store holding >= 100k chunks, next to the store's own query time.
    the server uses) shows in its latencies. With --think 0 (the default)
    the clients keep the server saturated, so latency is 16 / throughput;
    --think S has each client pause about S seconds between queries.
-   --graph expands the 3 best hits through the local Neo4j (it must be up;
-   the seeded chunks are not in the graph, so the step finds no neighbours).
+   --graph expands the 3 best hits through the local Neo4j (it must be up):
+   the same chunks are written into a graph of their own there, once
+   (`bench/graph_step.py`), and the graph step is first timed on its own,
+   next to the statement it replaced, on each query's 3 best dense hits.
 
     .venv/bin/python -m bench.query                          # 100k chunks, 16 clients, 60 s
     .venv/bin/python -m bench.query --chunks 20000 --duration 20
     .venv/bin/python -m bench.query --engine local --chunks 20000 --clients 0
+    .venv/bin/python -m bench.query --chunks 11442 --graph --think 1.0   # SciFact's size
 
 The JSON record goes to bench/results/query.json.
 """
@@ -50,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import scifact
+from bench import graph_step, scifact
 from bench.pipeline import REPO, free_port, wait_ready, write_record
 from bench.query_clients import CLIENTS, Users, load, percentiles
 from core.heap import freeze_startup_heap, thaw_heap
@@ -144,7 +147,7 @@ async def seed(
     return time.perf_counter() - started
 
 
-async def store_size(store: Vectors) -> int:
+async def store_size(store: Vectors | Neo4jGraphStore) -> int:
     """Chunks held: every seeded document has CHUNKS_PER_DOC, so probe doc ids."""
     low, high = 0, 1 << 20  # binary search for the first missing document
     while low < high:
@@ -190,11 +193,13 @@ def settings_for(path: Path, engine: str) -> Settings:
     )
 
 
-def serve(path: Path, engine: str, port: int) -> None:
-    """The child process: the real API over the seeded store."""
+def serve(path: Path, engine: str, port: int, graph: str | None) -> None:
+    """The child process: the real API over the seeded store (and graph)."""
     import uvicorn
 
     settings = settings_for(path, engine)
+    if graph is not None:
+        settings = replace(settings, neo4j=replace(settings.neo4j, graph=graph))
     embedder = SentenceTransformerEmbedder(settings.embedder)
     vectors = vector_store(settings, embedder.dimension)
     asyncio.run(vectors.ensure_schema())
@@ -212,8 +217,10 @@ async def prepare(args: argparse.Namespace, path: Path, queries: list[str]) -> d
     record: dict[str, Any] = {"seed_s": None}
     try:
         held = await store_size(store)
-        if held < args.chunks:
+        abstracts: list[tuple[str, str]] = []
+        if held < args.chunks or args.graph:
             abstracts, _ = load_dataset(args.dataset)
+        if held < args.chunks:
             print(f"seeding {args.chunks - held} chunks into {path}", flush=True)
             texts = chunk_texts(abstracts, args.chunks)
             vectors = chunk_vectors(
@@ -229,9 +236,38 @@ async def prepare(args: argparse.Namespace, path: Path, queries: list[str]) -> d
         print(f"store holds {record['chunks']} chunks; timing it directly", flush=True)
         query_vectors = embedder.embed(queries)
         record["store_ms"] = await time_store(store, queries, query_vectors)
+        if args.graph:
+            seeds = [[h.chunk_id for h in await store.search(v, 3)] for v in query_vectors]
+            record["graph_step"] = await graph_record(settings, abstracts, args.chunks, seeds)
     finally:
         await store.close()
     return record
+
+
+async def graph_record(
+    settings: Settings, abstracts: list[tuple[str, str]], chunks: int, seeds: list[list[str]]
+) -> dict[str, Any]:
+    """The benchmark's chunks in a graph of their own (written once), and the
+    graph step timed there."""
+    name = graph_step.graph_name(chunks)
+    graph = Neo4jGraphStore(replace(settings.neo4j, graph=name))
+    try:
+        await graph.ensure_schema()
+        held = await store_size(graph)
+        record: dict[str, Any] = {"name": name, "seed_s": None}
+        if held < chunks:
+            print(f"writing {chunks - held} chunks into the graph {name}", flush=True)
+            texts = chunk_texts(abstracts, chunks)
+            no_vector = np.zeros(0, dtype=np.float32)
+
+            def between(start: int, end: int) -> list[IndexedChunk]:
+                return [chunk_at(i, *texts[i], no_vector) for i in range(start, end)]
+
+            record["seed_s"] = round(await graph_step.seed_graph(graph, between, chunks, held), 1)
+        print("timing the graph step directly", flush=True)
+        return record | await graph_step.time_steps(graph, seeds)
+    finally:
+        await graph.close()
 
 
 def main() -> None:
@@ -255,10 +291,11 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, help="the store folder (default: per engine/size)")
     parser.add_argument("--dataset", type=Path, default=scifact.DATASET)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the child: its port
+    parser.add_argument("--graph-name", help=argparse.SUPPRESS)  # the child: the graph it reads
     args = parser.parse_args()
     path = args.dir or REPO / ".stack" / "bench" / f"query-{args.engine}-{args.chunks}"
     if args.serve:
-        serve(path, args.engine, args.serve)
+        serve(path, args.engine, args.serve, args.graph_name)
         return
 
     _, all_queries = load_dataset(args.dataset)
@@ -284,6 +321,8 @@ def run_clients(
     port = free_port()
     log_path = path.parent / f"{path.name}-api.log"
     command = [sys.executable, "-m", "bench.query", "--engine", args.engine, "--serve", str(port)]
+    if args.graph:
+        command += ["--graph-name", graph_step.graph_name(args.chunks)]
     with log_path.open("ab") as log:
         server = subprocess.Popen([*command, "--dir", str(path)], cwd=REPO, stdout=log, stderr=log)
     try:
@@ -311,6 +350,8 @@ def report(record: dict[str, Any]) -> None:
     print(f"\n{record['engine']}: {record['chunks']} chunks; store alone, one call at a time:")
     for name, row in record["store_ms"].items():
         print(row_text(name, row))
+    if "graph_step" in record:
+        print("\n".join(graph_step.report_lines(record["graph_step"])))
     sse = record.get("sse")
     if not sse:
         return

@@ -13,7 +13,7 @@ import pytest
 
 from core.settings import Settings
 from core.types import IndexedChunk, WritePlan
-from sinks.neo4j.store import Neo4jGraphStore
+from sinks.neo4j.store import MENTIONS_MAX_DEGREE, Neo4jGraphStore
 
 pytestmark = pytest.mark.integration
 
@@ -132,3 +132,33 @@ async def test_neighbours_through_a_shared_entity_read_the_live_paths_edges(
     await graph.write(plan(chunk("y", 0, 1, "COBOL ran on the UNIVAC.")))
     found = await graph.neighbours(["x#0"], per_edge=5, edges=["mentions"])
     assert [(n.hit.chunk_id, n.edge) for n in found] == [("y#0", "mentions")]
+
+
+async def test_a_rare_shared_entity_counts_more_than_a_common_one(
+    graph: Neo4jGraphStore,
+) -> None:
+    """As IDF weighs terms: sharing an entity few chunks mention relates two
+    chunks more than sharing one that many mention."""
+    await graph.write(plan(chunk("seed", 0, 1, "Grace Hopper wrote COBOL.")))
+    await graph.write(plan(chunk("rare", 0, 1, "Grace Hopper lectured at Yale.")))
+    for n in range(4):
+        await graph.write(plan(chunk(f"common{n}", 0, 1, f"COBOL still runs payroll job {n}.")))
+    found = await graph.neighbours(["seed#0"], per_edge=1, edges=["mentions"])
+    assert [n.hit.chunk_id for n in found] == ["rare#0"]
+
+
+async def test_an_entity_too_common_to_relate_two_chunks_is_not_followed(
+    graph: Neo4jGraphStore,
+) -> None:
+    """The step reads a bounded number of edges per seed, whatever the most
+    mentioned entity's degree: one mentioned by more than the cap is passed over."""
+    common = [
+        chunk(f"c{n}", 0, 1, f"COBOL batch {n} finished.") for n in range(MENTIONS_MAX_DEGREE + 1)
+    ]
+    await graph.write(plan(*common))
+    await graph.write(plan(chunk("seed", 0, 1, "Grace Hopper wrote COBOL.")))
+    await graph.write(plan(chunk("rare", 0, 1, "Grace Hopper lectured at Yale.")))
+    found = await graph.neighbours(["seed#0"], per_edge=5, edges=["mentions"])
+    assert [n.hit.chunk_id for n in found] == ["rare#0"]
+    over = await graph.neighbours(["c0#0"], per_edge=200, edges=["mentions"])
+    assert over == [], "COBOL is over the cap for every chunk that mentions it"

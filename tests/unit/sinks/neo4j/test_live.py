@@ -7,6 +7,7 @@ tests/integration/test_graph_live.py.)"""
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from core.types import DocumentDeletion, IndexedChunk, WritePlan
@@ -49,7 +50,23 @@ def test_a_batch_is_one_statement_in_the_plans_order() -> None:
     order = [live.WRITE.index(part) for part in live.PARTS]
     assert order == sorted(order)
     assert live.PARTS[0] is live.DELETE_DOCUMENTS and live.PARTS[-1] is live.DROP_ORPHANS
-    assert live.WRITE.startswith(live.GENERATION)
+    assert live.WRITE.startswith("CYPHER replan=skip\n" + live.GENERATION)
+
+
+def test_the_write_keeps_its_plan_and_its_parameters_keep_their_shape() -> None:
+    """A stable plan: the statement says so itself, and a batch of any content
+    passes the same parameters (empty lists where it has nothing)."""
+    assert live.WRITE.splitlines()[0] == "CYPHER replan=skip"
+    empty = live.parameters(WritePlan())
+    full = live.parameters(WritePlan(upserts=[chunk("a", 0, count=1)], chunk_counts={"a": 1}))
+    assert set(empty) == set(full)
+    assert all(isinstance(v, list) for v in (*empty.values(), *full.values()))
+    # One map parameter: Neo4j types an empty list apart from a list of maps,
+    # and would plan the statement again for each combination.
+    tx = RecordingTx()
+    asyncio.run(live.apply_plan(tx, WritePlan(), "docstream"))  # type: ignore[arg-type]
+    assert set(tx.runs[0][1]) == {"graph", "gen", "rows"}
+    assert not re.search(r"\$(?!rows\.|graph\b|gen\b)", live.WRITE), "every row list is in $rows"
 
 
 def test_the_write_goes_to_the_pinned_generation_or_reads_the_active_one() -> None:
@@ -109,7 +126,7 @@ def test_the_next_part_knows_the_batch_so_each_edge_is_created_once() -> None:
     assert params["chunks"] == next_rows(plan.upserts)
     assert params["chunks"][0] == {"chunk_id": "a-1", "doc_id": "a", "index": 1}
     assert params["ids"] == ["a-1", "a-0"]
-    assert "WHERE NOT n.chunk_id IN $ids" in live.CREATE_NEXT
+    assert "WHERE NOT n.chunk_id IN $rows.ids" in live.CREATE_NEXT
 
 
 def test_a_batch_of_deletions_alone_sends_no_rows_for_the_other_parts() -> None:

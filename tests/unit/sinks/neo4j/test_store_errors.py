@@ -25,7 +25,7 @@ class FailingDriver:
     async def execute_query(self, *_: Any, **__: Any) -> Any:
         raise self.error
 
-    def session(self) -> FailingDriver:
+    def session(self, **_: Any) -> FailingDriver:
         return self
 
     async def __aenter__(self) -> FailingDriver:
