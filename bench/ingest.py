@@ -13,7 +13,8 @@ same chunk texts in the same run.
    worker's chunker, the worker's settings) with the same class,
    `streams.embedding.model.SentenceTransformerEmbedder`, in this process, in batches of
    the worker's batch size (DOCSTREAM_EMBED_BATCH, 64), after a warm-up.
-4. Print pipeline chunks/s, raw chunks/s and their ratio (target >= 0.9),
+4. Print pipeline chunks/s, raw chunks/s and their ratio (target >= 0.9)
+   beside the embedder's busy share of the span (its handler's seconds),
    and the Neo4j server's CPU per chunk over the pipeline span.
 5. The sinks' own cost per chunk on the live path (`bench.sinks`: a graph of
    its own seeded to 10,000 and then 100,000 chunks without the embedder, the
@@ -145,12 +146,20 @@ def report(name: str, row: dict[str, Any]) -> None:
         f"  raw embedder (same texts, same class, worker stopped):   "
         f"{row['raw']['wall_s']:.1f} s, {row['raw']['chunks_per_s']:.1f} chunks/s\n"
         f"  embedder backend: worker {row['backend']['worker']}, raw {row['backend']['raw']}\n"
-        f"  pipeline / raw = {ratio:.2f}  (target >= {TARGET_RATIO}: {verdict})\n"
+        f"  pipeline / raw = {ratio:.2f}  (target >= {TARGET_RATIO}: {verdict}); "
+        f"embedder busy {busy_share(row):.2f} of the span (its handler's time; the rest "
+        "it waited: for input, for acknowledgements, for the sinks)\n"
         f"  CPU s during the pipeline span: {row['cpu_s']}\n"
         f"  Neo4j server CPU per chunk over the span: {row['neo4j_ms_per_chunk']:.2f} ms\n"
         f"  stage handler wall s: {row['stage_handler_s']}",
         flush=True,
     )
+
+
+def busy_share(row: dict[str, Any]) -> float:
+    """The share of the pipeline's span the embedder's handler ran (the worker's
+    own histogram): 1.0 would be an embedder that never waits."""
+    return float(row["stage_handler_s"].get("embedder", 0.0)) / row["wall_s"]
 
 
 def summary(record: dict[str, Any]) -> list[list[str]]:
@@ -186,6 +195,7 @@ def measure_all(
         row["raw"] = {"chunks_per_s": rate(len(corpus.texts), span.wall), **span.as_dict()}
         row["backend"] = {"worker": worker_backend, "raw": embedder.backend}
         row["ratio"] = row["chunks_per_s"] / row["raw"]["chunks_per_s"]
+        row["embedder_busy_share"] = round(busy_share(row), 3)
         report(corpus.name, row)
     sinks = None
     if not args.no_sink_cost:
