@@ -138,20 +138,20 @@ def _supervise(settings: Settings, correlation_id: str) -> int:
 
 def _stop(worker: subprocess.Popen[bytes]) -> None:
     """The worker has the terminal's SIGINT already; one sent to this process
-    alone (kill -INT) is passed on. SIGTERM, then SIGKILL, if it lingers."""
-    for signum, wait_s in ((signal.SIGINT, GRACE_S), (signal.SIGTERM, TERM_GRACE_S)):
-        try:
-            worker.wait(1.0 if signum == signal.SIGINT else 0)
-            return
-        except subprocess.TimeoutExpired:
-            worker.send_signal(signum)
+    alone (kill -INT) is passed on after a second. Then SIGTERM, then SIGKILL,
+    each if it lingers."""
+    for wait_s, then in (
+        (1.0, signal.SIGINT),
+        (GRACE_S, signal.SIGTERM),
+        (TERM_GRACE_S, signal.SIGKILL),
+    ):
         try:
             worker.wait(wait_s)
             return
         except subprocess.TimeoutExpired:
-            continue
-    print("[run] the worker did not stop: killing it", flush=True)
-    worker.kill()
+            if then == signal.SIGKILL:
+                print("[run] the worker did not stop: killing it", flush=True)
+            worker.send_signal(then)
     worker.wait()
 
 

@@ -131,18 +131,22 @@ def choose(
     names = candidates(settings.backend)
     if not names:
         return "torch", torch_runner
+
+    def passing(candidates: Sequence[str]) -> dict[str, Runner]:
+        return _passing(candidates, settings, model_path, tokens, encode(PROBES), dimension)
+
     if settings.backend != "auto":
-        passed = _passing(names, settings, model_path, tokens, encode(PROBES), dimension)
+        passed = passing(names)
         name = next(iter(passed), "torch")
         return name, passed.get(name, torch_runner)
     folder = onnx.cache_dir(settings.model_cache, Path(settings.model).name, Path(model_path))
     here = decision.machine(threads(settings), names)
     before = decision.recorded(folder, here)
     if before is not None:
-        kept = _kept(before, settings, model_path, tokens, torch_runner, encode, dimension)
+        kept = _kept(before, torch_runner, passing)
         if kept is not None:
             return kept
-    passed = _passing(names, settings, model_path, tokens, encode(PROBES), dimension)
+    passed = passing(names)
     rates = _rates({"torch": torch_runner, **passed}, dimension)
     best = max(rates, key=lambda name: rates[name])
     figures = {k: round(v, 1) for k, v in rates.items()}
@@ -156,22 +160,15 @@ def choose(
 
 def _kept(
     before: decision.Decision,
-    settings: EmbedderSettings,
-    model_path: Path,
-    tokens: DirectPath,
     torch_runner: Runner,
-    encode: Callable[[Sequence[str]], np.ndarray],
-    dimension: int,
+    passing: Callable[[Sequence[str]], dict[str, Runner]],
 ) -> tuple[str, Runner] | None:
     """The recorded backend, built and checked again (a file in the cache is
     no proof); None when it no longer passes, and `auto` decides again. A kept
     torch needs no check, so it costs no reference encode."""
     runner: Runner | None = torch_runner
     if before.backend != "torch":
-        expected = encode(PROBES)
-        runner = _passing((before.backend,), settings, model_path, tokens, expected, dimension).get(
-            before.backend
-        )
+        runner = passing((before.backend,)).get(before.backend)
     if runner is None:
         return None
     log.info(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,9 +43,11 @@ def machine(threads: int, candidates: tuple[str, ...]) -> dict[str, str]:
     import onnxruntime
     import torch
 
+    cpuinfo = _cpuinfo()
+    flags = set(_field(cpuinfo, "flags").split())
     return {
-        "cpu": _cpu_model(),
-        "cpu_flags": ",".join(f for f in _FLAGS if f in _cpu_flags()),
+        "cpu": _field(cpuinfo, "model name") or platform.processor() or platform.machine(),
+        "cpu_flags": ",".join(f for f in _FLAGS if f in flags),
         "cores": str(os.cpu_count() or 1),
         "threads": str(threads),
         "torch": torch.__version__,
@@ -85,19 +88,10 @@ def _cpuinfo() -> str:
         return ""
 
 
-def _field(name: str) -> str:
-    for line in _cpuinfo().splitlines():
+def _field(cpuinfo: str, name: str) -> str:
+    """The first value of `name` in /proc/cpuinfo's text ("" where it has none)."""
+    for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
         if key.strip() == name:
             return value.strip()
     return ""
-
-
-def _cpu_model() -> str:
-    import platform
-
-    return _field("model name") or platform.processor() or platform.machine()
-
-
-def _cpu_flags() -> set[str]:
-    return set(_field("flags").split())

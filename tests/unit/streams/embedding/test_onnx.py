@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from core.settings import EmbedderSettings
-from streams.embedding import backend, onnx
+from streams.embedding import backend, decision, onnx
 from streams.embedding.model import SentenceTransformerEmbedder, resolve_model
 
 MODEL_PATH = Path(resolve_model("all-MiniLM-L6-v2"))
@@ -186,8 +186,6 @@ def test_auto_decides_once_and_a_later_start_keeps_it_without_timing(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from streams.embedding import decision
-
     (cache / decision.FILE).unlink(missing_ok=True)
     auto = replace(settings, backend="auto")
     with caplog.at_level(logging.INFO, logger="streams.embedding.backend"):
@@ -217,8 +215,6 @@ def test_auto_decides_once_and_a_later_start_keeps_it_without_timing(
 def test_another_machine_or_a_backend_that_no_longer_passes_decides_again(
     cache: Path, settings: EmbedderSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from streams.embedding import decision
-
     auto = replace(settings, backend="auto")
     here = decision.machine(backend.threads(auto), backend.candidates("auto"))
     decision.record(cache, decision.Decision("onnx", {"torch": 1.0, "onnx": 2.0}, here))
