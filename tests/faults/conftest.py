@@ -20,9 +20,11 @@ import pytest
 
 from tests.integration.conftest import (  # noqa: F401  (fixtures, re-exported for pytest)
     base_settings,
+    engine,
     neo4j_driver,
     pipeline,
     run_id,
+    session_id,
     stack,
 )
 

@@ -25,9 +25,7 @@ from neo4j import Driver, GraphDatabase
 from core.settings import Settings
 from tests import optional
 from tests.services import Services, start_services
-from tools.stack.local import qdrant_binary
-from tools.stack.process import ManagedProcess
-from tools.stack.services import QdrantServer
+from tools.stack.local import own_qdrant_server, qdrant_binary
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_API_KEY = "integration-test-key"
@@ -66,8 +64,48 @@ def base_settings(stack: Services) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def run_id() -> str:
+def session_id() -> str:
     return f"it{uuid.uuid4().hex[:8]}"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module that sets `ENGINES = ("edge", "server")` runs its tests once on
+    each Qdrant engine (module-scoped: one worker per engine, the Edge pass
+    first). Every module whose tests read, write or rebuild the vector store
+    does; the others run on the embedded default (`engine` below), as what
+    they show does not depend on it (the HTTP contract, producers, tracing,
+    the browser page, `make run`'s supervision), or say in the module why it
+    cannot apply. test_secured runs its own server over TLS. Without a server
+    binary the server pass is skipped, with one line saying how to provide it."""
+    engines = getattr(metafunc.module, "ENGINES", None)
+    if engines and "engine" in metafunc.fixturenames:
+        metafunc.parametrize("engine", engines, scope="module")
+
+
+@pytest.fixture(scope="module")
+def engine() -> str:
+    """Which Qdrant the module's worker uses: "edge" (embedded) or "server"."""
+    return "edge"
+
+
+@pytest.fixture(scope="module")
+def run_id(session_id: str, engine: str) -> str:
+    """Names the module's topics, group, graph and doc ids. The server pass
+    gets names of its own (a suffix no Edge prefix like `<id>-rb-` matches),
+    so neither pass reads the other's documents in the shared broker or graph."""
+    return session_id if engine == "edge" else f"{session_id}s"
+
+
+def qdrant_env(
+    request: pytest.FixtureRequest, engine: str, run_id: str, folder: Path
+) -> dict[str, str]:
+    """The worker's Qdrant settings: an embedded folder of its own, or a
+    collection of its own (alias) on the session's Qdrant server."""
+    if engine == "edge":
+        return {"QDRANT_PATH": str(folder)}
+    module = request.module.__name__.rsplit(".", 1)[-1]
+    url = request.getfixturevalue("qdrant_server")
+    return {"QDRANT_URL": url, "QDRANT_COLLECTION": f"{run_id}_{module}"}
 
 
 @dataclass
@@ -78,6 +116,8 @@ class Pipeline:
     settings: Settings
     base_url: str
     log_path: Path
+    # Its topics' prefix, consumer group, graph and the stem of its doc ids.
+    name: str = ""
     process: subprocess.Popen[bytes] | None = None
     log_handle: object = field(default=None, repr=False)
 
@@ -152,18 +192,26 @@ def pipeline(
     request: pytest.FixtureRequest,
     stack: Services,
     run_id: str,
+    engine: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Pipeline]:
     """The worker of one test module; a module's `PIPELINE_ENV` dict adds to or
-    overrides its environment."""
+    overrides its environment. It shares the run's topics and graph with the
+    other modules of its engine, unless the module sets `OWN_TOPICS` (a word):
+    then they are its own (`pipeline.name`), as a replay, which reads every
+    document of its topic and switches the whole graph, needs."""
     workdir = tmp_path_factory.mktemp("pipeline")
     port = free_port()
+    own = getattr(request.module, "OWN_TOPICS", None)
+    name = f"{run_id}-{own}" if own else run_id
+    # A QDRANT_URL of the session (the containers' server) is not the module's:
+    # its Qdrant is the one `engine` names.
     env = {
-        **os.environ,
-        "DOCSTREAM_TOPIC_PREFIX": f"{run_id}.",
-        "DOCSTREAM_GROUP_ID": f"docstream-{run_id}",
-        "NEO4J_GRAPH": run_id,
-        "QDRANT_PATH": str(workdir / "qdrant"),
+        **{k: v for k, v in os.environ.items() if k != "QDRANT_URL"},
+        "DOCSTREAM_TOPIC_PREFIX": f"{name}.",
+        "DOCSTREAM_GROUP_ID": f"docstream-{name}",
+        "NEO4J_GRAPH": name,
+        **qdrant_env(request, engine, run_id, workdir / "qdrant"),
         "DOCSTREAM_API_PORT": str(port),
         "DOCSTREAM_CHUNK_MAX_TOKENS": "48",
         "DOCSTREAM_LOG_LEVEL": "INFO",
@@ -173,11 +221,8 @@ def pipeline(
         "DOCSTREAM_RATE_LIMIT_PER_S": "500",
         **getattr(request.module, "PIPELINE_ENV", {}),
     }
-    # The worker keeps Qdrant embedded even when the session runs a Qdrant
-    # server (containers): the tests read its index from disk once it stopped.
-    env.pop("QDRANT_URL", None)
     pipeline = Pipeline(
-        env, Settings.from_env(env), f"http://127.0.0.1:{port}", workdir / "worker.log"
+        env, Settings.from_env(env), f"http://127.0.0.1:{port}", workdir / "worker.log", name
     )
     pipeline.start()
     yield pipeline
@@ -185,14 +230,14 @@ def pipeline(
 
 
 @pytest.fixture(scope="session")
-def neo4j_driver(stack: Services, base_settings: Settings, run_id: str) -> Iterator[Driver]:
+def neo4j_driver(stack: Services, base_settings: Settings, session_id: str) -> Iterator[Driver]:
     driver = GraphDatabase.driver(base_settings.neo4j.uri, auth=base_settings.neo4j.auth)
     yield driver
     # Leave the shared graph as we found it.
     driver.execute_query(
         "MATCH (n) WHERE n.doc_id STARTS WITH $prefix OR n.gen STARTS WITH $prefix + ':' "
         "OR n.name STARTS WITH $prefix DETACH DELETE n",
-        prefix=run_id,
+        prefix=session_id,  # both engines' passes (tests/integration `run_id`)
     )
     driver.close()
 
@@ -202,22 +247,10 @@ def qdrant_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a Qdrant server of this session's own, for the server pass of
     the vector-store tests: started from QDRANT_BIN (or `qdrant` on PATH) as
     the local stack starts one (a QDRANT_BIN that is no executable fails its
-    start), on a free port and a fresh folder, stopped at
-    the end. Without a binary those tests are skipped, and the run's summary
-    says how to provide one (tests/optional.py); CI requires it."""
+    start), on a free port and a fresh folder, stopped at the end. Without a
+    binary those tests are skipped, and the run's summary says how to provide
+    one (tests/optional.py); CI requires it."""
     binary = qdrant_binary(os.environ)
     optional.need(optional.QDRANT_SERVER, binary is not None)
-    root = tmp_path_factory.mktemp("qdrant-server")
-    server = QdrantServer(root, "127.0.0.1", free_port(), binary)
-    process = ManagedProcess(server.name, root / "run", marker=server.marker(root))
-    server.prepare()
-    process.start(server.command(server.marker(root)), cwd=root)
-    try:
-        deadline = time.monotonic() + 60
-        while not server.ready():
-            if process.pid() is None or time.monotonic() > deadline:
-                raise RuntimeError(f"the Qdrant server did not start:\n{process.log_tail()}")
-            time.sleep(0.2)
-        yield server.address
-    finally:
-        process.stop()
+    with own_qdrant_server(tmp_path_factory.mktemp("qdrant-server"), binary) as server:
+        yield server.url

@@ -18,6 +18,7 @@ from qdrant_client import QdrantClient
 
 from core.kafka.config import client_config
 from core.settings import KafkaSettings, QdrantSettings
+from sinks.qdrant.server import server_options
 from tests.integration.conftest import Pipeline
 
 T = TypeVar("T")
@@ -120,15 +121,21 @@ def metric(pipeline: Pipeline, name: str, **labels: str) -> float:
 
 @dataclass(frozen=True)
 class StoredIndex:
-    """What an embedded Qdrant holds on disk, read after the worker stopped
-    (an embedded store admits one process at a time)."""
+    """What a Qdrant holds: an embedded one read from disk after the worker
+    stopped (it admits one process at a time), a server at any time."""
 
     active: str  # the generation queries use
-    generations: list[str]  # every generation still on disk
+    generations: list[str]  # every generation still there
     points: dict[str, dict[str, Any]]  # point id → payload, of the active one
+    # A server's active generation has its HNSW graph configured (m > 0): a
+    # rebuild creates it with m = 0 and must build it before the switch. None
+    # for the embedded engines, which index as they write.
+    graph_built: bool | None = None
 
 
 def stored_index(qdrant: QdrantSettings) -> StoredIndex:
+    if not qdrant.embedded:
+        return _server_index(qdrant)
     if qdrant.engine == "edge":
         root = qdrant.path / "edge"
         active = (root / f"{qdrant.collection}.active").read_text().strip()
@@ -148,3 +155,22 @@ def stored_index(qdrant: QdrantSettings) -> StoredIndex:
     finally:
         client.close()
     return StoredIndex(active, generations, {str(p.id): p.payload or {} for p in points})
+
+
+def _server_index(qdrant: QdrantSettings) -> StoredIndex:
+    """The alias's collection on a server, and the alias's other generations
+    (`<alias>-g<n>`; the server holds other tests' collections too)."""
+    client = QdrantClient(url=qdrant.url, **server_options(qdrant))
+    alias = qdrant.collection
+    try:
+        active = next(
+            a.collection_name for a in client.get_aliases().aliases if a.alias_name == alias
+        )
+        names = [c.name for c in client.get_collections().collections]
+        generations = sorted(n for n in names if n == alias or n.startswith(f"{alias}-g"))
+        points, _ = client.scroll(active, limit=100_000, with_payload=True)
+        info = client.get_collection(active)
+    finally:
+        client.close()
+    built = info.config.hnsw_config.m > 0
+    return StoredIndex(active, generations, {str(p.id): p.payload or {} for p in points}, built)

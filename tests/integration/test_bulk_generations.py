@@ -1,4 +1,5 @@
-"""The bulk path against the real stores: a generation filled in bulk holds
+"""The bulk path against the real stores (Neo4j; Qdrant Edge and a Qdrant
+server): a generation filled in bulk holds
 exactly what the live (idempotent) path makes from the same events, node for
 node, edge for edge and point for point, whether the fill runs fresh, straddles
 batches, meets later versions and deletes, or resumes a generation an
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 import qdrant_edge as edge
 
-from core.settings import Settings
+from core.settings import QdrantSettings, Settings
 from ops.jobs.bulk import BulkSink, bulk_for, reduce_events
 from schemas.codec import codec_for
 from schemas.fast import FastDecoder
@@ -23,6 +24,7 @@ from sinks.neo4j.generations import GraphGenerations
 from sinks.neo4j.store import Neo4jGraphStore
 from sinks.qdrant.edge import EdgeVectorStore
 from sinks.qdrant.generations import QdrantGenerations
+from sinks.qdrant.server import QdrantVectorStore
 from tests.fakes import FakeMessage
 
 pytestmark = pytest.mark.integration
@@ -85,10 +87,22 @@ async def graph(base_settings: Settings, run_id: str, stack: object) -> AsyncIte
     await store.close()
 
 
-@pytest.fixture
-async def vectors(base_settings: Settings, tmp_path: Path) -> AsyncIterator[EdgeVectorStore]:
-    settings = replace(base_settings.qdrant, path=tmp_path, engine="edge")
-    store = EdgeVectorStore(settings, dimension=3)
+Vectors = EdgeVectorStore | QdrantVectorStore
+
+
+@pytest.fixture(params=["edge", "server"])
+async def vectors(
+    request: pytest.FixtureRequest, base_settings: Settings, tmp_path: Path
+) -> AsyncIterator[Vectors]:
+    """Qdrant Edge in a fresh folder, or an alias of the test's own on the
+    session's Qdrant server (tests/integration/conftest.py)."""
+    store: Vectors
+    if request.param == "edge":
+        store = EdgeVectorStore(replace(base_settings.qdrant, path=tmp_path, engine="edge"), 3)
+    else:
+        url = request.getfixturevalue("qdrant_server")
+        settings = QdrantSettings(url=url, collection=f"it_{uuid.uuid4().hex[:12]}")
+        store = QdrantVectorStore(settings, dimension=3)
     await store.ensure_schema()
     yield store
     await store.close()
@@ -161,9 +175,13 @@ async def test_a_resumed_bulk_fill_ends_with_the_same_graph(graph: Neo4jGraphSto
     assert await graph_of(graph, resumed) == await graph_of(graph, whole)
 
 
-def points_of(store: EdgeVectorStore, gen: str) -> dict[str, Any]:
-    shard = store._open(gen)
-    records, _ = shard.scroll(edge.ScrollRequest(limit=1000, with_payload=True, with_vector=True))
+def points_of(store: Vectors, gen: str) -> dict[str, Any]:
+    if isinstance(store, QdrantVectorStore):
+        records, _ = store.client.scroll(gen, limit=1000, with_payload=True, with_vectors=True)
+    else:
+        shard = store._open(gen)
+        request = edge.ScrollRequest(limit=1000, with_payload=True, with_vector=True)
+        records, _ = shard.scroll(request)
     return {str(r.id): (r.payload, comparable(r.vector)) for r in records}
 
 
@@ -176,7 +194,7 @@ def comparable(vectors: Any) -> dict[str, Any]:
 
 
 async def test_a_bulk_filled_vector_generation_equals_the_live_paths_point_for_point(
-    vectors: EdgeVectorStore,
+    vectors: Vectors,
 ) -> None:
     gens = QdrantGenerations(vectors)
     live_gen = await gens.begin()
@@ -193,7 +211,7 @@ PROFILE = {"model": "m", "dimension": 3, "max_tokens": 64, "overlap_tokens": 8}
 
 
 async def test_each_generation_keeps_its_profile_in_the_store(
-    graph: Neo4jGraphStore, vectors: EdgeVectorStore
+    graph: Neo4jGraphStore, vectors: Vectors
 ) -> None:
     for gens in (GraphGenerations(graph), QdrantGenerations(vectors)):
         gen = await gens.begin()

@@ -1,5 +1,5 @@
 """Dead letters on the real stack: `docstream dlq` and `docstream status` against a
-real worker, Kafka, Neo4j and embedded Qdrant.
+real worker, Kafka, Neo4j and Qdrant (embedded, then a server).
 
 The scenario is a configuration fault fixed by the operator. A producer that
 already writes the Confluent wire format (with a schema registry) sends a
@@ -35,11 +35,12 @@ from core.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.confluent import ConfluentRegistry
 from schemas.events import DocumentEvent, now_millis
-from tests.integration.conftest import TEST_API_KEY, Pipeline, free_port
+from tests.integration.conftest import TEST_API_KEY, Pipeline, free_port, qdrant_env
 from tests.integration.helpers import eventually, read_all
 from tools.stack.local import LocalStack
 
 pytestmark = pytest.mark.integration
+ENGINES = ("edge", "server")  # once on Qdrant Edge, once on a server (conftest)
 MAX_REDRIVES = "2"
 
 
@@ -91,20 +92,23 @@ def registry_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def base_env(
-    stack: LocalStack, run_id: str, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    stack: LocalStack,
+    run_id: str,
+    engine: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, str]:
     workdir = tmp_path_factory.mktemp("dlq")
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "QDRANT_URL"},
         "DOCSTREAM_TOPIC_PREFIX": f"{run_id}-dlq.",
         "DOCSTREAM_GROUP_ID": f"docstream-{run_id}-dlq",
-        "QDRANT_PATH": str(workdir / "qdrant"),
+        **qdrant_env(request, engine, run_id, workdir / "qdrant"),
         "DOCSTREAM_API_PORT": str(free_port()),
         "DOCSTREAM_LOG_LEVEL": "INFO",
         "DOCSTREAM_API_KEYS": TEST_API_KEY,
         "DOCSTREAM_RATE_LIMIT_PER_S": "500",
     }
-    env.pop("QDRANT_URL", None)
     env.pop("SCHEMA_REGISTRY_URL", None)
     return env
 

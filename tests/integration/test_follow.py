@@ -25,6 +25,7 @@ from tests.integration.follow_client import Follow
 from tests.integration.helpers import eventually, metric
 
 pytestmark = pytest.mark.integration
+ENGINES = ("edge", "server")  # once on Qdrant Edge, once on a server (conftest)
 AUTH = {"X-API-Key": TEST_API_KEY}
 FOLLOW_MAX = 6
 PIPELINE_ENV = {

@@ -1,10 +1,10 @@
 """rank-bm25 as the oracle for docstream's lexical search.
 
 A few hundred abstracts go through the real pipeline (API, Kafka, chunker,
-embedder, Qdrant Edge); then docstream's lexical top-10
+embedder, Qdrant Edge, then a Qdrant server); then docstream's lexical top-10
 (`GET /query?mode=lexical`) for each of 40 claims is compared with
 `rank_bm25.BM25Okapi` over exactly the chunks Qdrant holds, read back from its
-folder, with the same tokens (`sinks.qdrant.lexical.terms`) and the same k1, b.
+folder or the server, with the same tokens (`sinks.qdrant.lexical.terms`) and the same k1, b.
 
 BM25 has variants; where docstream legitimately differs from stock BM25Okapi,
 the oracle is configured to match, so that any difference left is a bug:
@@ -55,6 +55,7 @@ from tests.integration.helpers import stored_index
 # Indexing 300 abstracts (1,265 chunks) took about 4 minutes on a 2-core machine,
 # stack start included; a busy machine needs more than pytest's default 600 s.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
+ENGINES = ("edge", "server")  # once on Qdrant Edge, once on a server (conftest)
 
 DOCUMENTS = 300
 QUERIES = 40

@@ -1,5 +1,6 @@
-"""The vertical slice on real services: Kafka, Neo4j over Bolt, embedded Qdrant,
-the Faust worker and the SSE edge, driven the way a user drives them."""
+"""The vertical slice on real services: Kafka, Neo4j over Bolt, Qdrant (Edge,
+then a server), the Faust worker and the SSE edge, driven the way a user
+drives them."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from tests.integration.helpers import (
 )
 
 pytestmark = pytest.mark.integration
+ENGINES = ("edge", "server")  # once on Qdrant Edge, once on a server (conftest)
 
 # Each document has a sentence no other has, so a query for it finds it first.
 DOCUMENTS = {

@@ -18,6 +18,7 @@ from tests.integration.conftest import TEST_API_KEY, Pipeline
 from tests.integration.helpers import eventually, metric, read_all, sse_query
 
 pytestmark = pytest.mark.integration
+ENGINES = ("edge", "server")  # once on Qdrant Edge, once on a server (conftest)
 AUTH = {"X-API-Key": TEST_API_KEY}
 LONG = " ".join(
     f"Section {n} of the lighthouse keeper's log records the fog at dusk and the lamp's oil "

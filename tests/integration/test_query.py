@@ -14,6 +14,7 @@ from tests.integration.conftest import TEST_API_KEY, Pipeline
 from tests.integration.helpers import eventually
 
 pytestmark = pytest.mark.integration
+ENGINES = ("edge", "server")  # once on Qdrant Edge, once on a server (conftest)
 AUTH = {"X-API-Key": TEST_API_KEY}
 
 

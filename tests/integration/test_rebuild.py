@@ -16,6 +16,7 @@ from tests.integration.conftest import TEST_API_KEY, Pipeline
 from tests.integration.helpers import eventually, stored_index
 
 pytestmark = pytest.mark.integration
+ENGINES = ("edge", "server")  # once on Qdrant Edge, once on a server (conftest)
 AUTH = {"X-API-Key": TEST_API_KEY}
 TOPICS = ["harbour cranes", "tidal turbines", "glacier survey", "orchard bees", "kiln firing"]
 
@@ -163,6 +164,7 @@ def test_a_rebuild_under_queries_switches_both_stores_without_a_gap(
     stored = stored_index(pipeline.settings.qdrant)
     alias = pipeline.settings.qdrant.collection
     assert stored.active == gens["qdrant"] != f"{alias}-g0"
+    assert stored.graph_built is not False, "a server generation switched to without its graph"
     assert stored.generations == [stored.active], "the old generation is gone"
     # The run's topics carry other modules' events too: compare this corpus.
     ours = {p for p, payload in stored.points.items() if payload["doc_id"].startswith(prefix)}

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import shutil
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,8 +30,8 @@ from tests.integration.helpers import eventually, stored_index
 from tests.integration.test_rebuild import AUTH, TOPICS, QueryLoop, chunks_by_gen, indexed, publish
 
 pytestmark = pytest.mark.integration
-OWN = f"replay{uuid.uuid4().hex[:8]}"
-PIPELINE_ENV = {"DOCSTREAM_TOPIC_PREFIX": f"{OWN}.", "NEO4J_GRAPH": OWN}
+OWN_TOPICS = "replay"  # topics and a graph of its own (tests/integration/conftest.py)
+ENGINES = ("edge", "server")
 LIVE_TOKENS, REPLAY_TOKENS = 48, 12
 
 
@@ -54,7 +53,8 @@ def chunk_count(doc_text: str, max_tokens: int, model: str) -> int:
 
 @pytest.fixture(scope="module")
 def corpus(pipeline: Pipeline, neo4j_driver: Driver) -> Iterator[dict[str, str]]:
-    docs = {f"{OWN}-{i}": text(i, topic) for i, topic in enumerate(TOPICS)}
+    own = pipeline.name
+    docs = {f"{own}-{i}": text(i, topic) for i, topic in enumerate(TOPICS)}
     publish(pipeline, [{"doc_id": d, "text": t, "links": []} for d, t in docs.items()])
     for doc_id in docs:
         eventually(lambda d=doc_id: indexed(pipeline, d), f"{doc_id} indexed")
@@ -62,14 +62,14 @@ def corpus(pipeline: Pipeline, neo4j_driver: Driver) -> Iterator[dict[str, str]]
     neo4j_driver.execute_query(
         "MATCH (n) WHERE n.doc_id STARTS WITH $own OR n.gen STARTS WITH $own + ':' "
         "OR n.name = $own DETACH DELETE n",
-        own=OWN,
+        own=own,
     )
 
 
-def chunks_per_doc(driver: Driver) -> dict[str, int]:
+def chunks_per_doc(driver: Driver, own: str) -> dict[str, int]:
     records = driver.execute_query(
         "MATCH (c:Chunk) WHERE c.doc_id STARTS WITH $own RETURN c.doc_id AS d, count(c) AS n",
-        own=OWN,
+        own=own,
     ).records
     return {r["d"]: r["n"] for r in records}
 
@@ -83,12 +83,12 @@ def test_a_repair_from_a_time_brings_back_what_a_store_lost(
     pipeline: Pipeline, corpus: dict[str, str], neo4j_driver: Driver
 ) -> None:
     since = datetime.now(UTC) - timedelta(seconds=1)
-    lost = f"{OWN}-lost"
+    lost = f"{pipeline.name}-lost"
     publish(pipeline, [{"doc_id": lost, "text": text(9, "repair work")}])
     eventually(lambda: indexed(pipeline, lost), f"{lost} indexed")
-    before = chunks_by_gen(neo4j_driver, OWN)
+    before = chunks_by_gen(neo4j_driver, pipeline.name)
     [gen] = before
-    assert chunks_per_doc(neo4j_driver)[lost] > 0
+    assert chunks_per_doc(neo4j_driver, pipeline.name)[lost] > 0
     # The store "loses" the document: restored from a backup taken before it.
     neo4j_driver.execute_query("MATCH (c:Chunk {doc_id: $d}) DETACH DELETE c", d=lost)
     assert not indexed(pipeline, lost)
@@ -103,7 +103,7 @@ def test_a_repair_from_a_time_brings_back_what_a_store_lost(
     [target] = report["targets"]  # type: ignore[index]
     assert target["phase"] == "done" and target["generation"] == gen, report
     assert 0 < target["written"] < 50, "it read from the time on, not the whole topic"
-    assert chunks_by_gen(neo4j_driver, OWN) == before, "the same generation, whole again"
+    assert chunks_by_gen(neo4j_driver, pipeline.name) == before, "the same generation, whole again"
     assert indexed(pipeline, lost)
 
     # The same command later repairs again (a finished repair leaves no offsets behind).
@@ -115,7 +115,7 @@ def test_a_repair_from_a_time_brings_back_what_a_store_lost(
     )
     assert again.status_code == 202, again.text
     eventually(lambda: finished(pipeline, "/admin/rebuild"), "the second repair finished")
-    assert chunks_by_gen(neo4j_driver, OWN) == before
+    assert chunks_by_gen(neo4j_driver, pipeline.name) == before
 
 
 def test_a_replay_with_a_new_chunk_size_switches_both_stores_under_queries(
@@ -126,7 +126,7 @@ def test_a_replay_with_a_new_chunk_size_switches_both_stores_under_queries(
         chunk_count(t, LIVE_TOKENS, model) != chunk_count(t, REPLAY_TOKENS, model)
         for t in corpus.values()
     ), "the new chunk size must change the chunks, or the test shows nothing"
-    [old_gen] = chunks_by_gen(neo4j_driver, OWN)
+    [old_gen] = chunks_by_gen(neo4j_driver, pipeline.name)
     loop = QueryLoop(pipeline)
     loop.start()
     try:
@@ -137,7 +137,7 @@ def test_a_replay_with_a_new_chunk_size_switches_both_stores_under_queries(
             timeout=60,
         )
         assert started.status_code == 202, started.text
-        late = f"{OWN}-late"
+        late = f"{pipeline.name}-late"
         publish(pipeline, [{"doc_id": late, "text": text(7, "harbour cranes")}])
         report = eventually(
             lambda: finished(pipeline, "/admin/replay"), "the replay finished", timeout_s=300
@@ -154,25 +154,28 @@ def test_a_replay_with_a_new_chunk_size_switches_both_stores_under_queries(
     # Every document, the late one included, is cut at the new size, in a new
     # generation only; the old one is gone.
     eventually(lambda: indexed(pipeline, late), f"{late} indexed after the switch")
-    [new_gen] = chunks_by_gen(neo4j_driver, OWN)
+    [new_gen] = chunks_by_gen(neo4j_driver, pipeline.name)
     assert new_gen != old_gen
     expected = {**corpus, late: text(7, "harbour cranes")}
-    counted = chunks_per_doc(neo4j_driver)
+    counted = chunks_per_doc(neo4j_driver, pipeline.name)
     for doc_id, doc_text in expected.items():
         assert counted[doc_id] == chunk_count(doc_text, REPLAY_TOKENS, model), doc_id
 
     # The worker adopted the profile: a document published now is cut the new way.
-    fresh = f"{OWN}-fresh"
+    fresh = f"{pipeline.name}-fresh"
     publish(pipeline, [{"doc_id": fresh, "text": text(8, "orchard bees")}])
     eventually(lambda: indexed(pipeline, fresh), f"{fresh} indexed")
-    fresh_chunks = chunks_per_doc(neo4j_driver)[fresh]
+    fresh_chunks = chunks_per_doc(neo4j_driver, pipeline.name)[fresh]
     assert fresh_chunks == chunk_count(text(8, "orchard bees"), REPLAY_TOKENS, model)
 
     pipeline.stop()
     stored = stored_index(pipeline.settings.qdrant)
+    assert stored.graph_built is not False, "a server generation switched to without its graph"
     assert stored.generations == [stored.active], "the old Qdrant generation is gone"
-    points = {p for p, payload in stored.points.items() if payload["doc_id"].startswith(OWN)}
-    graph = {c for cs in chunks_by_gen(neo4j_driver, OWN).values() for c in cs}
+    points = {
+        p for p, payload in stored.points.items() if payload["doc_id"].startswith(pipeline.name)
+    }
+    graph = {c for cs in chunks_by_gen(neo4j_driver, pipeline.name).values() for c in cs}
     assert points == graph, "Qdrant's new generation holds the same chunks as Neo4j's"
 
 
@@ -190,10 +193,10 @@ def test_a_restarted_worker_keeps_the_profile_its_index_was_made_with(
     assert [r["n"] for r in records] == [REPLAY_TOKENS]
     pipeline.start()
     model = pipeline.settings.embedder.model
-    after = f"{OWN}-after-restart"
+    after = f"{pipeline.name}-after-restart"
     publish(pipeline, [{"doc_id": after, "text": text(9, "kiln firing")}])
     eventually(lambda: indexed(pipeline, after), f"{after} indexed")
-    assert chunks_per_doc(neo4j_driver)[after] == chunk_count(
+    assert chunks_per_doc(neo4j_driver, pipeline.name)[after] == chunk_count(
         text(9, "kiln firing"), REPLAY_TOKENS, model
     )
     assert chunk_count(text(9, "kiln firing"), LIVE_TOKENS, model) != chunk_count(
@@ -256,17 +259,17 @@ def test_a_rebuild_after_a_replay_that_changed_the_model_is_refused(
     [target] = report["targets"]  # type: ignore[index]
     assert target["phase"] == "done", report
     assert report["configure"]["DOCSTREAM_EMBED_MODEL"] == str(other_model)  # type: ignore[index]
-    [gen] = chunks_by_gen(neo4j_driver, OWN)
+    [gen] = chunks_by_gen(neo4j_driver, pipeline.name)
 
     assert_refused(rebuild_all(pipeline), other_model.name)
     indexes = index_status(pipeline)
     for name, index in indexes.items():
         assert index["building"] is None, (name, index)  # the refused generation is gone
         assert index["profile"]["model"] == str(other_model), (name, index)  # type: ignore[index]
-    assert list(chunks_by_gen(neo4j_driver, OWN)) == [gen], "no switch, no new generation"
+    assert list(chunks_by_gen(neo4j_driver, pipeline.name)) == [gen], "no switch, no new generation"
 
     pipeline.stop()
     pipeline.start()
     assert pipeline.settings.embedder.model != str(other_model)  # configured: the old one
     assert_refused(rebuild_all(pipeline), other_model.name)
-    assert list(chunks_by_gen(neo4j_driver, OWN)) == [gen]
+    assert list(chunks_by_gen(neo4j_driver, pipeline.name)) == [gen]

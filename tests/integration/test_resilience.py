@@ -1,6 +1,7 @@
 """Failures the pipeline survives on the real stack: a store that goes away
 (back-pressure, nothing dead-lettered, the graph catches up) and a worker
-killed mid-stream (a restart converges to the same state as a clean run)."""
+killed mid-stream (a restart converges to the same state as a clean run), on
+Qdrant Edge and on a Qdrant server."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.integration.helpers import eventually, metric, read_all, sse_query
 from tools.stack.local import LocalStack
 
 pytestmark = pytest.mark.integration
+ENGINES = ("edge", "server")  # once on Qdrant Edge, once on a server (conftest)
 AUTH = {"X-API-Key": TEST_API_KEY}
 
 

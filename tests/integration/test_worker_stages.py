@@ -22,6 +22,9 @@ from tests.integration.helpers import eventually, read_all, wait_for_doc
 from tests.integration.test_resilience import document, post_batch
 
 pytestmark = pytest.mark.integration
+# Qdrant Edge only: the split exists because an embedded Qdrant admits one
+# process (the lead's). Over a server every worker may run every stage, and the
+# last test here (an API without the Qdrant sink is refused) does not apply.
 PIPELINE_ENV = {"DOCSTREAM_PARTITIONS": "4"}
 HELPER_STAGES = "chunker,embedder,neo4j-sink"
 

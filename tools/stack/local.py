@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -71,6 +73,39 @@ def recorded_profile(stack_dir: Path) -> str | None:
 
 def profile_file(stack_dir: Path) -> Path:
     return stack_dir.resolve() / "run" / "profile"
+
+
+@dataclass(frozen=True)
+class OwnServer:
+    url: str
+    pid: int
+
+
+@contextmanager
+def own_qdrant_server(
+    root: Path, binary: Path | None, ready_s: float = 60.0
+) -> Iterator[OwnServer]:
+    """A Qdrant server of the caller's own (a test session, a benchmark), not
+    the stack's: its folder under `root`, a free loopback port, started as the
+    stack starts one and stopped by its PID on exit. A missing binary raises
+    QdrantBinaryMissing, with what to set."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = QdrantServer(root, "127.0.0.1", port, binary)
+    server.prepare()
+    marker = server.marker(root)
+    process = ManagedProcess(server.name, root / "run", marker=marker)
+    pid = process.start(server.command(marker), cwd=root)
+    try:
+        deadline = time.monotonic() + ready_s
+        while not server.ready():
+            if process.pid() is None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Qdrant server did not start:\n{process.log_tail()}")
+            time.sleep(0.2)
+        yield OwnServer(server.address, pid)
+    finally:
+        process.stop()
 
 
 def qdrant_binary(env: Mapping[str, str]) -> Path | None:
