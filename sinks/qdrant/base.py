@@ -5,11 +5,23 @@ they address (the alias, or one generation pinned by a rebuild)."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from typing import Self
 
 from core.settings import QdrantSettings
-from core.types import Hit, SearchFilter
+from core.types import Hit, IndexedChunk, SearchFilter
 from sinks.qdrant.lexical import Bm25, SparseTerms
+
+MAX_METADATA_INDEXES = 32  # metadata keys beyond these are filtered by a scan
+
+
+def metadata_keys_to_index(indexed: set[str], chunks: Iterable[IndexedChunk]) -> list[str]:
+    """The payload paths (`metadata.<key>`) of keys first seen in `chunks`
+    that get a keyword index, so `filter[key]=value` stays an index lookup
+    (unindexed, a filter reads every payload), up to MAX_METADATA_INDEXES."""
+    room = MAX_METADATA_INDEXES - sum(k.startswith("metadata.") for k in indexed)
+    keys = {f"metadata.{key}" for chunk in chunks for key in chunk.metadata}
+    return sorted(keys - indexed)[: max(room, 0)]
 
 
 class AliasedStore:

@@ -41,7 +41,7 @@ from core.logs import get_logger
 from core.settings import QdrantSettings
 from core.types import Hit, IndexedChunk, SearchFilter, WritePlan
 from sinks.errors import needs_operator
-from sinks.qdrant.base import AliasedStore
+from sinks.qdrant.base import AliasedStore, metadata_keys_to_index
 from sinks.qdrant.edge_filters import doc_filter, edge_filter
 from sinks.qdrant.edge_profiles import profile_path, read_profile, write_profile
 from sinks.qdrant.errors import STORE, mapped
@@ -70,7 +70,6 @@ INDEX_PARAMS: dict[models.PayloadSchemaType, Any] = {
         lookup=True, range=True, enable_hnsw=False
     ),
 }
-MAX_METADATA_INDEXES = 32  # metadata keys beyond these are filtered by a scan
 
 
 @dataclass
@@ -228,13 +227,9 @@ class EdgeVectorStore(AliasedStore):
         return edge.Point(chunk.chunk_id, vectors, _payload(chunk))
 
     def _index_metadata(self, name: str, shard: edge.EdgeShard, chunks: list[IndexedChunk]) -> None:
-        """A keyword index for each metadata key as it first appears, so
-        `filter[key]=value` stays an index lookup (unindexed, it read every payload)."""
+        """A keyword index for each metadata key as it first appears (base.py)."""
         indexed = self._shards.indexed[name]
-        keys = {f"metadata.{key}" for chunk in chunks for key in chunk.metadata}
-        for key in sorted(keys - indexed):
-            if sum(k.startswith("metadata.") for k in indexed) >= MAX_METADATA_INDEXES:
-                return
+        for key in metadata_keys_to_index(indexed, chunks):
             keyword = INDEX_PARAMS[models.PayloadSchemaType.KEYWORD]
             try:
                 shard.update(edge.UpdateOperation.create_field_index(key, keyword))

@@ -23,7 +23,7 @@ from qdrant_client import QdrantClient, models
 from core.settings import QdrantSettings
 from core.types import Hit, IndexedChunk, SearchFilter, WritePlan
 from sinks.errors import needs_operator
-from sinks.qdrant.base import AliasedStore
+from sinks.qdrant.base import AliasedStore, metadata_keys_to_index
 from sinks.qdrant.errors import STORE, mapped
 from sinks.qdrant.lexical import Bm25, SparseTerms
 
@@ -114,6 +114,9 @@ class QdrantVectorStore(AliasedStore):
         self._executor = ThreadPoolExecutor(
             max_workers=1 if settings.embedded else 8, thread_name_prefix="qdrant"
         )
+        # Per collection, the payload paths with an index (read once from the
+        # server); shared with pinned copies, which address other collections.
+        self._indexed: dict[str, set[str]] = {}
 
     @property
     def location(self) -> str:
@@ -176,6 +179,7 @@ class QdrantVectorStore(AliasedStore):
         for deletion in plan.deletions:
             await self._delete_where(_of_doc(deletion.doc_id))
         if plan.upserts:
+            await self._index_metadata(plan.upserts)
             await self._upsert(plan.upserts)
         for doc_id, count in plan.chunk_counts.items():
             orphans = models.FieldCondition(key="chunk_index", range=models.Range(gte=count))
@@ -298,7 +302,29 @@ class QdrantVectorStore(AliasedStore):
         """Upserts only, in slices sent at once (a server takes several streams;
         local mode has one thread and takes them in turn)."""
         slices = [chunks[i : i + BULK_SLICE] for i in range(0, len(chunks), BULK_SLICE)]
+        await self._index_metadata(chunks)
         await asyncio.gather(*(self._upsert(list(part)) for part in slices))
+
+    async def _index_metadata(self, chunks: Sequence[IndexedChunk]) -> None:
+        """A keyword index for each metadata key as it first appears (base.py),
+        as Qdrant Edge keeps them: the server found a 1-in-20 metadata filter
+        over 11k chunks in 24 ms without one, 0.8 ms with Edge's. Local mode
+        has no payload indexes."""
+        if self.settings.embedded or not any(c.metadata for c in chunks):
+            return
+        name = self.collection if self.is_pinned else await self.active_generation()
+        if name not in self._indexed:
+            info = await self._call(self.client.get_collection, name)
+            self._indexed[name] = set(info.payload_schema)
+        for key in metadata_keys_to_index(self._indexed[name], chunks):
+            await self._call(
+                self.client.create_payload_index,
+                name,
+                key,
+                field_schema=models.PayloadSchemaType.KEYWORD,
+                wait=True,
+            )
+            self._indexed[name].add(key)
 
     async def _upsert(self, chunks: list[IndexedChunk]) -> None:
         points = [

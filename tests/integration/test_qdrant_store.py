@@ -96,6 +96,10 @@ async def test_dense_and_lexical_search_honour_filters(store: Store) -> None:
         h.doc_id for h in await store.search_lexical("kettles", 5, SearchFilter(doc_ids=("x",)))
     ] == ["x"]
     assert await store.search_lexical("the of and", 5) == [], "stop words alone match nothing"
+    if isinstance(store, QdrantVectorStore) and not store.settings.embedded:
+        # The filtered key has its keyword index, as in Qdrant Edge (local mode has none).
+        info = store.client.get_collection(await store.active_generation())
+        assert "metadata.team" in info.payload_schema
 
 
 async def test_hits_carry_the_chunk_and_sources_and_doc_ids_match_any_of(store: Store) -> None:
