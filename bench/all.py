@@ -77,12 +77,16 @@ def embedder_rows(record: dict[str, Any]) -> list[Row]:
     ]
 
 
-def query_rows(record: dict[str, Any]) -> list[Row]:
+def query_rows(runs: dict[str, Any]) -> list[Row]:
+    return [row for record in runs["engines"].values() for row in engine_query_rows(record)]
+
+
+def engine_query_rows(record: dict[str, Any]) -> list[Row]:
     sse, store = record["sse"], record["store_ms"]["dense top-30"]
     return [
         [
             f"query ms to done, p95 ({record['clients']} clients, think "
-            f"{record['think_s']} s, {record['chunks']} chunks)",
+            f"{record['think_s']} s, {record['chunks']} chunks, {record['engine']})",
             f"{sse['done_ms'].get('p95', '-')} (first hit {sse['first_hit_ms'].get('p95', '-')}; "
             f"host steal {sse.get('cpu', {}).get('steal_pct', '-')}%)",
             f"store dense top-30 p95 {store.get('p95', '-')}",
@@ -91,10 +95,17 @@ def query_rows(record: dict[str, Any]) -> list[Row]:
     ]
 
 
-def rebuild_rows(record: dict[str, Any]) -> list[Row]:
+def rebuild_rows(runs: dict[str, Any]) -> list[Row]:
+    return [
+        row for engine, record in runs["engines"].items() for row in engine_rows(engine, record)
+    ]
+
+
+def engine_rows(engine: str, record: dict[str, Any]) -> list[Row]:
     return [
         [
-            f"rebuild {row['target']} ({row['run']}) to switch, chunks/s ({record['chunks']})",
+            f"rebuild {row['target']} ({row['run']}) to switch, chunks/s "
+            f"({record['chunks']}, {engine})",
             f"{row.get('to_switch_chunks_per_s', row['chunks_per_s']):.0f}",
             f"slowest bulk ceiling {row['slowest_ceiling_chunks_per_s']:.0f}"
             if row.get("slowest_ceiling_chunks_per_s")

@@ -235,12 +235,14 @@ def drop_kafka(settings: Settings) -> None:
 
 
 def cleanup(settings: Settings) -> None:
-    """After the run's workers stopped: its topics, groups, graph and Qdrant folder."""
+    """After the run's workers stopped: its topics, groups, graph and Qdrant
+    folder (a server of the run's own goes with its folder, bench.pipeline)."""
     try:
         drop_kafka(settings)
         asyncio.run(drop_graph(settings))
     finally:
-        shutil.rmtree(settings.qdrant.path, ignore_errors=True)
+        if settings.qdrant.embedded:  # else `path` is the default, not the run's
+            shutil.rmtree(settings.qdrant.path, ignore_errors=True)
 
 
 def load_average() -> list[float]:

@@ -30,6 +30,12 @@ with --seed: about 5 chunks each).
     .venv/bin/python -m bench.ingest --corpus scifact --docs 100  # a quick check
     .venv/bin/python -m bench.ingest --corpus synthetic --docs 200 --seed 3
     .venv/bin/python -m bench.ingest --corpus scifact --docs 100 --sink-sizes 10000
+    .venv/bin/python -m bench.ingest --corpus scifact --docs 800 --engines edge server
+
+--engines runs the pipeline once per Qdrant engine, one after the other on the
+same stack and corpus, and holds each to the same raw-embedder run: the
+embedded Qdrant Edge (the default) and a Qdrant server of the run's own, from
+QDRANT_BIN (else `qdrant` on PATH), whose CPU is counted beside the others'.
 
 The JSON record goes to bench/results/ingest.json (or --json-out).
 """
@@ -57,7 +63,7 @@ from bench.corpora import (
     written,
 )
 from bench.measure import Span, measured, rate
-from bench.pipeline import RunningPipeline, pipeline, running_backend, write_record
+from bench.pipeline import ENGINES, RunningPipeline, pipeline, running_backend, write_record
 from bench.quality import publish
 from bench.sinks import measure as measure_sinks
 from bench.sinks import parser as sinks_parser
@@ -97,7 +103,7 @@ def corpora(args: argparse.Namespace, settings: Settings) -> list[Corpus]:
 def ingest(run: RunningPipeline, corpus: Corpus, timeout_s: float) -> dict[str, Any]:
     """Publish the corpus, wait until both sinks hold every chunk; time and CPU."""
     pid = worker_pid()
-    pids = {s.name: s.pid for s in LocalStack(run.settings).status() if s.pid is not None}
+    pids = run.service_pids
     before_text = metrics_text(run.base_url)
     before = written(before_text)
     expected = {s: before[s] + len(corpus.texts) for s in SINKS}
@@ -123,6 +129,11 @@ def ingest(run: RunningPipeline, corpus: Corpus, timeout_s: float) -> dict[str, 
         "stage_handler_s": stages,
         "written_beyond_expected": extra,
     }
+
+
+def row_name(corpus: str, engine: str) -> str:
+    """A corpus's row; "scifact on server" beside plain "scifact" (Qdrant Edge)."""
+    return corpus if engine == "edge" else f"{corpus} on {engine}"
 
 
 def raw_embed(embedder: SentenceTransformerEmbedder, texts: list[str]) -> Span:
@@ -182,21 +193,29 @@ def measure_all(
     """Ingest each corpus through a worker, the raw embedder on the same texts,
     then (the worker stopped, the stack still up) the sinks' own cost."""
     rows: dict[str, dict[str, Any]] = {}
-    with pipeline("ingest", cleanup=cleanup) as run:
-        settings = run.settings
-        for corpus in chosen:
-            print(f"{corpus.name}: publishing {len(corpus.docs)} documents", flush=True)
-            rows[corpus.name] = ingest(run, corpus, args.timeout)
-        worker_backend = asyncio.run(running_backend(run))
+    backends: dict[str, str] = {}
+    for engine in args.engines:
+        with pipeline(f"ingest-{engine}", cleanup=cleanup, engine=engine) as run:
+            settings = run.settings
+            for corpus in chosen:
+                print(
+                    f"{corpus.name} on {engine}: publishing {len(corpus.docs)} documents",
+                    flush=True,
+                )
+                rows[row_name(corpus.name, engine)] = ingest(run, corpus, args.timeout)
+            backends[engine] = asyncio.run(running_backend(run))
     embedder = SentenceTransformerEmbedder(settings.embedder)
     for corpus in chosen:
-        span = raw_embed(embedder, corpus.texts)
-        row = rows[corpus.name]
-        row["raw"] = {"chunks_per_s": rate(len(corpus.texts), span.wall), **span.as_dict()}
-        row["backend"] = {"worker": worker_backend, "raw": embedder.backend}
-        row["ratio"] = row["chunks_per_s"] / row["raw"]["chunks_per_s"]
-        row["embedder_busy_share"] = round(busy_share(row), 3)
-        report(corpus.name, row)
+        span = raw_embed(embedder, corpus.texts)  # once: every engine's row is held to it
+        for engine in args.engines:
+            name = row_name(corpus.name, engine)
+            row = rows[name]
+            row["engine"] = engine
+            row["raw"] = {"chunks_per_s": rate(len(corpus.texts), span.wall), **span.as_dict()}
+            row["backend"] = {"worker": backends[engine], "raw": embedder.backend}
+            row["ratio"] = row["chunks_per_s"] / row["raw"]["chunks_per_s"]
+            row["embedder_busy_share"] = round(busy_share(row), 3)
+            report(name, row)
     sinks = None
     if not args.no_sink_cost:
         sink_args = sinks_parser().parse_args(
@@ -216,6 +235,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="of the synthetic corpus")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per corpus")
     parser.add_argument("--json-out", type=Path, default=None)
+    parser.add_argument(
+        "--engines",
+        nargs="+",
+        choices=ENGINES,
+        default=["edge"],
+        help="the worker's Qdrant, one pipeline each in turn: the embedded Qdrant Edge "
+        "and/or a Qdrant server of the run's own (QDRANT_BIN, else `qdrant` on PATH)",
+    )
     parser.add_argument(
         "--no-sink-cost", action="store_true", help="leave out the sinks' cost per chunk"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,15 +13,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from core.settings import Settings
-from tools.stack.local import LocalStack
+from core.settings import QdrantSettings, Settings
+from tools.stack.local import LocalStack, own_qdrant_server, qdrant_binary
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -38,6 +39,29 @@ class RunningPipeline:
     base_url: str
     env: dict[str, str]
     log_path: Path
+    # The services' processes, by name (kafka, neo4j; qdrant for a server).
+    service_pids: dict[str, int]
+
+
+ENGINES = ("edge", "server")
+QDRANT_PID = "BENCH_QDRANT_PID"  # how vector_engine tells _pipeline its server's process
+
+
+@contextmanager
+def vector_engine(engine: str, workdir: Path, run: str) -> Iterator[dict[str, str]]:
+    """The worker's Qdrant settings for one engine: Qdrant Edge in the run's
+    folder, or a Qdrant server of the run's own (QDRANT_BIN, else `qdrant` on
+    PATH), started beside the stack and stopped after, holding the run's
+    collection. Never the stack's own server: a bench must not share its data."""
+    if engine == "edge":
+        yield {"QDRANT_PATH": str(workdir / "qdrant")}
+        return
+    folder = workdir / "qdrant-server"
+    try:
+        with own_qdrant_server(folder, qdrant_binary(os.environ)) as server:
+            yield {"QDRANT_URL": server.url, "QDRANT_COLLECTION": run, QDRANT_PID: str(server.pid)}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager
@@ -45,29 +69,48 @@ def pipeline(
     name: str,
     extra_env: dict[str, str] | None = None,
     cleanup: Callable[[Settings], None] | None = None,
+    engine: str = "edge",
 ) -> Iterator[RunningPipeline]:
     """Stack (started if nothing answers, stopped after), plus one worker with the
-    API. `cleanup` runs once the worker has stopped and while the stack still
-    answers: it drops what the run left on the shared services."""
+    API over the Qdrant `engine` names. `cleanup` runs once the worker has
+    stopped and while the stack still answers: it drops what the run left on
+    the shared services."""
     run = f"bench-{name}-{uuid.uuid4().hex[:6]}"
     workdir = REPO / ".stack" / "bench" / run
     workdir.mkdir(parents=True, exist_ok=True)
+    with (
+        vector_engine(engine, workdir, run) as qdrant,
+        _pipeline(run, workdir, {**qdrant, **(extra_env or {})}, cleanup) as running,
+    ):
+        yield running
+
+
+@contextmanager
+def _pipeline(
+    run: str,
+    workdir: Path,
+    extra_env: dict[str, str],
+    cleanup: Callable[[Settings], None] | None,
+) -> Iterator[RunningPipeline]:
     port = free_port()
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "QDRANT_URL"},
         "DOCSTREAM_TOPIC_PREFIX": f"{run}.",
         "DOCSTREAM_GROUP_ID": run,
         "NEO4J_GRAPH": run,  # its own generations: nothing shared with other runs
-        "QDRANT_PATH": str(workdir / "qdrant"),
         "DOCSTREAM_API_PORT": str(port),
         "DOCSTREAM_RATE_LIMIT_PER_S": "0",
         "DOCSTREAM_LOG_LEVEL": "WARNING",
-        **(extra_env or {}),
+        **extra_env,
     }
-    env.pop("QDRANT_URL", None)
     settings = Settings.from_env(env)
-    stack = LocalStack(settings)
+    # The stack's Kafka and Neo4j: a server of the run's own is already up, and
+    # the stack is not told of it (it would start its own at that address).
+    stack = LocalStack(replace(settings, qdrant=QdrantSettings()))
     started = stack.up(log=True)
+    pids = {s.name: s.pid for s in stack.status() if s.pid is not None}
+    if QDRANT_PID in extra_env:
+        pids["qdrant"] = int(extra_env[QDRANT_PID])
     log_path = workdir / "worker.log"
     with log_path.open("ab") as log:
         worker = subprocess.Popen(
@@ -76,7 +119,7 @@ def pipeline(
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base_url, worker, log_path)
-        yield RunningPipeline(settings, base_url, env, log_path)
+        yield RunningPipeline(settings, base_url, env, log_path, pids)
     finally:
         worker.terminate()
         try:

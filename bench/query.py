@@ -32,7 +32,8 @@ store holding >= 100k chunks, next to the store's own query time.
 
     .venv/bin/python -m bench.query                          # 100k chunks, 16 clients, 60 s
     .venv/bin/python -m bench.query --chunks 20000 --duration 20
-    .venv/bin/python -m bench.query --engine local --chunks 20000 --clients 0
+    .venv/bin/python -m bench.query --engines local --chunks 20000 --clients 0
+    .venv/bin/python -m bench.query --chunks 11442 --think 1.0 --engines edge server
     .venv/bin/python -m bench.query --chunks 11442 --graph --think 1.0   # SciFact's size
 
 The JSON record goes to bench/results/query.json.
@@ -43,10 +44,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -66,6 +69,7 @@ from sinks.neo4j.store import Neo4jGraphStore
 from sinks.qdrant.edge import EdgeVectorStore
 from streams.embedding.model import SentenceTransformerEmbedder
 from streams.profile import LiveProfile
+from tools.stack.local import own_qdrant_server, qdrant_binary
 
 CHUNKS_PER_DOC = 4
 TEAMS = 20  # metadata["team"] takes this many values: a filter keeps 1/20 of the chunks
@@ -183,21 +187,22 @@ async def time_store(
     return results
 
 
-def settings_for(path: Path, engine: str) -> Settings:
+def settings_for(path: Path, engine: str, url: str = "") -> Settings:
+    """The store in `path` (embedded `engine`), or on the server at `url`."""
     settings = Settings.from_env()
     return replace(
         settings,
-        qdrant=QdrantSettings(path=path, engine=engine),
+        qdrant=QdrantSettings(url=url) if url else QdrantSettings(path=path, engine=engine),
         api=replace(settings.api, rate_limit_per_s=0),
         log_level="WARNING",
     )
 
 
-def serve(path: Path, engine: str, port: int, graph: str | None) -> None:
+def serve(path: Path, engine: str, url: str, port: int, graph: str | None) -> None:
     """The child process: the real API over the seeded store (and graph)."""
     import uvicorn
 
-    settings = settings_for(path, engine)
+    settings = settings_for(path, engine, url)
     if graph is not None:
         settings = replace(settings, neo4j=replace(settings.neo4j, graph=graph))
     embedder = SentenceTransformerEmbedder(settings.embedder)
@@ -209,8 +214,10 @@ def serve(path: Path, engine: str, port: int, graph: str | None) -> None:
     uvicorn.run(api, host="127.0.0.1", port=port, log_level="warning")
 
 
-async def prepare(args: argparse.Namespace, path: Path, queries: list[str]) -> dict[str, Any]:
-    settings = settings_for(path, args.engine)
+async def prepare(
+    args: argparse.Namespace, engine: str, path: Path, url: str, queries: list[str]
+) -> dict[str, Any]:
+    settings = settings_for(path, engine, url)
     embedder = SentenceTransformerEmbedder(settings.embedder)
     store = vector_store(settings, embedder.dimension)
     await store.ensure_schema()
@@ -232,6 +239,12 @@ async def prepare(args: argparse.Namespace, path: Path, queries: list[str]) -> d
             await store.optimize()
             record["final_optimize_s"] = round(time.perf_counter() - started, 1)
             record["shard"] = await store.info()
+        elif url:
+            # The server builds its graph in the background after the writes:
+            # time it once it is done (green), as a deployment would be.
+            started = time.perf_counter()
+            await store.build_index(await store.active_generation())
+            record["index_wait_s"] = round(time.perf_counter() - started, 1)
         record["chunks"] = await store_size(store)
         print(f"store holds {record['chunks']} chunks; timing it directly", flush=True)
         query_vectors = embedder.embed(queries)
@@ -274,7 +287,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--engine", choices=("edge", "local"), default="edge")
+    parser.add_argument(
+        "--engines",
+        nargs="+",
+        choices=("edge", "local", "server"),
+        default=["edge"],
+        help="the Qdrant behind the store and the API, one after the other: embedded "
+        "(Qdrant Edge, qdrant-client's local mode) or a server of the bench's own "
+        "(QDRANT_BIN, else `qdrant` on PATH; its folder kept and reused like the others)",
+    )
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--embed", type=int, default=1000, help="abstracts the model embeds")
     parser.add_argument("--noise", type=float, default=0.35, help="norm of a copy's noise")
@@ -288,39 +309,96 @@ def main() -> None:
     parser.add_argument(
         "--client", choices=CLIENTS, default="raw", help="raw: lean socket reader; httpx: compare"
     )
-    parser.add_argument("--dir", type=Path, help="the store folder (default: per engine/size)")
+    parser.add_argument(
+        "--dir", type=Path, help="the store folder, with one engine (default: per engine/size)"
+    )
     parser.add_argument("--dataset", type=Path, default=scifact.DATASET)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the child: its port
     parser.add_argument("--graph-name", help=argparse.SUPPRESS)  # the child: the graph it reads
+    parser.add_argument("--qdrant-url", default="", help=argparse.SUPPRESS)  # the child's server
     args = parser.parse_args()
-    path = args.dir or REPO / ".stack" / "bench" / f"query-{args.engine}-{args.chunks}"
+    if args.dir and len(args.engines) > 1:
+        parser.error("--dir names one store folder: give it with one engine")
     if args.serve:
-        serve(path, args.engine, args.serve, args.graph_name)
+        engine = args.engines[0]
+        serve(store_dir(args, engine), engine, args.qdrant_url, args.serve, args.graph_name)
         return
 
     _, all_queries = load_dataset(args.dataset)
     queries = random.Random(11).sample(all_queries, min(args.queries, len(all_queries)))
-    record = {
-        "engine": args.engine,
-        "store": str(path),
-        **asyncio.run(prepare(args, path, queries)),
-    }
-    record.update(
-        clients=args.clients, duration_s=args.duration, think_s=args.think, graph=args.graph
-    )
-    if args.clients:
-        params = {"k": 10, "expand": 3 if args.graph else 0}
-        record["sse"] = run_clients(args, path, queries, params)
+    records = {engine: measure_engine(args, engine, queries) for engine in args.engines}
+    if len(records) > 1:
+        print("\n".join(side_by_side(records)))
+    write_record("query", {"engines": records})
+
+
+def store_dir(args: argparse.Namespace, engine: str) -> Path:
+    return Path(args.dir or REPO / ".stack" / "bench" / f"query-{engine}-{args.chunks}")
+
+
+def measure_engine(args: argparse.Namespace, engine: str, queries: list[str]) -> dict[str, Any]:
+    """The store timed directly, then the API under the clients, on one engine.
+    A server is the bench's own, on the engine's folder, for this engine's turn."""
+    path = store_dir(args, engine)
+    with ExitStack() as stack:
+        url = ""
+        if engine == "server":
+            binary = qdrant_binary(os.environ)
+            url = stack.enter_context(own_qdrant_server(path, binary)).url
+        record = {
+            "engine": engine,
+            "store": str(path),
+            **asyncio.run(prepare(args, engine, path, url, queries)),
+        }
+        record.update(
+            clients=args.clients, duration_s=args.duration, think_s=args.think, graph=args.graph
+        )
+        if args.clients:
+            params = {"k": 10, "expand": 3 if args.graph else 0}
+            record["sse"] = run_clients(args, engine, path, url, queries, params)
     report(record)
-    write_record("query", record)
+    return record
+
+
+def filtered(record: dict[str, Any]) -> dict[str, float]:
+    return dict(record["store_ms"]["dense top-30, metadata filter"])
+
+
+def side_by_side(records: dict[str, dict[str, Any]]) -> list[str]:
+    """The figures a choice of engine rests on, one column per engine."""
+    rows: list[tuple[str, Any]] = [
+        ("store dense top-10 p50 ms", lambda r: r["store_ms"]["dense top-10"]["p50"]),
+        ("store lexical top-10 p50 ms", lambda r: r["store_ms"]["lexical top-10"]["p50"]),
+        ("store dense top-30 filtered p50 ms", lambda r: filtered(r)["p50"]),
+        ("SSE done p50 ms", lambda r: r["sse"]["done_ms"]["p50"]),
+        ("SSE done p95 ms", lambda r: r["sse"]["done_ms"]["p95"]),
+        ("SSE queries/s", lambda r: r["sse"]["per_s"]),
+        ("API CPU ms per query", lambda r: r["sse"]["cpu"]["server_ms_per_query"]),
+    ]
+    lines = [f"\n  {'side by side':36} " + " | ".join(f"{e:>10}" for e in records)]
+    for label, value in rows:
+        cells = []
+        for record in records.values():
+            try:
+                cells.append(f"{value(record):>10}")
+            except KeyError:  # no clients, or a row this run did not time
+                cells.append(f"{'-':>10}")
+        lines.append(f"  {label:36} " + " | ".join(cells))
+    return lines
 
 
 def run_clients(
-    args: argparse.Namespace, path: Path, queries: list[str], params: dict[str, Any]
+    args: argparse.Namespace,
+    engine: str,
+    path: Path,
+    url: str,
+    queries: list[str],
+    params: dict[str, Any],
 ) -> dict[str, Any]:
     port = free_port()
     log_path = path.parent / f"{path.name}-api.log"
-    command = [sys.executable, "-m", "bench.query", "--engine", args.engine, "--serve", str(port)]
+    command = [sys.executable, "-m", "bench.query", "--engines", engine, "--serve", str(port)]
+    command += ["--qdrant-url", url, "--chunks", str(args.chunks)]
     if args.graph:
         command += ["--graph-name", graph_step.graph_name(args.chunks)]
     with log_path.open("ab") as log:

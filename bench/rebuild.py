@@ -21,10 +21,15 @@ Needs the local stack (started if it is down, and left running). Cleans up its
 topics, consumer groups, Neo4j nodes and Qdrant folder, even on failure.
 
     .venv/bin/python -m bench.rebuild --targets all        # 100,000 chunks, edge engine
-    .venv/bin/python -m bench.rebuild --chunks 2000 --engine local --targets qdrant
+    .venv/bin/python -m bench.rebuild --chunks 2000 --engines local --targets qdrant
     .venv/bin/python -m bench.rebuild --targets qdrant neo4j all
+    .venv/bin/python -m bench.rebuild --targets all --engines edge server
 
-`--engine local` (qdrant-client's local mode) scans every point for each
+`--engines` runs the whole bench once per engine, one after the other, and
+prints the rebuilds side by side; `server` is a Qdrant server of the run's own
+(QDRANT_BIN, else `qdrant` on PATH), which builds its HNSW graph in its own
+threads where the embedded engine builds it in the rebuilding process.
+`--engines local` (qdrant-client's local mode) scans every point for each
 delete, so its time grows with the square of --chunks: keep it small. A JSON
 record goes to bench/results/rebuild.json (or --json-out).
 """
@@ -41,7 +46,8 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,7 +58,7 @@ from bench.pipeline import write_record
 from bench.rebuild_events import DIMENSION, Message, publish, synthetic_events
 from bench.rebuild_report import TARGET_RATE, report
 from core.kafka.admin import admin_client, ensure_topics
-from core.settings import Settings
+from core.settings import QdrantSettings, Settings
 from core.types import Generations, IndexedChunk, WritePlan
 from ops.composition import vector_generations, vector_store
 from ops.jobs.bulk import bulk_event, bulk_for, reduce_events
@@ -66,7 +72,7 @@ from sinks.neo4j.store import SCHEMA, Neo4jGraphStore
 from sinks.plan import plan_writes
 from sinks.qdrant.lexical import Bm25
 from streams.records import sink_event
-from tools.stack.local import LocalStack
+from tools.stack.local import LocalStack, OwnServer, own_qdrant_server, qdrant_binary
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -248,23 +254,31 @@ def drop_kafka(settings: Settings) -> None:
 # --- the run ----------------------------------------------------------------------
 
 
-def bench_settings(engine: str, qdrant_path: Path) -> Settings:
+def bench_settings(engine: str, qdrant_path: Path, server: OwnServer | None = None) -> Settings:
+    """A run of its own; Qdrant embedded in `qdrant_path` with `engine`, or on
+    `server` (a collection of the run's own)."""
     run = f"bench-rb-{uuid.uuid4().hex[:6]}"
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "QDRANT_URL"},
         "DOCSTREAM_TOPIC_PREFIX": f"{run}.",
         "DOCSTREAM_GROUP_ID": run,
         "QDRANT_PATH": str(qdrant_path),
-        "QDRANT_ENGINE": engine,
+        "QDRANT_ENGINE": "edge" if engine == "server" else engine,
         "NEO4J_GRAPH": run,
     }
-    env.pop("QDRANT_URL", None)
+    if server is not None:
+        env |= {"QDRANT_URL": server.url, "QDRANT_COLLECTION": run}
     return Settings.from_env(env)
 
 
-async def measure(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+def engine_name(settings: Settings) -> str:
+    return settings.qdrant.engine if settings.qdrant.embedded else "server"
+
+
+async def measure(
+    args: argparse.Namespace, settings: Settings, pids: dict[str, int]
+) -> dict[str, Any]:
     codecs = Codecs.create()
-    pids = {s.name: s.pid for s in LocalStack(settings).status() if s.pid is not None}
     wanted = ["qdrant", "neo4j"] if "all" in args.targets else sorted(set(args.targets))
     messages, docs = synthetic_events(args.chunks, codecs, args.seed)
     ensure_topics(settings.kafka)
@@ -272,7 +286,7 @@ async def measure(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     print(
         f"{len(messages)} EmbeddedChunk events ({docs} SciFact documents, "
         f"{sum(len(v) for _, v, _ in messages) / len(messages):.0f} bytes each) published in "
-        f"{publish_s:.1f} s; engine {settings.qdrant.engine}; batch {args.batch}; "
+        f"{publish_s:.1f} s; engine {engine_name(settings)}; batch {args.batch}; "
         f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
         flush=True,
     )
@@ -305,7 +319,7 @@ async def measure(args: argparse.Namespace, settings: Settings) -> dict[str, Any
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "cores": os.cpu_count(),
         "load_average_at_start": args.load_average,
-        "engine": settings.qdrant.engine,
+        "engine": engine_name(settings),
         "chunks": chunks,
         "documents": docs,
         "batch": args.batch,
@@ -329,7 +343,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=5000)
-    parser.add_argument("--engine", choices=["edge", "local"], default="edge")
+    parser.add_argument(
+        "--engines",
+        nargs="+",
+        choices=["edge", "local", "server"],
+        default=["edge"],
+        help="the Qdrant to rebuild into, one run each in turn: embedded (Qdrant Edge, "
+        "qdrant-client's local mode) or a server of the run's own (QDRANT_BIN, else "
+        "`qdrant` on PATH)",
+    )
     parser.add_argument(
         "--targets",
         nargs="+",
@@ -341,16 +363,59 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args(argv)
     args.load_average = os.getloadavg()
-    qdrant_path = Path(tempfile.mkdtemp(prefix="bench-rb-qdrant-"))
-    settings = bench_settings(args.engine, qdrant_path)
-    LocalStack(settings).up(log=True)  # left running: the stack is shared
-    try:
-        record = asyncio.run(measure(args, settings))
-    finally:
-        drop_kafka(settings)
-        shutil.rmtree(qdrant_path, ignore_errors=True)
-    write_record("rebuild", record, args.json_out)
+    records = {engine: run_engine(args, engine) for engine in args.engines}
+    if len(records) > 1:
+        print_engines(records)
+    write_record("rebuild", {"bench": "rebuild", "engines": records}, args.json_out)
     return 0
+
+
+def run_engine(args: argparse.Namespace, engine: str) -> dict[str, Any]:
+    """One whole run (its own topics, graph and Qdrant) into one engine. A
+    server is the run's own, started here and stopped after: its CPU is
+    counted as `qdrant`."""
+    qdrant_path = Path(tempfile.mkdtemp(prefix="bench-rb-qdrant-"))
+    with ExitStack() as stack:
+        stack.callback(shutil.rmtree, qdrant_path, ignore_errors=True)
+        server = None
+        if engine == "server":
+            binary = qdrant_binary(os.environ)
+            server = stack.enter_context(own_qdrant_server(qdrant_path / "server", binary))
+        settings = bench_settings(engine, qdrant_path, server)
+        services = LocalStack(replace(settings, qdrant=QdrantSettings()))
+        services.up(log=True)  # left running: the stack is shared
+        pids = {s.name: s.pid for s in services.status() if s.pid is not None}
+        if server is not None:
+            pids["qdrant"] = server.pid
+        try:
+            return asyncio.run(measure(args, settings, pids))
+        finally:
+            drop_kafka(settings)
+
+
+def print_engines(records: dict[str, dict[str, Any]]) -> None:
+    """Each rebuild on every engine, side by side: chunks/s to the switch, the
+    index build of the store's bulk ceiling, and CPU ms per chunk of this
+    process (the rebuild) and of a Qdrant server."""
+    print("\nside by side, chunks/s from start to switch (CPU ms per chunk: bench / qdrant)")
+    print(f"| {'rebuild':24} | " + " | ".join(f"{e:>24}" for e in records) + " |")
+    print("|" + "-" * 26 + "|" + "|".join("-" * 26 for _ in records) + "|")
+    first = next(iter(records.values()))
+    for i, row in enumerate(first["rebuilds"]):
+        cells = []
+        for record in records.values():
+            this = record["rebuilds"][i]
+            cpu = record["rebuild_spans"][this["run"]]["cpu_s"]
+            per = [1000 * cpu.get(k, 0.0) / record["chunks"] for k in ("bench", "qdrant")]
+            cells.append(f"{this['to_switch_chunks_per_s']:>8.0f} ({per[0]:5.2f} / {per[1]:5.2f})")
+        print(
+            f"| {row['target'] + ' (' + row['run'] + ')':24} | "
+            + " | ".join(f"{c:>24}" for c in cells)
+            + " |"
+        )
+    for engine, record in records.items():
+        build = record["bulk_ceiling"].get("qdrant", {}).get("index_build_s")
+        print(f"{engine}: index build (activate) of the Qdrant bulk ceiling {build} s")
 
 
 if __name__ == "__main__":

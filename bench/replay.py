@@ -55,7 +55,6 @@ from core.settings import Settings
 from schemas.events import DocumentEvent
 from streams.chunker import SentenceChunker
 from streams.embedding.model import SentenceTransformerEmbedder
-from tools.stack.local import LocalStack
 
 TARGET_RATIO = 0.8
 DEFAULT_DOCS = 600  # about 1,000 chunks: a few minutes of embedding on 2 cores
@@ -81,7 +80,7 @@ def index_live(run: RunningPipeline, docs: list[DocumentEvent], timeout_s: float
 def replay(run: RunningPipeline, timeout_s: float) -> dict[str, Any]:
     """Start the replay and follow it to `done`; fill and total seconds, CPU."""
     auth = {"X-API-Key": KEY}
-    pids = {s.name: s.pid for s in LocalStack(run.settings).status() if s.pid is not None}
+    pids = run.service_pids
     before = replay_chunks(metrics_text(run.base_url))
     fill_s = None
     with (
