@@ -16,6 +16,20 @@ For each: upsert seconds and CPU, index build seconds and CPU, CPU ms per
 chunk of each, and the ceiling they set on 2 cores beside the rebuild target.
 No Kafka, no Neo4j: chunks are decoded from synthetic events in memory.
 
+The anchor (issue 27): the same HNSW graph (m 16, ef_construct 64, inner
+product on the same normalised vectors) built by faiss's `IndexHNSWFlat` in
+this process on every core, its CPU per point next to the Edge build's, against
+the target of at most 3x. faiss is not a dependency of docstream: without it
+(`pip install faiss-cpu`) the anchor is left out and the line says so.
+
+`--vectors random` (the default) keeps the rebuild events' random unit
+vectors: no structure, the hardest case for a graph build. `--vectors
+clustered` replaces them with normalised points around 200 centres (noise of
+norm about 0.6), closer to what a model's embeddings look like; both builds get
+the same ones.
+
+    .venv/bin/python -m bench.edge_index --vectors clustered
+
     .venv/bin/python -m bench.edge_index                   # 40,000 chunks
     .venv/bin/python -m bench.edge_index --chunks 10000
 
@@ -45,6 +59,40 @@ from sinks.qdrant.edge import EdgeVectorStore
 from sinks.qdrant.generations import QdrantGenerations
 
 TARGET_CHUNKS_PER_S = 5000  # issue target for a rebuild into both stores
+TARGET_OF_ANCHOR = 3.0  # Edge's build CPU per point, at most this many times faiss's
+
+
+def clustered(chunks: list[IndexedChunk], seed: int, centres: int = 200) -> list[IndexedChunk]:
+    """The same chunks with normalised vectors drawn around `centres` centres."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    middle = rng.standard_normal((centres, DIMENSION)).astype(np.float32)
+    middle /= np.linalg.norm(middle, axis=1, keepdims=True)
+    noise = rng.standard_normal((len(chunks), DIMENSION)).astype(np.float32) * 0.6 / DIMENSION**0.5
+    points = middle[rng.integers(0, centres, len(chunks))] + noise
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    return [replace(c, vector=list(map(float, v))) for c, v in zip(chunks, points, strict=True)]
+
+
+def faiss_anchor(chunks: list[IndexedChunk]) -> dict[str, float] | None:
+    """faiss's HNSW build on the same vectors and graph parameters as Edge's
+    (edge_store.HNSW): wall and CPU seconds, or None without faiss."""
+    try:
+        import faiss  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        import numpy as np
+    except ImportError:
+        return None
+    vectors = np.asarray([c.vector for c in chunks], dtype=np.float32)
+    index = faiss.IndexHNSWFlat(vectors.shape[1], edge_store.HNSW.m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = edge_store.HNSW.ef_construct
+    wall, cpu = time.perf_counter(), time.process_time()
+    index.add(vectors)
+    return {
+        "build_s": round(time.perf_counter() - wall, 2),
+        "build_cpu_s": round(time.process_time() - cpu, 2),
+        "threads": faiss.omp_get_max_threads(),
+    }
 
 
 async def fill(
@@ -96,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunks", type=int, default=40_000)
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--vectors", choices=("random", "clustered"), default="random")
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -103,10 +152,16 @@ def main(argv: list[str] | None = None) -> int:
     codecs = Codecs.create()
     messages, _ = synthetic_events(args.chunks, codecs, args.seed)
     chunks = bulk_chunks([value for _, value, _ in messages], codecs)
+    if args.vectors == "clustered":
+        chunks = clustered(chunks, args.seed)
     batches = bulk_batches(chunks, args.batch)
     del messages
     rows: dict[str, dict[str, float]] = {}
-    print(f"{len(chunks)} chunks of {DIMENSION} dimensions into fresh Edge shards", flush=True)
+    print(
+        f"{len(chunks)} chunks of {DIMENSION} dimensions ({args.vectors} vectors) into "
+        "fresh Edge shards",
+        flush=True,
+    )
     for name, every in (("periodic", edge_store.OPTIMIZE_AFTER), ("deferred", 10**12)):
         root = Path(tempfile.mkdtemp(prefix=f"edge-{name}-"))
         try:
@@ -125,16 +180,34 @@ def main(argv: list[str] | None = None) -> int:
         f"{TARGET_CHUNKS_PER_S:,} into both stores)",
         flush=True,
     )
+    anchor = faiss_anchor(chunks)
+    anchor_ms = None
+    if anchor is None:
+        print("faiss anchor: left out (pip install faiss-cpu to measure it)", flush=True)
+    else:
+        anchor_ms = 1000 * anchor["build_cpu_s"] / len(chunks)
+        print(
+            f"faiss anchor (IndexHNSWFlat, m {edge_store.HNSW.m}, ef_construct "
+            f"{edge_store.HNSW.ef_construct}, {anchor['threads']} threads): "
+            f"{anchor['build_s']:.1f} s, "
+            f"{anchor_ms:.3f} ms CPU per point; Edge's build {build_ms / anchor_ms:.1f}x that "
+            f"(target <= {TARGET_OF_ANCHOR:.0f}x)",
+            flush=True,
+        )
     write_record(
         "edge_index",
         {
             **record_header("edge_index", started_load, argv),
             "chunks": len(chunks),
+            "vectors": args.vectors,
             "batch": args.batch,
             "optimize_after": edge_store.OPTIMIZE_AFTER,
             "runs": rows,
             "upsert_cpu_ms_per_chunk": round(upsert_ms, 3),
             "index_build_cpu_ms_per_chunk": round(build_ms, 3),
+            "faiss_anchor": anchor,
+            "faiss_anchor_cpu_ms_per_point": None if anchor_ms is None else round(anchor_ms, 3),
+            "target_of_anchor": TARGET_OF_ANCHOR,
             "target_chunks_per_s": TARGET_CHUNKS_PER_S,
         },
         args.json_out,
