@@ -24,9 +24,9 @@ the target of at most 3x. faiss is not a dependency of docstream: without it
 
 `--vectors random` (the default) keeps the rebuild events' random unit
 vectors: no structure, the hardest case for a graph build. `--vectors
-clustered` replaces them with normalised points around 200 centres (noise of
-norm about 0.6), closer to what a model's embeddings look like; both builds get
-the same ones.
+clustered` draws normalised points around 200 centres instead
+(`bench/rebuild_events.py`), closer to what a model's embeddings look like;
+both builds get the same ones.
 
     .venv/bin/python -m bench.edge_index --vectors clustered
 
@@ -51,7 +51,7 @@ import sinks.qdrant.edge as edge_store
 from bench.corpora import load_average, record_header
 from bench.pipeline import write_record
 from bench.rebuild import bulk_batches, bulk_chunks
-from bench.rebuild_events import DIMENSION, synthetic_events
+from bench.rebuild_events import DIMENSION, VECTORS, synthetic_events
 from core.settings import Settings
 from core.types import IndexedChunk
 from schemas.codec import Codecs
@@ -60,19 +60,6 @@ from sinks.qdrant.generations import QdrantGenerations
 
 TARGET_CHUNKS_PER_S = 5000  # issue target for a rebuild into both stores
 TARGET_OF_ANCHOR = 3.0  # Edge's build CPU per point, at most this many times faiss's
-
-
-def clustered(chunks: list[IndexedChunk], seed: int, centres: int = 200) -> list[IndexedChunk]:
-    """The same chunks with normalised vectors drawn around `centres` centres."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    middle = rng.standard_normal((centres, DIMENSION)).astype(np.float32)
-    middle /= np.linalg.norm(middle, axis=1, keepdims=True)
-    noise = rng.standard_normal((len(chunks), DIMENSION)).astype(np.float32) * 0.6 / DIMENSION**0.5
-    points = middle[rng.integers(0, centres, len(chunks))] + noise
-    points /= np.linalg.norm(points, axis=1, keepdims=True)
-    return [replace(c, vector=list(map(float, v))) for c, v in zip(chunks, points, strict=True)]
 
 
 def faiss_anchor(chunks: list[IndexedChunk]) -> dict[str, float] | None:
@@ -144,16 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunks", type=int, default=40_000)
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--vectors", choices=("random", "clustered"), default="random")
+    parser.add_argument("--vectors", choices=VECTORS, default="random")
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args(argv)
 
     started_load = load_average()
     codecs = Codecs.create()
-    messages, _ = synthetic_events(args.chunks, codecs, args.seed)
+    messages, _ = synthetic_events(args.chunks, codecs, args.seed, args.vectors)
     chunks = bulk_chunks([value for _, value, _ in messages], codecs)
-    if args.vectors == "clustered":
-        chunks = clustered(chunks, args.seed)
     batches = bulk_batches(chunks, args.batch)
     del messages
     rows: dict[str, dict[str, float]] = {}

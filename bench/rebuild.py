@@ -55,7 +55,7 @@ from typing import Any
 from bench.corpora import delete_graph
 from bench.measure import Span, cpu_rate, measured, rate
 from bench.pipeline import write_record
-from bench.rebuild_events import DIMENSION, Message, publish, synthetic_events
+from bench.rebuild_events import DIMENSION, VECTORS, Message, publish, synthetic_events
 from bench.rebuild_report import TARGET_RATE, report
 from core.kafka.admin import admin_client, ensure_topics
 from core.settings import QdrantSettings, Settings
@@ -280,13 +280,14 @@ async def measure(
 ) -> dict[str, Any]:
     codecs = Codecs.create()
     wanted = ["qdrant", "neo4j"] if "all" in args.targets else sorted(set(args.targets))
-    messages, docs = synthetic_events(args.chunks, codecs, args.seed)
+    messages, docs = synthetic_events(args.chunks, codecs, args.seed, args.vectors)
     ensure_topics(settings.kafka)
     publish_s = publish(settings, messages)
     print(
         f"{len(messages)} EmbeddedChunk events ({docs} SciFact documents, "
         f"{sum(len(v) for _, v, _ in messages) / len(messages):.0f} bytes each) published in "
-        f"{publish_s:.1f} s; engine {engine_name(settings)}; batch {args.batch}; "
+        f"{publish_s:.1f} s; engine {engine_name(settings)}; {args.vectors} vectors; "
+        f"batch {args.batch}; "
         f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
         flush=True,
     )
@@ -320,6 +321,7 @@ async def measure(
         "cores": os.cpu_count(),
         "load_average_at_start": args.load_average,
         "engine": engine_name(settings),
+        "vectors": args.vectors,
         "chunks": chunks,
         "documents": docs,
         "batch": args.batch,
@@ -360,6 +362,13 @@ def main(argv: list[str] | None = None) -> int:
         help="rebuilds to run, in order; all = both stores at once",
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--vectors",
+        choices=VECTORS,
+        default="random",
+        help="random unit vectors (the hardest case for the HNSW build) or clustered ones, "
+        "closer to a model's",
+    )
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args(argv)
     args.load_average = os.getloadavg()

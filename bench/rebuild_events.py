@@ -68,27 +68,50 @@ def documents(seed: int) -> Iterator[tuple[DocumentEvent, list[str]]]:
             yield doc, cut(doc.text)
 
 
-def synthetic_events(chunks: int, codecs: Codecs, seed: int) -> tuple[list[Message], int]:
+VECTORS = ("random", "clustered")
+CENTRES = 200  # clustered vectors: points around this many centres
+SPREAD = 0.6  # the norm of a point's noise around its centre, about
+
+
+def synthetic_events(
+    chunks: int, codecs: Codecs, seed: int, vectors: str = "random"
+) -> tuple[list[Message], int]:
     """`chunks` encoded EmbeddedChunk events, keyed and with headers as the
-    embedder stage publishes them; and how many documents they make."""
+    embedder stage publishes them; and how many documents they make.
+    `vectors`: "random" unit vectors (no structure: the hardest case for an
+    HNSW build), or "clustered" ones around CENTRES centres, closer to what a
+    model's embeddings look like."""
     rng = np.random.default_rng(seed)
+    centres = None
+    if vectors == "clustered":
+        centres = rng.standard_normal((CENTRES, DIMENSION)).astype(np.float32)
+        centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     codec = codecs.embedded
     out: list[Message] = []
     for docs, (doc, texts) in enumerate(documents(seed), start=1):
         cuts = [
             Chunk(chunk_id(doc.doc_id, i), doc.doc_id, i, t, 0, len(t)) for i, t in enumerate(texts)
         ]
-        vectors = rng.standard_normal((len(cuts), DIMENSION)).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        points = unit_vectors(rng, len(cuts), centres)
         headers: Headers = [
             *event_headers(mint_correlation_id(), mint_traceparent(), codec.fingerprint_hex)
         ]
-        for chunk, vector in zip(chunk_events(doc, cuts), vectors, strict=True):
+        for chunk, vector in zip(chunk_events(doc, cuts), points, strict=True):
             value = codec.encode(embedded(chunk, vector, "all-MiniLM-L6-v2").to_record())
             out.append((doc.doc_id.encode(), value, headers))
         if len(out) >= chunks:
             return out[:chunks], docs
     raise AssertionError("unreachable")
+
+
+def unit_vectors(rng: np.random.Generator, count: int, centres: np.ndarray | None) -> np.ndarray:
+    if centres is None:
+        points = rng.standard_normal((count, DIMENSION)).astype(np.float32)
+    else:
+        noise = rng.standard_normal((count, DIMENSION)).astype(np.float32)
+        points = centres[rng.integers(0, len(centres), count)] + noise * SPREAD / DIMENSION**0.5
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    return points
 
 
 def publish(settings: Settings, messages: Sequence[Message]) -> float:
