@@ -114,8 +114,8 @@ class QdrantVectorStore(AliasedStore):
         self._executor = ThreadPoolExecutor(
             max_workers=1 if settings.embedded else 8, thread_name_prefix="qdrant"
         )
-        # Per collection, the payload paths with an index (read once from the
-        # server); shared with pinned copies, which address other collections.
+        # Per collection addressed (the alias, or a pinned generation), the
+        # payload paths known to have an index; shared with pinned copies.
         self._indexed: dict[str, set[str]] = {}
 
     @property
@@ -310,13 +310,17 @@ class QdrantVectorStore(AliasedStore):
         as Qdrant Edge keeps them: the server found a 1-in-20 metadata filter
         over 11k chunks in 24 ms without one, 0.8 ms with Edge's. Local mode
         has no payload indexes."""
-        if self.settings.embedded or not any(c.metadata for c in chunks):
+        if self.settings.embedded:
             return
+        known = self._indexed.setdefault(self.collection, set())
+        if not metadata_keys_to_index(known, chunks):
+            return  # every write but a new key's: no call to the server
+        # A key new here: ask the collection behind the alias what it has. A
+        # rebuild's generation got its keys as it filled (pinned, bulk_upsert).
         name = self.collection if self.is_pinned else await self.active_generation()
-        if name not in self._indexed:
-            info = await self._call(self.client.get_collection, name)
-            self._indexed[name] = set(info.payload_schema)
-        for key in metadata_keys_to_index(self._indexed[name], chunks):
+        info = await self._call(self.client.get_collection, name)
+        known |= set(info.payload_schema)
+        for key in metadata_keys_to_index(known, chunks):
             await self._call(
                 self.client.create_payload_index,
                 name,
@@ -324,7 +328,7 @@ class QdrantVectorStore(AliasedStore):
                 field_schema=models.PayloadSchemaType.KEYWORD,
                 wait=True,
             )
-            self._indexed[name].add(key)
+            known.add(key)
 
     async def _upsert(self, chunks: list[IndexedChunk]) -> None:
         points = [
