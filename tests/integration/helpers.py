@@ -133,6 +133,12 @@ class StoredIndex:
     graph_built: bool | None = None
 
 
+def server_store_settings(url: str) -> QdrantSettings:
+    """A collection (alias) of the test's own on the session's server: the
+    server outlives the test, and other tests share it."""
+    return QdrantSettings(url=url, collection=f"it_{uuid.uuid4().hex[:12]}")
+
+
 def stored_index(qdrant: QdrantSettings) -> StoredIndex:
     if not qdrant.embedded:
         return _server_index(qdrant)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import qdrant_edge as edge
 
-from core.settings import QdrantSettings, Settings
+from core.settings import Settings
 from ops.jobs.bulk import BulkSink, bulk_for, reduce_events
 from schemas.codec import codec_for
 from schemas.fast import FastDecoder
@@ -26,6 +26,7 @@ from sinks.qdrant.edge import EdgeVectorStore
 from sinks.qdrant.generations import QdrantGenerations
 from sinks.qdrant.server import QdrantVectorStore
 from tests.fakes import FakeMessage
+from tests.integration.helpers import server_store_settings
 
 pytestmark = pytest.mark.integration
 CODEC = codec_for("EmbeddedChunk")
@@ -101,8 +102,7 @@ async def vectors(
         store = EdgeVectorStore(replace(base_settings.qdrant, path=tmp_path, engine="edge"), 3)
     else:
         url = request.getfixturevalue("qdrant_server")
-        settings = QdrantSettings(url=url, collection=f"it_{uuid.uuid4().hex[:12]}")
-        store = QdrantVectorStore(settings, dimension=3)
+        store = QdrantVectorStore(server_store_settings(url), dimension=3)
     await store.ensure_schema()
     yield store
     await store.close()

@@ -6,7 +6,6 @@ before the switch, and a collection from before generations is taken over."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from core.settings import QdrantSettings
 from core.types import IndexedChunk, WritePlan
 from sinks.qdrant.generations import QdrantGenerations
 from sinks.qdrant.server import HNSW_M, QdrantVectorStore
+from tests.integration.helpers import server_store_settings
 
 pytestmark = pytest.mark.integration
 
@@ -42,8 +42,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> QdrantSettings:
     """An alias of the test's own: in a fresh folder, or on the shared server."""
     if request.param == "local":
         return QdrantSettings(path=tmp_path / "q", collection="chunks")
-    url = request.getfixturevalue("qdrant_server")
-    return QdrantSettings(url=url, collection=f"it_{uuid.uuid4().hex[:12]}")
+    return server_store_settings(request.getfixturevalue("qdrant_server"))
 
 
 def graph_degree(store: QdrantVectorStore, name: str) -> int | None:

@@ -5,7 +5,6 @@ dense and BM25 search, filters, and the layout check."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +15,7 @@ from core.settings import QdrantSettings
 from core.types import DocumentDeletion, IndexedChunk, SearchFilter, StoreNeedsOperator, WritePlan
 from sinks.qdrant.edge import EdgeVectorStore
 from sinks.qdrant.server import QdrantVectorStore
+from tests.integration.helpers import server_store_settings
 
 Store = QdrantVectorStore | EdgeVectorStore
 pytestmark = pytest.mark.integration
@@ -35,12 +35,6 @@ def open_store(path: Path, engine: str, dimension: int = 3) -> Store:
     settings = QdrantSettings(path=path, engine=engine)
     kind = EdgeVectorStore if engine == "edge" else QdrantVectorStore
     return kind(settings, dimension)
-
-
-def server_store_settings(url: str) -> QdrantSettings:
-    """A collection of the test's own on the server: the server outlives the
-    test, and other tests share it."""
-    return QdrantSettings(url=url, collection=f"it_{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture(params=["edge", "local", "server"])
