@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,16 +20,10 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.settings import QdrantSettings, Settings
-from tools.stack.local import LocalStack, own_qdrant_server, qdrant_binary
+from tools.stack.local import LocalStack, free_port, own_qdrant_server, qdrant_binary
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -44,24 +37,47 @@ class RunningPipeline:
 
 
 ENGINES = ("edge", "server")
-QDRANT_PID = "BENCH_QDRANT_PID"  # how vector_engine tells _pipeline its server's process
+
+
+@dataclass(frozen=True)
+class VectorEngine:
+    env: dict[str, str]  # the Qdrant settings of the run's processes
+    server_pid: int | None  # a server of the run's own
 
 
 @contextmanager
-def vector_engine(engine: str, workdir: Path, run: str) -> Iterator[dict[str, str]]:
-    """The worker's Qdrant settings for one engine: Qdrant Edge in the run's
-    folder, or a Qdrant server of the run's own (QDRANT_BIN, else `qdrant` on
-    PATH), started beside the stack and stopped after, holding the run's
+def vector_engine(engine: str, workdir: Path, run: str) -> Iterator[VectorEngine]:
+    """A run's Qdrant: embedded (`edge` or `local`) in the run's folder, or a
+    Qdrant server of the run's own (QDRANT_BIN, else `qdrant` on PATH),
+    started beside the stack and stopped and removed after, holding the run's
     collection. Never the stack's own server: a bench must not share its data."""
-    if engine == "edge":
-        yield {"QDRANT_PATH": str(workdir / "qdrant")}
+    if engine != "server":
+        yield VectorEngine({"QDRANT_PATH": str(workdir / "qdrant"), "QDRANT_ENGINE": engine}, None)
         return
     folder = workdir / "qdrant-server"
     try:
         with own_qdrant_server(folder, qdrant_binary(os.environ)) as server:
-            yield {"QDRANT_URL": server.url, "QDRANT_COLLECTION": run, QDRANT_PID: str(server.pid)}
+            yield VectorEngine({"QDRANT_URL": server.url, "QDRANT_COLLECTION": run}, server.pid)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class SharedStack:
+    stack: LocalStack
+    started: list[str]  # what `up` started (the rest already answered)
+    pids: dict[str, int]  # every service's process by name, a run's Qdrant server included
+
+
+def shared_stack(settings: Settings, vectors: VectorEngine) -> SharedStack:
+    """Brings up the stack's Kafka and Neo4j for a run. The stack is not told
+    of a run's own Qdrant server: it would start another at that address."""
+    stack = LocalStack(replace(settings, qdrant=QdrantSettings()))
+    started = stack.up(log=True)
+    pids = {s.name: s.pid for s in stack.status() if s.pid is not None}
+    if vectors.server_pid is not None:
+        pids["qdrant"] = vectors.server_pid
+    return SharedStack(stack, started, pids)
 
 
 @contextmanager
@@ -79,8 +95,8 @@ def pipeline(
     workdir = REPO / ".stack" / "bench" / run
     workdir.mkdir(parents=True, exist_ok=True)
     with (
-        vector_engine(engine, workdir, run) as qdrant,
-        _pipeline(run, workdir, {**qdrant, **(extra_env or {})}, cleanup) as running,
+        vector_engine(engine, workdir, run) as vectors,
+        _pipeline(run, workdir, vectors, extra_env or {}, cleanup) as running,
     ):
         yield running
 
@@ -89,6 +105,7 @@ def pipeline(
 def _pipeline(
     run: str,
     workdir: Path,
+    vectors: VectorEngine,
     extra_env: dict[str, str],
     cleanup: Callable[[Settings], None] | None,
 ) -> Iterator[RunningPipeline]:
@@ -101,16 +118,11 @@ def _pipeline(
         "DOCSTREAM_API_PORT": str(port),
         "DOCSTREAM_RATE_LIMIT_PER_S": "0",
         "DOCSTREAM_LOG_LEVEL": "WARNING",
+        **vectors.env,
         **extra_env,
     }
     settings = Settings.from_env(env)
-    # The stack's Kafka and Neo4j: a server of the run's own is already up, and
-    # the stack is not told of it (it would start its own at that address).
-    stack = LocalStack(replace(settings, qdrant=QdrantSettings()))
-    started = stack.up(log=True)
-    pids = {s.name: s.pid for s in stack.status() if s.pid is not None}
-    if QDRANT_PID in extra_env:
-        pids["qdrant"] = int(extra_env[QDRANT_PID])
+    services = shared_stack(settings, vectors)
     log_path = workdir / "worker.log"
     with log_path.open("ab") as log:
         worker = subprocess.Popen(
@@ -119,7 +131,7 @@ def _pipeline(
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base_url, worker, log_path)
-        yield RunningPipeline(settings, base_url, env, log_path, pids)
+        yield RunningPipeline(settings, base_url, env, log_path, services.pids)
     finally:
         worker.terminate()
         try:
@@ -130,7 +142,7 @@ def _pipeline(
             if cleanup is not None:
                 cleanup(settings)
         finally:
-            stack.down(only=started)
+            services.stack.down(only=services.started)
 
 
 def wait_ready(

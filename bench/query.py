@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 
 from bench import graph_step, scifact
-from bench.pipeline import REPO, free_port, wait_ready, write_record
+from bench.pipeline import REPO, wait_ready, write_record
 from bench.query_clients import CLIENTS, Users, load, percentiles
 from core.heap import freeze_startup_heap, thaw_heap
 from core.ids import chunk_id
@@ -69,7 +69,7 @@ from sinks.neo4j.store import Neo4jGraphStore
 from sinks.qdrant.edge import EdgeVectorStore
 from streams.embedding.model import SentenceTransformerEmbedder
 from streams.profile import LiveProfile
-from tools.stack.local import own_qdrant_server, qdrant_binary
+from tools.stack.local import free_port, own_qdrant_server, qdrant_binary
 
 CHUNKS_PER_DOC = 4
 TEAMS = 20  # metadata["team"] takes this many values: a filter keeps 1/20 of the chunks

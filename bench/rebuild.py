@@ -46,19 +46,18 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench.corpora import delete_graph
 from bench.measure import Span, cpu_rate, measured, rate
-from bench.pipeline import write_record
+from bench.pipeline import VectorEngine, shared_stack, vector_engine, write_record
 from bench.rebuild_events import DIMENSION, VECTORS, Message, publish, synthetic_events
 from bench.rebuild_report import TARGET_RATE, report
 from core.kafka.admin import admin_client, ensure_topics
-from core.settings import QdrantSettings, Settings
+from core.settings import Settings
 from core.types import Generations, IndexedChunk, WritePlan
 from ops.composition import vector_generations, vector_store
 from ops.jobs.bulk import bulk_event, bulk_for, reduce_events
@@ -72,7 +71,6 @@ from sinks.neo4j.store import SCHEMA, Neo4jGraphStore
 from sinks.plan import plan_writes
 from sinks.qdrant.lexical import Bm25
 from streams.records import sink_event
-from tools.stack.local import LocalStack, OwnServer, own_qdrant_server, qdrant_binary
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -254,20 +252,15 @@ def drop_kafka(settings: Settings) -> None:
 # --- the run ----------------------------------------------------------------------
 
 
-def bench_settings(engine: str, qdrant_path: Path, server: OwnServer | None = None) -> Settings:
-    """A run of its own; Qdrant embedded in `qdrant_path` with `engine`, or on
-    `server` (a collection of the run's own)."""
-    run = f"bench-rb-{uuid.uuid4().hex[:6]}"
+def bench_settings(run: str, vectors: VectorEngine) -> Settings:
+    """A run of its own: topics, group, graph, and its Qdrant (bench.pipeline)."""
     env = {
         **{k: v for k, v in os.environ.items() if k != "QDRANT_URL"},
         "DOCSTREAM_TOPIC_PREFIX": f"{run}.",
         "DOCSTREAM_GROUP_ID": run,
-        "QDRANT_PATH": str(qdrant_path),
-        "QDRANT_ENGINE": "edge" if engine == "server" else engine,
         "NEO4J_GRAPH": run,
+        **vectors.env,
     }
-    if server is not None:
-        env |= {"QDRANT_URL": server.url, "QDRANT_COLLECTION": run}
     return Settings.from_env(env)
 
 
@@ -383,23 +376,18 @@ def run_engine(args: argparse.Namespace, engine: str) -> dict[str, Any]:
     """One whole run (its own topics, graph and Qdrant) into one engine. A
     server is the run's own, started here and stopped after: its CPU is
     counted as `qdrant`."""
-    qdrant_path = Path(tempfile.mkdtemp(prefix="bench-rb-qdrant-"))
-    with ExitStack() as stack:
-        stack.callback(shutil.rmtree, qdrant_path, ignore_errors=True)
-        server = None
-        if engine == "server":
-            binary = qdrant_binary(os.environ)
-            server = stack.enter_context(own_qdrant_server(qdrant_path / "server", binary))
-        settings = bench_settings(engine, qdrant_path, server)
-        services = LocalStack(replace(settings, qdrant=QdrantSettings()))
-        services.up(log=True)  # left running: the stack is shared
-        pids = {s.name: s.pid for s in services.status() if s.pid is not None}
-        if server is not None:
-            pids["qdrant"] = server.pid
-        try:
-            return asyncio.run(measure(args, settings, pids))
-        finally:
-            drop_kafka(settings)
+    run = f"bench-rb-{uuid.uuid4().hex[:6]}"
+    workdir = Path(tempfile.mkdtemp(prefix="bench-rb-qdrant-"))
+    try:
+        with vector_engine(engine, workdir, run) as vectors:
+            settings = bench_settings(run, vectors)
+            services = shared_stack(settings, vectors)  # left running: the stack is shared
+            try:
+                return asyncio.run(measure(args, settings, services.pids))
+            finally:
+                drop_kafka(settings)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def print_engines(records: dict[str, dict[str, Any]]) -> None:

@@ -50,12 +50,13 @@ from bench.corpora import (
     wait_written,
     written,
 )
-from bench.pipeline import REPO, RunningPipeline, free_port, pipeline, wait_ready, write_record
+from bench.pipeline import REPO, RunningPipeline, pipeline, wait_ready, write_record
 from bench.quality import publish, sample_value
 from core.kafka.admin import admin_client
 from core.kafka.offsets import Offsets
 from core.settings import Settings
 from schemas.events import DocumentEvent
+from tools.stack.local import free_port
 
 B_STAGES = "chunker,embedder,neo4j-sink"
 STAGE_GROUPS = ("embedder", "qdrant-sink", "neo4j-sink")

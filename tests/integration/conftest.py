@@ -9,7 +9,6 @@ prefix, so runs never see each other's data on a shared broker or graph."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,16 +24,10 @@ from neo4j import Driver, GraphDatabase
 from core.settings import Settings
 from tests import optional
 from tests.services import Services, start_services
-from tools.stack.local import own_qdrant_server, qdrant_binary
+from tools.stack.local import free_port, own_qdrant_server, qdrant_binary
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_API_KEY = "integration-test-key"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -35,9 +35,9 @@ from core.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.confluent import ConfluentRegistry
 from schemas.events import DocumentEvent, now_millis
-from tests.integration.conftest import TEST_API_KEY, Pipeline, free_port, qdrant_env
+from tests.integration.conftest import TEST_API_KEY, Pipeline, qdrant_env
 from tests.integration.helpers import eventually, read_all
-from tools.stack.local import LocalStack
+from tools.stack.local import LocalStack, free_port
 
 pytestmark = pytest.mark.integration
 ENGINES = ("edge", "server")  # once on Qdrant Edge, once on a server (conftest)

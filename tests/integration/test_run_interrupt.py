@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from tests.integration.conftest import REPO, free_port
-from tools.stack.local import LocalStack
+from tests.integration.conftest import REPO
+from tools.stack.local import LocalStack, free_port
 
 pytestmark = pytest.mark.integration
 

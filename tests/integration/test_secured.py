@@ -32,13 +32,13 @@ import httpx
 import pytest
 
 from core.settings import Settings
-from tests.integration.conftest import REPO, TEST_API_KEY, Pipeline, free_port
+from tests.integration.conftest import REPO, TEST_API_KEY, Pipeline
 from tests.integration.follow_client import Follow
 from tests.integration.helpers import eventually
 from tests.integration.test_runbook import DOCSTREAM, REQUIRED, kind, operations_block
 from tools.admin_key import stack_key_path
 from tools.stack.certs import make_certificates
-from tools.stack.local import LocalStack, qdrant_binary
+from tools.stack.local import LocalStack, free_port, qdrant_binary
 
 # The stack's two JVMs and a worker start here, beside the session's own.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]

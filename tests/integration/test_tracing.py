@@ -18,8 +18,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from tests.integration.conftest import TEST_API_KEY, Pipeline, free_port
+from tests.integration.conftest import TEST_API_KEY, Pipeline
 from tests.integration.helpers import eventually, wait_for_doc
+from tools.stack.local import free_port
 
 pytestmark = pytest.mark.integration
 SERVICE = "service.name"

@@ -17,9 +17,10 @@ import pytest
 from neo4j import Driver
 
 from bench.pipeline import wait_ready
-from tests.integration.conftest import REPO, Pipeline, free_port
+from tests.integration.conftest import REPO, Pipeline
 from tests.integration.helpers import eventually, read_all, wait_for_doc
 from tests.integration.test_resilience import document, post_batch
+from tools.stack.local import free_port
 
 pytestmark = pytest.mark.integration
 # Qdrant Edge only: the split exists because an embedded Qdrant admits one

@@ -20,13 +20,12 @@ from typing import Any, Protocol
 from core.settings import Settings
 from tests.services.choice import ServicesError
 from tests.services.probes import (
-    free_port,
     kafka_answers,
     neo4j_answers,
     qdrant_answers,
     wait_until,
 )
-from tools.stack.local import ServiceState
+from tools.stack.local import ServiceState, free_port
 
 # testcontainers' Kafka module drives the Confluent image's own start scripts;
 # 7.6 (Kafka 3.6) is the version the module is tested with, in KRaft mode.

@@ -4,7 +4,6 @@ other exception is a bug and is raised."""
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 
@@ -59,10 +58,3 @@ def wait_until(answers: Callable[[], bool], timeout_s: float, pause_s: float = 0
         if time.monotonic() >= deadline:
             return False
         time.sleep(pause_s)
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now, on this machine."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

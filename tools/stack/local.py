@@ -75,6 +75,13 @@ def profile_file(stack_dir: Path) -> Path:
     return stack_dir.resolve() / "run" / "profile"
 
 
+def free_port() -> int:
+    """A loopback port free now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @dataclass(frozen=True)
 class OwnServer:
     url: str
@@ -89,10 +96,7 @@ def own_qdrant_server(
     the stack's: its folder under `root`, a free loopback port, started as the
     stack starts one and stopped by its PID on exit. A missing binary raises
     QdrantBinaryMissing, with what to set."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    server = QdrantServer(root, "127.0.0.1", port, binary)
+    server = QdrantServer(root, "127.0.0.1", free_port(), binary)
     server.prepare()
     marker = server.marker(root)
     process = ManagedProcess(server.name, root / "run", marker=marker)

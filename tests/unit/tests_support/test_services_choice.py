@@ -16,7 +16,7 @@ from tests.services.choice import (
     docker_answers,
     docker_ping,
 )
-from tests.services.probes import free_port
+from tools.stack.local import free_port
 
 
 class Engine:
