@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.problems import FieldError
-from schemas.events import DocumentEvent, InvalidEvent, now_millis
+from schemas.events import MAX_MILLIS, DocumentEvent, InvalidEvent, now_millis
 
 STRING_FIELDS = ("title", "text", "source", "content_type")
 KNOWN_FIELDS = {"doc_id", "version", "op", "metadata", "links", "occurred_at", *STRING_FIELDS}
@@ -60,8 +60,11 @@ def document_of(raw: Any, path: str = "") -> DocumentEvent:
             if not isinstance(raw[field], str):
                 raise FieldError(_where(path, field), "must be a string")
             values[field] = raw[field]
-    values["version"] = _non_negative_int(raw, "version", path, default=now_millis())
-    values["occurred_at"] = _non_negative_int(raw, "occurred_at", path, default=now_millis())
+    now = now_millis()
+    values["version"] = _non_negative_int(raw, "version", path, now, MAX_LONG)
+    # A timestamp a reader cannot decode (after year 9999) would stop every
+    # consumer that reads the topic: refused here, with the range it must be in.
+    values["occurred_at"] = _non_negative_int(raw, "occurred_at", path, now, MAX_MILLIS)
     values["op"] = raw.get("op", "UPSERT")
     if values["op"] not in ("UPSERT", "DELETE"):
         raise FieldError(_where(path, "op"), "must be UPSERT or DELETE")
@@ -76,10 +79,12 @@ def document_of(raw: Any, path: str = "") -> DocumentEvent:
         raise FieldError(path or "body", str(exc)) from exc
 
 
-def _non_negative_int(raw: dict[str, Any], field: str, path: str, default: int) -> int:
+def _non_negative_int(
+    raw: dict[str, Any], field: str, path: str, default: int, maximum: int
+) -> int:
     value = raw.get(field, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LONG:
-        raise FieldError(_where(path, field), f"must be an integer from 0 to {MAX_LONG}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise FieldError(_where(path, field), f"must be an integer from 0 to {maximum}")
     return value
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.rebuild import MAX_CHUNK_TOKENS, MODEL_PATTERN
+from schemas.events import MAX_MILLIS
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
@@ -97,7 +98,7 @@ DOCUMENT = {
         "content_type": {"type": "string"},
         "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
         "links": {"type": "array", "items": {"type": "string", "minLength": 1}},
-        "occurred_at": {"type": "integer", "minimum": 0},
+        "occurred_at": {"type": "integer", "minimum": 0, "maximum": MAX_MILLIS},
     },
 }
 

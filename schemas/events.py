@@ -32,6 +32,21 @@ def now_millis() -> int:
     return int(datetime.now(UTC).timestamp() * 1000)
 
 
+# The instants a reader can turn into a datetime (years 1 to 9999): Avro's long
+# holds more, but a `timestamp-millis` beyond these cannot be decoded by any
+# reader of ours, so an event carrying one is refused when it is made.
+MIN_MILLIS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
+MAX_MILLIS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+def _check_millis(kind: str, name: str, value: int) -> None:
+    if not MIN_MILLIS <= value <= MAX_MILLIS:
+        raise InvalidEvent(
+            f"{kind}: {name} must be epoch milliseconds from {MIN_MILLIS} to {MAX_MILLIS}"
+            f" (years 1 to 9999), got {value}"
+        )
+
+
 _REQUIRED: Any = object()  # a field without a default in its Avro schema
 
 
@@ -134,6 +149,7 @@ class DocumentEvent:
             raise InvalidEvent(f"version must be >= 0, got {self.version}")
         if self.op not in OPS:
             raise InvalidEvent(f"op must be UPSERT or DELETE, got {self.op!r}")
+        _check_millis("DocumentEvent", "occurred_at", self.occurred_at)
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> DocumentEvent:
@@ -181,6 +197,7 @@ class ChunkEvent:
             raise InvalidEvent(f"ChunkEvent: op must be UPSERT or DELETE, got {self.op!r}")
         if self.op == "UPSERT" and not self.chunk_id:
             raise InvalidEvent("ChunkEvent: an UPSERT needs a chunk_id")
+        _check_millis("ChunkEvent", "occurred_at", self.occurred_at)
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> ChunkEvent:

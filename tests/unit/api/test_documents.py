@@ -42,6 +42,8 @@ def test_version_and_time_default_to_now() -> None:
         ({"doc_id": "d", "text": "x", "colour": "red"}, "colour"),
         ({"doc_id": "d", "text": "x", "version": 2**63}, "version"),
         ({"doc_id": "d", "text": "x", "occurred_at": 2**64}, "occurred_at"),
+        # An Avro long, but after year 9999: no reader could decode the event.
+        ({"doc_id": "d", "text": "x", "occurred_at": 253_402_300_800_000}, "occurred_at"),
         ({"doc_id": "d\ud800", "text": "x"}, "doc_id"),
         ({"doc_id": "d", "text": "x", "links": ["\udc00"]}, "links"),
         ({"doc_id": "d", "text": "x", "metadata": {"k": "\ud83d"}}, "metadata"),
@@ -75,3 +77,8 @@ def test_a_batch_error_names_the_member() -> None:
 def test_batches_have_a_size_limit() -> None:
     with pytest.raises(FieldError, match="at most 2"):
         documents_of([{"doc_id": str(i), "text": "x"} for i in range(3)], max_batch=2)
+
+
+def test_the_last_millisecond_of_year_9999_is_accepted() -> None:
+    doc = document_of({"doc_id": "d", "text": "x", "occurred_at": 253_402_300_799_999})
+    assert doc.occurred_at == 253_402_300_799_999

@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from schemas.codec import codec_for
-from schemas.events import ChunkEvent, DocumentEvent, EmbeddedChunk, InvalidEvent
+from schemas.events import (
+    MAX_MILLIS,
+    MIN_MILLIS,
+    ChunkEvent,
+    DocumentEvent,
+    EmbeddedChunk,
+    InvalidEvent,
+)
 
 CHUNK: dict[str, Any] = {
     "chunk_id": "c-1",
@@ -153,6 +160,7 @@ def test_something_that_is_not_a_record_is_invalid(record: Any) -> None:
         ({"version": -1}, "version must be >= 0"),
         ({"op": "MERGE"}, "op must be UPSERT or DELETE"),
         ({"chunk_id": ""}, "an UPSERT needs a chunk_id"),
+        ({"occurred_at": MAX_MILLIS + 1}, "occurred_at must be epoch milliseconds from"),
     ],
 )
 def test_a_chunk_event_that_breaks_a_rule_is_invalid(change: dict[str, Any], reason: str) -> None:
@@ -185,3 +193,20 @@ def test_a_document_event_without_a_required_field_is_invalid(name: str) -> None
 def test_a_document_event_with_an_ill_typed_field_is_invalid(name: str, value: Any) -> None:
     with pytest.raises(InvalidEvent, match=f"field '{name}' must be"):
         DocumentEvent.from_record({**DOCUMENT, name: value})
+
+
+@pytest.mark.parametrize("millis", [MIN_MILLIS, 0, MAX_MILLIS])
+def test_every_accepted_timestamp_decodes(millis: int) -> None:
+    codec = codec_for("DocumentEvent")
+    doc = DocumentEvent.from_record(codec.decode(codec.encode({**DOCUMENT, "occurred_at": millis})))
+    assert doc.occurred_at == millis
+
+
+@pytest.mark.parametrize("millis", [MIN_MILLIS - 1, MAX_MILLIS + 1, 2**63 - 1])
+def test_a_timestamp_no_reader_could_decode_is_refused_when_the_event_is_made(
+    millis: int,
+) -> None:
+    """Avro's long holds it, but a reader turns a timestamp-millis into a
+    datetime (years 1 to 9999): such an event would stop every consumer."""
+    with pytest.raises(InvalidEvent, match="DocumentEvent: occurred_at must be epoch milliseconds"):
+        DocumentEvent.from_record({**DOCUMENT, "occurred_at": millis})
