@@ -331,7 +331,15 @@ class Rebuild(Job):
         self.launch(self._run())
 
     async def _run(self) -> list[Progress]:
-        return list(await asyncio.gather(*(part.run() for part in self.parts)))
+        # Every part runs to its own end: a plain gather would end the job at the
+        # first refusal or failure, reporting it finished while another part
+        # still filled its generation, unwatched.
+        parts = (part.run() for part in self.parts)
+        outcomes = await asyncio.gather(*parts, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome  # each part's progress says what happened to it
+        return cast(list[Progress], outcomes)
 
     def report(self) -> dict[str, Any]:
         return {

@@ -3,15 +3,17 @@ runs against real Kafka and stores in tests/integration/test_rebuild.py)."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Any, cast
 
+import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from api.rebuild import RebuildControl, ReplayRequest, rebuild_routes
 from core.positions import StartAt
 from ops.admin_client import progress_line
-from ops.jobs.rebuild import Progress
+from ops.jobs.rebuild import Progress, Rebuild, RebuildRefused, TargetRebuild
 
 KEY = "admin-key"
 
@@ -122,3 +124,38 @@ def test_a_replay_is_one_more_job_and_says_what_was_wrong_with_its_profile() -> 
     assert api.get("/admin/rebuild", headers=auth).json()["running"]
     assert api.delete("/admin/replay", headers=auth).status_code == 202
     assert not started[0].running
+
+
+class Part:
+    """A target's rebuild that ends after `after_s`, refused or done."""
+
+    def __init__(self, name: str, after_s: float, refuse: bool) -> None:
+        self.progress = Progress(name)
+        self.after_s = after_s
+        self.refuse = refuse
+
+    async def run(self) -> Progress:
+        self.progress.phase = "filling"
+        await asyncio.sleep(self.after_s)
+        if self.refuse:
+            self.progress.phase = "refused"
+            raise RebuildRefused(f"{self.progress.target} refused")
+        self.progress.phase = "done"
+        return self.progress
+
+
+def test_a_rebuild_of_two_targets_runs_until_both_ended_even_when_one_was_refused() -> None:
+    """One target refused first must not end the job while the other still fills."""
+
+    async def run() -> dict[str, Any]:
+        parts = [Part("neo4j", 0.0, refuse=True), Part("qdrant", 0.2, refuse=False)]
+        rebuild = Rebuild(cast(list[TargetRebuild], parts))
+        rebuild.start()
+        assert rebuild.task is not None
+        with pytest.raises(RebuildRefused, match="neo4j refused"):
+            await rebuild.task
+        return rebuild.report()
+
+    report = asyncio.run(run())
+    assert report["running"] is False
+    assert [t["phase"] for t in report["targets"]] == ["refused", "done"]
