@@ -195,6 +195,22 @@ class KafkaSettings:
     # takes: set on the topics docstream creates, and what its producers allow.
     max_message_bytes: int = 8 * 1024 * 1024
     security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    # The topics docstream creates: replicas of each partition, and how many of
+    # them must hold a write before it counts (with acks=all, one broker of
+    # three can be lost without losing or refusing a write at 3 and 2).
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
+
+    def __post_init__(self) -> None:
+        if self.replication_factor < 1:
+            raise ValueError(
+                f"KAFKA_REPLICATION_FACTOR must be at least 1, got {self.replication_factor}"
+            )
+        if not 1 <= self.min_insync_replicas <= self.replication_factor:
+            raise ValueError(
+                "KAFKA_MIN_INSYNC_REPLICAS must be from 1 to KAFKA_REPLICATION_FACTOR "
+                f"({self.replication_factor}), got {self.min_insync_replicas}"
+            )
 
     @property
     def dead_letter_max_bytes(self) -> int:
@@ -245,10 +261,28 @@ class QdrantSettings:
     engine: str = "edge"
     # A server over https whose certificate a private CA signed.
     ca_file: Path | None = None
+    # A server's collections (a cluster's, that is): shards, copies of each
+    # shard on distinct nodes, and how many copies must confirm a write. At
+    # 2 and 1 every shard survives one node down and writes go on meanwhile.
+    # The embedded engine is one shard in one process: it ignores them.
+    shards: int = 1
+    replication_factor: int = 1
+    write_consistency: int = 1
 
     def __post_init__(self) -> None:
         if self.engine not in ("edge", "local"):
             raise ValueError(f"QDRANT_ENGINE must be edge or local, got {self.engine!r}")
+        for name, value in (
+            ("SHARDS", self.shards),
+            ("REPLICATION_FACTOR", self.replication_factor),
+        ):
+            if value < 1:
+                raise ValueError(f"QDRANT_{name} must be at least 1, got {value}")
+        if not 1 <= self.write_consistency <= self.replication_factor:
+            raise ValueError(
+                "QDRANT_WRITE_CONSISTENCY must be from 1 to QDRANT_REPLICATION_FACTOR "
+                f"({self.replication_factor}), got {self.write_consistency}"
+            )
 
     @property
     def embedded(self) -> bool:
@@ -401,6 +435,8 @@ class Settings:
                 group_id=env.get("DOCSTREAM_GROUP_ID", "docstream"),
                 max_message_bytes=_int(env, "DOCSTREAM_MAX_MESSAGE_BYTES", 8 * 1024 * 1024),
                 security=kafka_security(env),
+                replication_factor=_int(env, "KAFKA_REPLICATION_FACTOR", 1),
+                min_insync_replicas=_int(env, "KAFKA_MIN_INSYNC_REPLICAS", 1),
             ),
             neo4j=Neo4jSettings(
                 uri=env.get("NEO4J_URI", "bolt://127.0.0.1:7687"),
@@ -416,6 +452,9 @@ class Settings:
                 api_key=_secret(env, "QDRANT_API_KEY"),
                 engine=env.get("QDRANT_ENGINE", "edge"),
                 ca_file=_path(env, "QDRANT_CA_FILE"),
+                shards=_int(env, "QDRANT_SHARDS", 1),
+                replication_factor=_int(env, "QDRANT_REPLICATION_FACTOR", 1),
+                write_consistency=_int(env, "QDRANT_WRITE_CONSISTENCY", 1),
             ),
             embedder=EmbedderSettings(
                 model=env.get("DOCSTREAM_EMBED_MODEL", "all-MiniLM-L6-v2"),

@@ -57,7 +57,8 @@ def create_faust_app(
         web_port=settings.api.port,
         consumer_auto_offset_reset="earliest",
         topic_partitions=settings.kafka.partitions,
-        topic_replication_factor=1,
+        # Faust's own topics (the tables' changelogs) as replicated as docstream's.
+        topic_replication_factor=settings.kafka.replication_factor,
         # The brokers and their security, acks=all, lz4 and a request cap that
         # lets a dead letter through: as every docstream client (core/kafka/config.py).
         **faust_settings(settings.kafka),

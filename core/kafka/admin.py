@@ -44,7 +44,7 @@ def _create_missing(
             NewTopic(
                 n,
                 num_partitions=settings.partitions,
-                replication_factor=1,
+                replication_factor=settings.replication_factor,
                 config=topic_config(settings, n),
             )
             for n in missing
@@ -68,7 +68,10 @@ NOTICE_RETENTION_MS = 60 * 60 * 1000
 
 
 def topic_config(settings: KafkaSettings, name: str) -> dict[str, str]:
-    config = {"max.message.bytes": str(topic_max_bytes(settings, name))}
+    config = {
+        "max.message.bytes": str(topic_max_bytes(settings, name)),
+        "min.insync.replicas": str(settings.min_insync_replicas),
+    }
     if name == settings.topics.chunks_indexed:
         config["retention.ms"] = str(NOTICE_RETENTION_MS)
     return config

@@ -149,6 +149,9 @@ class QdrantVectorStore(AliasedStore):
             self.client.create_collection,
             name,
             hnsw_config=models.HnswConfigDiff(m=0) if deferred_index else None,
+            shard_number=self.settings.shards,
+            replication_factor=self.settings.replication_factor,
+            write_consistency_factor=self.settings.write_consistency,
             vectors_config={
                 DENSE: models.VectorParams(size=self.dimension, distance=models.Distance.COSINE)
             },
@@ -236,6 +239,45 @@ class QdrantVectorStore(AliasedStore):
 
     async def ping(self) -> None:
         await self._call(self.client.get_collections)
+
+    async def cluster(self) -> dict[str, Any]:
+        """The server's cluster as the node it asks sees it: `enabled` False for
+        a single node; else every peer (and the sends to it that failed: a peer
+        down), and every replica of each shard of the live generation with its
+        state (Active, Dead, Partial while it catches up…)."""
+        status = await self._call(self.client.cluster_status)
+        if not isinstance(status, models.ClusterStatusOneOf1):
+            return {"enabled": False}
+        failures = status.message_send_failures or {}
+        peers = [
+            {
+                "peer": peer,
+                "uri": info.uri,
+                "failed_sends": failures[info.uri].count if info.uri in failures else 0,
+            }
+            for peer, info in sorted(status.peers.items(), key=lambda item: int(item[0]))
+        ]
+        target = await self.alias_target()
+        info = await self._call(self.client.collection_cluster_info, target or self.alias)
+        replicas = [
+            {
+                "shard": r.shard_id,
+                "peer": info.peer_id,
+                "state": r.state.value,
+                "points": r.points_count,
+            }
+            for r in info.local_shards
+        ] + [
+            {"shard": r.shard_id, "peer": r.peer_id, "state": r.state.value}
+            for r in info.remote_shards
+        ]
+        return {
+            "enabled": True,
+            "asked_peer": status.peer_id,
+            "peers": peers,
+            "collection": target or self.alias,
+            "replicas": sorted(replicas, key=lambda r: (r["shard"], r["peer"])),
+        }
 
     async def close(self) -> None:
         try:

@@ -140,3 +140,43 @@ def test_tls_settings_of_the_stores(tmp_path: Path) -> None:
     assert not Settings.from_env({}).neo4j.tls
     with pytest.raises(ValueError, match="NEO4J_CA_FILE goes with a bolt:// or neo4j:// URI"):
         Settings.from_env({"NEO4J_URI": "neo4j+s://db", "NEO4J_CA_FILE": "ca.crt"})
+
+
+def test_replication_defaults_to_one_copy_of_everything() -> None:
+    """One broker and one Qdrant: what `make run` starts."""
+    settings = Settings.from_env({})
+    assert (settings.kafka.replication_factor, settings.kafka.min_insync_replicas) == (1, 1)
+    qdrant = settings.qdrant
+    assert (qdrant.shards, qdrant.replication_factor, qdrant.write_consistency) == (1, 1, 1)
+
+
+def test_replication_comes_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "KAFKA_REPLICATION_FACTOR": "3",
+            "KAFKA_MIN_INSYNC_REPLICAS": "2",
+            "QDRANT_SHARDS": "2",
+            "QDRANT_REPLICATION_FACTOR": "2",
+            "QDRANT_WRITE_CONSISTENCY": "1",
+        }
+    )
+    assert (settings.kafka.replication_factor, settings.kafka.min_insync_replicas) == (3, 2)
+    qdrant = settings.qdrant
+    assert (qdrant.shards, qdrant.replication_factor, qdrant.write_consistency) == (2, 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"KAFKA_REPLICATION_FACTOR": "0"}, "KAFKA_REPLICATION_FACTOR must be at least 1"),
+        ({"KAFKA_MIN_INSYNC_REPLICAS": "2"}, "KAFKA_MIN_INSYNC_REPLICAS must be from 1 to"),
+        ({"QDRANT_SHARDS": "0"}, "QDRANT_SHARDS must be at least 1"),
+        ({"QDRANT_REPLICATION_FACTOR": "0"}, "QDRANT_REPLICATION_FACTOR must be at least 1"),
+        ({"QDRANT_WRITE_CONSISTENCY": "3"}, "QDRANT_WRITE_CONSISTENCY must be from 1 to"),
+    ],
+)
+def test_replication_that_cannot_work_is_refused_naming_the_setting(
+    env: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ValueError, match=named):
+        Settings.from_env(env)
