@@ -20,7 +20,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.settings import QdrantSettings, Settings
-from tools.stack.local import LocalStack, free_port, own_qdrant_server, qdrant_binary
+from tools.stack.local import LocalStack, own_qdrant_server, qdrant_binary
+from tools.stack.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"

@@ -69,7 +69,8 @@ from sinks.neo4j.store import Neo4jGraphStore
 from sinks.qdrant.edge import EdgeVectorStore
 from streams.embedding.model import SentenceTransformerEmbedder
 from streams.profile import LiveProfile
-from tools.stack.local import free_port, own_qdrant_server, qdrant_binary
+from tools.stack.local import own_qdrant_server, qdrant_binary
+from tools.stack.ports import free_port
 
 CHUNKS_PER_DOC = 4
 TEAMS = 20  # metadata["team"] takes this many values: a filter keeps 1/20 of the chunks

@@ -56,7 +56,7 @@ from core.kafka.admin import admin_client
 from core.kafka.offsets import Offsets
 from core.settings import Settings
 from schemas.events import DocumentEvent
-from tools.stack.local import free_port
+from tools.stack.ports import free_port
 
 B_STAGES = "chunker,embedder,neo4j-sink"
 STAGE_GROUPS = ("embedder", "qdrant-sink", "neo4j-sink")

@@ -24,7 +24,8 @@ from neo4j import Driver, GraphDatabase
 from core.settings import Settings
 from tests import optional
 from tests.services import Services, start_services
-from tools.stack.local import free_port, own_qdrant_server, qdrant_binary
+from tools.stack.local import own_qdrant_server, qdrant_binary
+from tools.stack.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_API_KEY = "integration-test-key"

@@ -37,7 +37,8 @@ from schemas.confluent import ConfluentRegistry
 from schemas.events import DocumentEvent, now_millis
 from tests.integration.conftest import TEST_API_KEY, Pipeline, qdrant_env
 from tests.integration.helpers import eventually, read_all
-from tools.stack.local import LocalStack, free_port
+from tools.stack.local import LocalStack
+from tools.stack.ports import free_port
 
 pytestmark = pytest.mark.integration
 ENGINES = ("edge", "server")  # once on Qdrant Edge, once on a server (conftest)

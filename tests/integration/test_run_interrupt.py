@@ -22,7 +22,8 @@ import pytest
 
 from core.settings import Settings
 from tests.integration.conftest import REPO
-from tools.stack.local import LocalStack, free_port
+from tools.stack.local import LocalStack
+from tools.stack.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -38,7 +38,8 @@ from tests.integration.helpers import eventually
 from tests.integration.test_runbook import DOCSTREAM, REQUIRED, kind, operations_block
 from tools.admin_key import stack_key_path
 from tools.stack.certs import make_certificates
-from tools.stack.local import LocalStack, free_port, qdrant_binary
+from tools.stack.local import LocalStack, qdrant_binary
+from tools.stack.ports import free_port
 
 # The stack's two JVMs and a worker start here, beside the session's own.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]

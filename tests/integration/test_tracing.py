@@ -20,7 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from tests.integration.conftest import TEST_API_KEY, Pipeline
 from tests.integration.helpers import eventually, wait_for_doc
-from tools.stack.local import free_port
+from tools.stack.ports import free_port
 
 pytestmark = pytest.mark.integration
 SERVICE = "service.name"

@@ -20,7 +20,7 @@ from bench.pipeline import wait_ready
 from tests.integration.conftest import REPO, Pipeline
 from tests.integration.helpers import eventually, read_all, wait_for_doc
 from tests.integration.test_resilience import document, post_batch
-from tools.stack.local import free_port
+from tools.stack.ports import free_port
 
 pytestmark = pytest.mark.integration
 # Qdrant Edge only: the split exists because an embedded Qdrant admits one

@@ -25,7 +25,8 @@ from tests.services.probes import (
     qdrant_answers,
     wait_until,
 )
-from tools.stack.local import ServiceState, free_port
+from tools.stack.local import ServiceState
+from tools.stack.ports import free_port
 
 # testcontainers' Kafka module drives the Confluent image's own start scripts;
 # 7.6 (Kafka 3.6) is the version the module is tested with, in KRaft mode.

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -26,8 +25,13 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from core.settings import Settings
+from tools.stack.cluster import ENV_HEADER as CLUSTER_ENV_HEADER
+from tools.stack.cluster import ClusterPorts, cluster_services, qdrant_urls
+from tools.stack.cluster import client_env as cluster_client_env
+from tools.stack.env_file import write_env_file
+from tools.stack.ports import free_port
 from tools.stack.process import ManagedProcess
-from tools.stack.secure import SecureProfile, write_env_file
+from tools.stack.secure import ENV_HEADER, SecureProfile
 from tools.stack.services import (
     KafkaBroker,
     Neo4jServer,
@@ -37,7 +41,7 @@ from tools.stack.services import (
 )
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-SECURE, PLAINTEXT = "secure", "plaintext"
+SECURE, PLAINTEXT, CLUSTER = "secure", "plaintext", "cluster"
 
 
 class StackError(RuntimeError):
@@ -73,13 +77,6 @@ def recorded_profile(stack_dir: Path) -> str | None:
 
 def profile_file(stack_dir: Path) -> Path:
     return stack_dir.resolve() / "run" / "profile"
-
-
-def free_port() -> int:
-    """A loopback port free now (the OS picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -128,7 +125,21 @@ class LocalStack:
         controller_port: int | None = None,
         env: Mapping[str, str] = os.environ,
         secure: bool = False,
+        cluster: ClusterPorts | None = None,
+        cluster_dir: Path | None = None,
     ) -> None:
+        self.cluster = cluster
+        if cluster is not None:
+            # A folder of its own (its PID files, data, recorded profile): it
+            # runs beside the plaintext or secured stack, on ports of its own.
+            # `cluster_dir` moves it (a test's cluster); the jars stay shared.
+            self.root = (cluster_dir or settings.stack_dir / CLUSTER).resolve()
+            self.security = None
+            binary = qdrant_binary(env)
+            lib_root = settings.stack_dir.resolve()
+            self.services: list[Service] = cluster_services(self.root, cluster, binary, lib_root)
+            self.qdrant_url = qdrant_urls(cluster)[0]
+            return
         self.root = settings.stack_dir.resolve()
         self.security = SecureProfile(self.root) if secure else None
         first_broker = settings.kafka.bootstrap_servers.split(",")[0]
@@ -140,7 +151,7 @@ class LocalStack:
                     f"{var} names {host}: the local stack only runs services on this machine"
                 )
         controller = controller_port or int(env.get("KAFKA_CONTROLLER_PORT", kafka_port + 1))
-        self.services: list[Service] = [
+        self.services = [
             KafkaBroker(self.root, "127.0.0.1", kafka_port, controller, security=self.security),
             Neo4jServer(self.root, "127.0.0.1", neo4j_port, security=self.security),
         ]
@@ -160,7 +171,17 @@ class LocalStack:
 
     @property
     def profile(self) -> str:
+        if self.cluster is not None:
+            return CLUSTER
         return SECURE if self.security is not None else PLAINTEXT
+
+    @property
+    def env_file(self) -> Path | None:
+        """Where `up` writes the client settings (None: the plaintext stack's
+        are the defaults and the variables it was started with)."""
+        if self.cluster is not None:
+            return self.root / "cluster.env"
+        return self.security.env_file if self.security is not None else None
 
     def _process(self, service: Service) -> ManagedProcess:
         return ManagedProcess(service.name, self.root / "run", marker=self._marker(service))
@@ -208,7 +229,9 @@ class LocalStack:
         profile_file(self.root).write_text(self.profile)
         if self.security is not None:
             self.security.prepare()
-            write_env_file(self.security.env_file, self.client_env())
+            write_env_file(self.security.env_file, self.client_env(), ENV_HEADER)
+        if self.cluster is not None:
+            write_env_file(self.root / "cluster.env", self.client_env(), CLUSTER_ENV_HEADER)
 
     def _prepare(self, service: Service) -> None:
         try:
@@ -219,7 +242,10 @@ class LocalStack:
     def client_env(self) -> dict[str, str]:
         """The client settings that reach this stack: for the secured profile,
         its servers, security and the files of its secrets (no secret itself);
-        for the plaintext one, the addresses alone."""
+        for the plaintext one, the addresses alone; for the cluster, every
+        broker's address and the replication its topics and collections need."""
+        if self.cluster is not None:
+            return cluster_client_env(self.cluster)
         addresses = {service.name: service.address for service in self.services}
         if self.security is not None:
             return self.security.client_env(
@@ -230,6 +256,10 @@ class LocalStack:
 
     def engine(self) -> str:
         """Which Qdrant the pipeline uses, in words, for `make run` to say."""
+        if self.cluster is not None:
+            return f"a Qdrant cluster of {len(self.cluster.qdrant)} nodes at " + ", ".join(
+                qdrant_urls(self.cluster)
+            )
         for service in self.services:
             if isinstance(service, QdrantServer):
                 return f"a Qdrant server at {service.address} (started from {service.binary})"

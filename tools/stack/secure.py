@@ -19,8 +19,6 @@ and `client_env` tells clients https://."""
 
 from __future__ import annotations
 
-import shlex
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from core.settings import KafkaSecurity, Neo4jSettings, QdrantSettings
 from tools.stack.certs import Pki
 from tools.stack.credentials import KAFKA_CLIENT_USER, NEO4J_USER, Credentials, read_secret
 
+ENV_HEADER = "The secured local stack's client settings (python -m tools.stack up --secure)."
 PROTOCOL = "SASL_SSL"
 # What docstream's clients use; the broker also takes SCRAM-SHA-256 and PLAIN.
 CLIENT_MECHANISM = "SCRAM-SHA-512"
@@ -102,14 +101,3 @@ class SecureProfile:
                 "QDRANT_CA_FILE": str(self.pki.ca),
             }
         return env
-
-
-def write_env_file(path: Path, env: Mapping[str, str]) -> Path:
-    """`KEY=value` lines, quoted for a POSIX shell: `set -a; . FILE; set +a`."""
-    header = "# The secured local stack's client settings (python -m tools.stack up --secure).\n"
-    path.write_text(header + "".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items()))
-    return path
-
-
-def how_to_use(path: Path) -> str:
-    return f"set -a; . {shlex.quote(str(path))}; set +a"

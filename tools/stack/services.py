@@ -81,13 +81,33 @@ def jvm_marker(stack_root: Path, name: str) -> str:
     return f"-Ddocstream.stack={stack_root}/{name}"
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, base64url without padding."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
 def data_folder(root: Path, name: str, security: SecureProfile | None) -> Path:
     return root / "data" / (f"{name}-secure" if security is not None else name)
 
 
+@dataclass(frozen=True)
+class KafkaQuorum:
+    """The brokers of a cluster, each also a controller (KRaft's combined
+    mode): who votes, and what the cluster's own topics and defaults need."""
+
+    controllers: tuple[tuple[int, int], ...]  # (node id, controller port) of each voter
+    cluster_id: str  # every node formats its storage with the same one
+    replicas: int  # of internal topics and of topics created without a factor
+    min_insync: int
+
+    def voters(self, host: str) -> str:
+        return ",".join(f"{node}@{host}:{port}" for node, port in self.controllers)
+
+
 @dataclass
 class KafkaBroker:
-    """Kafka 3.9 in KRaft mode, one node that is both broker and controller."""
+    """Kafka 3.9 in KRaft mode, a node that is both broker and controller:
+    alone (the default), or one of a `quorum`."""
 
     root: Path  # the stack folder
     host: str
@@ -95,6 +115,9 @@ class KafkaBroker:
     controller_port: int
     name: str = "kafka"
     security: SecureProfile | None = None
+    node_id: int = 1
+    quorum: KafkaQuorum | None = None
+    lib_root: Path | None = None  # where its jars are, when not under `root`
 
     @property
     def address(self) -> str:
@@ -102,7 +125,7 @@ class KafkaBroker:
 
     @property
     def lib(self) -> Path:
-        return self.root / "lib" / "kafka"
+        return (self.lib_root or self.root) / "lib" / "kafka"
 
     def marker(self, stack_root: Path) -> str:
         return jvm_marker(stack_root, self.name)
@@ -114,7 +137,11 @@ class KafkaBroker:
     @property
     def config(self) -> Path:
         suffix = "-secure" if self.security is not None else ""
-        return self.root / "conf" / f"kafka{suffix}.properties"
+        return self.root / "conf" / f"{self.name}{suffix}.properties"
+
+    @property
+    def log4j(self) -> Path:
+        return self.root / "conf" / f"{self.name}-log4j.properties"
 
     @property
     def users_stamp(self) -> Path:
@@ -122,18 +149,27 @@ class KafkaBroker:
         return self.data.with_name(f"{self.data.name}.users")
 
     def properties(self) -> str:
+        quorum = self.quorum
+        voters = quorum.voters(self.host) if quorum else f"1@{self.host}:{self.controller_port}"
+        # One node: every internal topic has one replica. A quorum's have its factor.
+        replicas, min_insync = (quorum.replicas, quorum.min_insync) if quorum else (1, 1)
         return "\n".join(
             [
                 "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@{self.host}:{self.controller_port}",
+                f"node.id={self.node_id}",
+                f"controller.quorum.voters={voters}",
                 *self._listener_lines(),
                 f"log.dirs={self.data.resolve()}",
                 "num.partitions=3",
-                # One node: every internal topic has one replica.
-                "offsets.topic.replication.factor=1",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
+                f"offsets.topic.replication.factor={replicas}",
+                f"transaction.state.log.replication.factor={replicas}",
+                f"transaction.state.log.min.isr={min_insync}",
+                # Topics made without a factor (Faust's changelogs) as docstream's.
+                *(
+                    [f"default.replication.factor={replicas}", f"min.insync.replicas={min_insync}"]
+                    if quorum
+                    else []
+                ),
                 "group.initial.rebalance.delay.ms=0",
                 "auto.create.topics.enable=true",
                 "",
@@ -160,9 +196,8 @@ class KafkaBroker:
             write_private(self.config, self.properties())  # its JAAS lines hold passwords
         else:
             self.config.write_text(self.properties())
-        log4j = self.root / "conf" / "kafka-log4j.properties"
-        log4j.write_text(
-            KAFKA_LOG4J.format(log=(self.root / "logs" / "kafka-server.log").resolve())
+        self.log4j.write_text(
+            KAFKA_LOG4J.format(log=(self.root / "logs" / f"{self.name}-server.log").resolve())
         )
         if not (self.data / "meta.properties").exists():
             self._format_storage()
@@ -170,7 +205,7 @@ class KafkaBroker:
             self._check_users()
 
     def _format_storage(self) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = self.quorum.cluster_id if self.quorum else new_cluster_id()
         self.data.mkdir(parents=True, exist_ok=True)
         arguments = [
             "-cp",
@@ -210,7 +245,7 @@ class KafkaBroker:
             )
 
     def command(self, marker: str) -> list[str]:
-        log4j = (self.root / "conf" / "kafka-log4j.properties").resolve()
+        log4j = self.log4j.resolve()
         return [
             "java",
             "-Xms256m",
@@ -234,9 +269,11 @@ class KafkaBroker:
 
         try:
             admin = admin_client(self.client_settings())
-            return bool(admin.list_topics(timeout=1.0).brokers)
+            brokers = admin.list_topics(timeout=1.0).brokers
         except Exception:
             return False
+        # Alone: anything answering. In a quorum: this node, registered.
+        return self.node_id in brokers if self.quorum else bool(brokers)
 
 
 @dataclass
@@ -248,6 +285,7 @@ class Neo4jServer:
     port: int
     name: str = "neo4j"
     security: SecureProfile | None = None
+    lib_root: Path | None = None  # where its jars and launcher are, when not under `root`
 
     @property
     def address(self) -> str:
@@ -255,14 +293,14 @@ class Neo4jServer:
 
     @property
     def lib(self) -> Path:
-        return self.root / "lib" / "neo4j"
+        return (self.lib_root or self.root) / "lib" / "neo4j"
 
     def marker(self, stack_root: Path) -> str:
         return jvm_marker(stack_root, self.name)
 
     @property
     def launcher(self) -> Path:
-        return self.root / "lib" / "neo4j-launcher"
+        return (self.lib_root or self.root) / "lib" / "neo4j-launcher"
 
     @property
     def home(self) -> Path:
@@ -338,6 +376,16 @@ class QdrantBinaryMissing(PrepareError):
     """QDRANT_URL names this machine, but there is no server binary to start."""
 
 
+@dataclass(frozen=True)
+class QdrantPeer:
+    """A node of a Qdrant cluster: its P2P port (loopback, like its other
+    ports), and the P2P port of the peer it joins through (None: it is the
+    first peer, which the others join)."""
+
+    p2p_port: int
+    bootstrap_port: int | None = None
+
+
 @dataclass
 class QdrantServer:
     """A Qdrant server from a binary the user brings (QDRANT_BIN, else `qdrant`
@@ -350,6 +398,7 @@ class QdrantServer:
     binary: Path | None
     name: str = "qdrant"
     security: SecureProfile | None = None
+    peer: QdrantPeer | None = None  # set: one node of a cluster
 
     @property
     def address(self) -> str:
@@ -378,6 +427,8 @@ class QdrantServer:
             },
             "service": {"host": self.host, "http_port": self.port, "grpc_port": self.port + 1},
         }
+        if self.peer is not None:
+            settings["cluster"] = {"enabled": True, "p2p": {"port": self.peer.p2p_port}}
         if self.security is not None:
             # TLS on both ports (HTTP and gRPC) and the API key: in this file
             # (mode 0600), not in the command line or the environment.
@@ -410,7 +461,14 @@ class QdrantServer:
 
     def command(self, marker: str) -> list[str]:
         assert self.binary is not None, "prepare() refuses a missing binary"
-        return [str(self.binary), "--config-path", marker]
+        command = [str(self.binary), "--config-path", marker]
+        if self.peer is None:
+            return command
+        # The same command restarts a node: it finds the cluster in its storage.
+        command += ["--uri", f"http://{self.host}:{self.peer.p2p_port}"]
+        if self.peer.bootstrap_port is not None:
+            command += ["--bootstrap", f"http://{self.host}:{self.peer.bootstrap_port}"]
+        return command
 
     def ready(self) -> bool:
         import httpx

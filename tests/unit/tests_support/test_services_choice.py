@@ -16,7 +16,7 @@ from tests.services.choice import (
     docker_answers,
     docker_ping,
 )
-from tools.stack.local import free_port
+from tools.stack.ports import free_port
 
 
 class Engine:

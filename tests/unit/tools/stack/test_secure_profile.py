@@ -10,8 +10,9 @@ from tests.unit.tools.stack.test_stack import SleepService
 from tools.stack import services
 from tools.stack.__main__ import wants_secure
 from tools.stack.credentials import Credentials
+from tools.stack.env_file import write_env_file
 from tools.stack.local import LocalStack, StackError, recorded_profile
-from tools.stack.secure import SecureProfile, write_env_file
+from tools.stack.secure import ENV_HEADER, SecureProfile
 from tools.stack.services import KafkaBroker, Neo4jServer, PrepareError, QdrantServer
 
 CLIENT_KEYS = {
@@ -62,7 +63,7 @@ def test_the_client_env_names_the_secrets_by_file_only(profile: SecureProfile) -
         "SASL_SSL",
         "SCRAM-SHA-512",
     )
-    text = write_env_file(profile.root / "secure.env", with_qdrant).read_text()
+    text = write_env_file(profile.root / "secure.env", with_qdrant, ENV_HEADER).read_text()
     for value in secret_values(profile):
         assert value not in text
 
