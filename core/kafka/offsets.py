@@ -11,7 +11,7 @@ the project's `KafkaUnavailable` or `KafkaRefused` (`core/kafka/errors.py`)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
@@ -25,9 +25,24 @@ Bounds = dict[int, tuple[int, int]]
 
 
 @dataclass(frozen=True)
+class Replicas:
+    """Where one partition's copies are, by broker id."""
+
+    leader: int  # -1: no leader, the partition is offline
+    replicas: tuple[int, ...]
+    in_sync: tuple[int, ...]
+
+    @property
+    def under_replicated(self) -> bool:
+        return len(self.in_sync) < len(self.replicas)
+
+
+@dataclass(frozen=True)
 class Cluster:
     brokers: list[str]  # "id@host:port"
     topics: dict[str, list[int]]  # every topic there and its partitions, in order
+    # topic → partition → its replicas (the same metadata answer as `topics`)
+    replicas: dict[str, dict[int, Replicas]] = field(default_factory=dict)
 
 
 class Offsets:
@@ -42,8 +57,18 @@ class Offsets:
         with kafka_errors("listing the topics"):
             metadata = self._admin.list_topics(timeout=self.timeout_s)
         return Cluster(
-            brokers=[f"{b.id}@{b.host}:{b.port}" for b in metadata.brokers.values()],
+            brokers=[
+                f"{b.id}@{b.host}:{b.port}"
+                for b in sorted(metadata.brokers.values(), key=lambda b: b.id)
+            ],
             topics={name: sorted(t.partitions) for name, t in metadata.topics.items()},
+            replicas={
+                name: {
+                    p: Replicas(part.leader, tuple(part.replicas), tuple(part.isrs))
+                    for p, part in sorted(t.partitions.items())
+                }
+                for name, t in metadata.topics.items()
+            },
         )
 
     def bounds(self, topics: Iterable[str]) -> dict[str, Bounds]:

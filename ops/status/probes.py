@@ -20,7 +20,8 @@ import httpx
 
 from core.kafka.connect import diagnose
 from core.kafka.errors import KafkaRefused, KafkaUnavailable
-from core.kafka.offsets import Cluster, Offsets
+from core.kafka.groups import Group, describe_groups
+from core.kafka.offsets import Cluster, Offsets, Replicas
 from core.settings import KafkaSettings, Settings
 from core.types import Generations
 from ops.admin_key import find_api_key
@@ -89,6 +90,10 @@ class KafkaProbe:
         self.settings = settings
         self.timeout_s = timeout_s
         self.offsets = Offsets(settings, timeout_s)
+        # Who is in each stage's group (a seam: unit tests answer for the brokers).
+        self.describe: Callable[[list[str]], dict[str, Group]] = partial(
+            describe_groups, settings, timeout_s=timeout_s
+        )
 
     async def __call__(self) -> dict[str, Any]:
         return await asyncio.to_thread(self.snapshot)
@@ -116,8 +121,14 @@ class KafkaProbe:
             for s in stages
         }
         bounds = self.offsets.bounds(names)
+        members = self.describe([s.group for s in stages])
         groups = {
-            s.name: {"group": s.group, "topic": s.topic, **lag(bounds[s.topic], committed[s.name])}
+            s.name: {
+                "group": s.group,
+                "topic": s.topic,
+                **lag(bounds[s.topic], committed[s.name]),
+                **_membership(members.get(s.group)),
+            }
             for s in stages
             if s.topic in bounds
         }
@@ -131,6 +142,7 @@ class KafkaProbe:
                     "partitions": len(bounds[name]),
                     "records": sum(end - first for first, end in bounds[name].values()),
                     "end_offsets": {p: end for p, (_, end) in sorted(bounds[name].items())},
+                    **_replication(cluster.replicas.get(name, {})),
                 }
                 for name in names
                 if name in bounds
@@ -151,6 +163,30 @@ class KafkaProbe:
             if verdict is not None:
                 raise KafkaRefused(verdict) from exc
             raise
+
+
+def _replication(partitions: Mapping[int, Replicas]) -> dict[str, Any]:
+    """A topic's copies: its factor, and the partitions short of in-sync
+    copies (a broker down or behind) or without a leader (unreadable)."""
+    return {
+        "replication_factor": max((len(r.replicas) for r in partitions.values()), default=0),
+        "under_replicated": [p for p, r in partitions.items() if r.under_replicated],
+        "offline": [p for p, r in partitions.items() if r.leader < 0],
+        "leaders": {p: r.leader for p, r in partitions.items()},
+    }
+
+
+def _membership(group: Group | None) -> dict[str, Any]:
+    """A stage's workers: each member of its group and the partitions it holds."""
+    if group is None:
+        return {"state": "unknown", "members": []}
+    return {
+        "state": group.state,
+        "members": [
+            {"member": m.member_id, "host": m.host, "partitions": m.partitions}
+            for m in group.members
+        ],
+    }
 
 
 async def index_counts(location: str, generations: Generations) -> dict[str, Any]:
@@ -220,14 +256,20 @@ async def cli_status(
         asked["qdrant"] = f"the worker's /admin/status at {api_base(settings)}"
     else:
         vectors = QdrantVectorStore(settings.qdrant, dimension=0)
-        probes["qdrant"] = partial(index_counts, vectors.location, QdrantGenerations(vectors))
-        asked["qdrant"] = vectors.location
+        probes["qdrant"] = partial(_qdrant_server, vectors)
+        asked["qdrant"] = settings.qdrant.url
     try:
         return await collect(probes, timeout_s, asked)
     finally:
         await graph.close()
         if vectors is not None:
             await vectors.close()
+
+
+async def _qdrant_server(vectors: QdrantVectorStore) -> dict[str, Any]:
+    """A server's index, and its cluster: each node and shard replica."""
+    counts = await index_counts(vectors.location, QdrantGenerations(vectors))
+    return {**counts, "cluster": await vectors.cluster()}
 
 
 async def _qdrant_from_worker(base: str, key: str, timeout_s: float) -> dict[str, Any]:

@@ -26,13 +26,40 @@ def _kafka_lines(kafka: Mapping[str, Any]) -> list[str]:
         ends = ",".join(str(e) for e in topic["end_offsets"].values())
         lines.append(
             f"  {name:<48} partitions {topic['partitions']:<3} records {topic['records']:<8} "
-            f"end offsets {ends}"
+            f"end offsets {ends}{_replica_note(topic)}"
         )
     lines += [f"  {name:<48} missing" for name in kafka["missing_topics"]]
     for stage, group in kafka["groups"].items():
         lines.append(f"  lag {stage:<12} {group['group']:<36} {group['lag']}")
+        lines += _member_lines(group)
     if "caught_up" in kafka:
         lines.append(_caught_up_line(kafka))
+    return lines
+
+
+def _replica_note(topic: Mapping[str, Any]) -> str:
+    """A topic's copies, and its partitions short of them (the broker ids of
+    each partition's leader are in the JSON report)."""
+    if "replication_factor" not in topic:
+        return ""
+    note = f" replicas {topic['replication_factor']}"
+    if topic["under_replicated"]:
+        note += f" under-replicated {','.join(str(p) for p in topic['under_replicated'])}"
+    if topic["offline"]:
+        note += f" OFFLINE {','.join(str(p) for p in topic['offline'])}"
+    return note
+
+
+def _member_lines(group: Mapping[str, Any]) -> list[str]:
+    """The workers of a stage: each member of its group, what it holds."""
+    if "members" not in group:
+        return []
+    lines = [f"    group {group['state'].lower()}, {len(group['members'])} members"]
+    for member in group["members"]:
+        held = "; ".join(
+            f"{topic} {','.join(str(p) for p in ps)}" for topic, ps in member["partitions"].items()
+        )
+        lines.append(f"    member {member['member']} at {member['host']}: {held or 'nothing'}")
     return lines
 
 
@@ -115,6 +142,25 @@ def _index_lines(index: Mapping[str, Any]) -> list[str]:
     if index.get("building"):
         building = index.get("building_size", {})
         lines.append(f"  rebuilding into {index['building']}: {building.get('chunks', 0)} chunks")
+    if cluster := index.get("cluster"):
+        lines += _cluster_lines(cluster)
+    return lines
+
+
+def _cluster_lines(cluster: Mapping[str, Any]) -> list[str]:
+    """A Qdrant cluster as one node sees it: each peer, each shard replica."""
+    if not cluster["enabled"]:
+        return ["  cluster: off (a single node)"]
+    lines = [f"  cluster: {len(cluster['peers'])} peers (asked peer {cluster['asked_peer']})"]
+    for peer in cluster["peers"]:
+        failed = f", {peer['failed_sends']} failed sends" if peer["failed_sends"] else ""
+        lines.append(f"    peer {peer['peer']} {peer['uri']}{failed}")
+    for replica in cluster["replicas"]:
+        points = f" {replica['points']} points" if "points" in replica else ""
+        lines.append(
+            f"    {cluster['collection']} shard {replica['shard']} on peer {replica['peer']}: "
+            f"{replica['state']}{points}"
+        )
     return lines
 
 

@@ -15,7 +15,8 @@ from api.admin import AdminStatus
 from api.app import create_api
 from api.health import Health
 from api.search import QueryLimits, SearchService
-from core.kafka.offsets import Bounds, Cluster
+from core.kafka.groups import Group, Member
+from core.kafka.offsets import Bounds, Cluster, Replicas
 from core.settings import ApiSettings, KafkaSettings, Topics
 from ops.status import (
     KafkaProbe,
@@ -26,7 +27,7 @@ from ops.status import (
     render,
     stage_groups,
 )
-from ops.status.render import _kafka_lines, _pipeline_lines
+from ops.status.render import _index_lines, _kafka_lines, _pipeline_lines
 from tests.fakes import FakeStore
 from tests.profiles import FixedProfile
 
@@ -101,6 +102,7 @@ def test_a_batch_in_flight_is_counted_whenever_it_finishes(moment: int) -> None:
     commits made the embedder and both sinks read 0 with 5 chunks unwritten)."""
     probe = KafkaProbe(KafkaSettings(topics=Topics("p."), group_id="g"))
     probe.offsets = BatchFinishing(moment)  # type: ignore[assignment]
+    probe.describe = lambda groups: {}
     report = probe.snapshot()
     owed = {stage: group["lag"] for stage, group in report["groups"].items()}
     assert report["caught_up"] is False
@@ -111,6 +113,7 @@ def test_a_batch_in_flight_is_counted_whenever_it_finishes(moment: int) -> None:
 def test_every_stage_at_its_end_is_caught_up() -> None:
     probe = KafkaProbe(KafkaSettings(topics=Topics("p."), group_id="g"))
     probe.offsets = BatchFinishing(moment=-1)  # type: ignore[assignment]
+    probe.describe = lambda groups: {}
     probe.offsets.committed_at["g.embedder"] = 20  # type: ignore[attr-defined]
     probe.offsets.ends["p.chunks.embedded"] = 20  # type: ignore[attr-defined]
     probe.offsets.committed_at.update({"g.qdrant-sink": 20, "g.neo4j-sink": 20})  # type: ignore[attr-defined]
@@ -309,3 +312,56 @@ def test_admin_status_is_mounted_only_with_a_provider_and_is_documented() -> Non
     assert paths["/admin/status"]["get"]["security"]
     routes = {route.path for route in api.app.routes}  # type: ignore[attr-defined]
     assert routes <= set(paths)
+
+
+class ThreeBrokers(BatchFinishing):
+    """Broker 3 is down: every partition it held is short of one in-sync copy."""
+
+    def cluster(self) -> Cluster:
+        short = {0: Replicas(1, (1, 2, 3), (1, 2))}
+        return Cluster(
+            brokers=["1@k:9091", "2@k:9092"],
+            topics={t: [0] for t in self.ends},
+            replicas={t: short for t in self.ends},
+        )
+
+
+def test_each_topic_says_its_copies_and_each_stage_its_workers() -> None:
+    probe = KafkaProbe(KafkaSettings(topics=Topics("p."), group_id="g"))
+    probe.offsets = ThreeBrokers(moment=-1)  # type: ignore[assignment]
+    one = Member("worker-a", "/127.0.0.1", {"p.documents": (0, 2)})
+    two = Member("worker-b", "/127.0.0.1", {"p.documents": (1,)})
+    probe.describe = lambda groups: {"g": Group("STABLE", (one, two))}
+    report = probe.snapshot()
+    documents = report["topics"]["p.documents"]
+    assert (documents["replication_factor"], documents["under_replicated"]) == (3, [0])
+    assert report["groups"]["chunker"]["members"][1]["partitions"] == {"p.documents": (1,)}
+    assert report["groups"]["embedder"] == {**report["groups"]["embedder"], "state": "unknown"}
+    text = "\n".join(_kafka_lines(report))
+    assert "replicas 3 under-replicated 0" in text
+    assert "group stable, 2 members" in text
+    assert "member worker-a at /127.0.0.1: p.documents 0,2" in text
+
+
+def test_a_qdrant_cluster_renders_each_peer_and_shard_replica() -> None:
+    cluster = {
+        "enabled": True,
+        "asked_peer": 11,
+        "peers": [
+            {"peer": "11", "uri": "http://a:6335/", "failed_sends": 0},
+            {"peer": "12", "uri": "http://b:6335/", "failed_sends": 4},
+        ],
+        "collection": "c-g0",
+        "replicas": [
+            {"shard": 0, "peer": 11, "state": "Active", "points": 5},
+            {"shard": 0, "peer": 12, "state": "Dead"},
+        ],
+    }
+    index = {"location": "server", "active": "c-g0", "chunks": 5, "cluster": cluster}
+    text = "\n".join(_index_lines(index))
+    assert "cluster: 2 peers (asked peer 11)" in text
+    assert "peer 12 http://b:6335/, 4 failed sends" in text
+    assert "c-g0 shard 0 on peer 11: Active 5 points" in text
+    assert "c-g0 shard 0 on peer 12: Dead" in text
+    single = "\n".join(_index_lines({**index, "cluster": {"enabled": False}}))
+    assert "cluster: off (a single node)" in single

@@ -14,7 +14,7 @@ from confluent_kafka.admin import OffsetSpec
 
 from core.kafka import offsets
 from core.kafka.errors import KafkaUnavailable
-from core.kafka.offsets import Offsets
+from core.kafka.offsets import Offsets, Replicas
 from core.settings import KafkaSettings
 
 FIRST = {("a", 0): 2, ("a", 1): 0}
@@ -33,9 +33,12 @@ class FakeAdmin:
     def list_topics(self, timeout: float) -> Any:
         if self.down:
             raise KafkaException(KafkaError(KafkaError._TRANSPORT))
-        topic = SimpleNamespace(partitions={1: None, 0: None})
-        broker = SimpleNamespace(id=1, host="k", port=9092)
-        return SimpleNamespace(brokers={1: broker}, topics={"a": topic})
+        # Partition 1 lost broker 3 from its in-sync replicas; partition 0 is whole.
+        whole = SimpleNamespace(leader=1, replicas=[1, 2, 3], isrs=[1, 2, 3])
+        short = SimpleNamespace(leader=2, replicas=[2, 3, 1], isrs=[2, 1])
+        topic = SimpleNamespace(partitions={1: short, 0: whole})
+        brokers = {n: SimpleNamespace(id=n, host="k", port=9090 + n) for n in (2, 1, 3)}
+        return SimpleNamespace(brokers=brokers, topics={"a": topic})
 
     def list_offsets(self, wanted: dict[TopicPartition, Any], request_timeout: float) -> Any:
         def offset(tp: TopicPartition, spec: Any) -> int:
@@ -62,7 +65,10 @@ def admin(monkeypatch: pytest.MonkeyPatch) -> FakeAdmin:
 
 def test_bounds_cover_the_topics_that_exist(admin: FakeAdmin) -> None:
     view = Offsets(KafkaSettings())
-    assert view.cluster().brokers == ["1@k:9092"]
+    cluster = view.cluster()
+    assert cluster.brokers == ["1@k:9091", "2@k:9092", "3@k:9093"]
+    assert cluster.replicas["a"][0] == Replicas(1, (1, 2, 3), (1, 2, 3))
+    assert [r.under_replicated for r in cluster.replicas["a"].values()] == [False, True]
     assert view.bounds(["a", "missing"]) == {"a": {0: (2, 10), 1: (0, 4)}}
     assert view.at_time("a", [0, 1], 1_700_000_000_000) == {0: 3, 1: None}
 
