@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from qdrant_client import QdrantClient, models
 
 from core.settings import QdrantSettings
-from core.types import Hit, IndexedChunk, SearchFilter, WritePlan
+from core.types import Hit, IndexedChunk, SearchFilter, StoreRejected, WritePlan
 from sinks.errors import needs_operator
 from sinks.qdrant.base import AliasedStore, metadata_keys_to_index
 from sinks.qdrant.errors import STORE, mapped
@@ -134,13 +134,27 @@ class QdrantVectorStore(AliasedStore):
         target = await self.alias_target()
         if target is None and not await self._call(self.client.collection_exists, self.alias):
             target = f"{self.alias}-g0"
-            await self.create_collection(target)
-            change = models.CreateAliasOperation(
-                create_alias=models.CreateAlias(collection_name=target, alias_name=self.alias)
-            )
-            await self._call(self.client.update_collection_aliases, [change])
+            await self._create_first_generation(target)
         # Else: the alias exists, or a collection from before generations has its name.
         await self._check_layout(target or self.alias)
+
+    async def _create_first_generation(self, target: str) -> None:
+        """`<alias>-g0` and the alias to it. Several processes sharing a server
+        (workers, API processes) may start at once: the one that loses either
+        race finds what the winner made, and that is a success."""
+        try:
+            await self.create_collection(target)
+        except StoreRejected:
+            if not await self._call(self.client.collection_exists, target):
+                raise
+        change = models.CreateAliasOperation(
+            create_alias=models.CreateAlias(collection_name=target, alias_name=self.alias)
+        )
+        try:
+            await self._call(self.client.update_collection_aliases, [change])
+        except StoreRejected:
+            if await self.alias_target() != target:
+                raise
 
     async def create_collection(self, name: str, deferred_index: bool = False) -> None:
         """`deferred_index`: no HNSW graph while a rebuild fills it (`m=0`), as

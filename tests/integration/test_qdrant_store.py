@@ -161,3 +161,34 @@ async def test_an_edge_shard_with_an_older_layout_is_refused(tmp_path: Path) -> 
         await store.ensure_schema()
     assert raised.value.reason == "old_layout"
     await store.close()
+
+
+async def test_processes_that_start_at_once_share_the_first_generation(
+    request: pytest.FixtureRequest,
+) -> None:
+    """Two workers (or a worker and an API) starting together against one
+    server both find no alias and both make `<alias>-g0`: the later one meets
+    what the first made, which is a success, not a refused write."""
+    settings = server_store_settings(request.getfixturevalue("qdrant_server"))
+    first, second = (QdrantVectorStore(settings, dimension=3) for _ in range(2))
+    # The second looks (no alias, no collection of that name) before the first
+    # makes anything, and creates after it: its first answers are replayed.
+    seen_alias = [await second.alias_target()]
+    seen_exists = [second.client.collection_exists(settings.collection)]
+    assert seen_alias == [None] and seen_exists == [False]
+    await first.ensure_schema()
+    alias_now, exists_now = second.alias_target, second.client.collection_exists
+
+    async def alias_then() -> str | None:
+        return seen_alias.pop() if seen_alias else await alias_now()
+
+    def exists_then(name: str) -> bool:
+        return seen_exists.pop() if seen_exists else exists_now(name)
+
+    second.alias_target = alias_then  # type: ignore[method-assign]
+    second.client.collection_exists = exists_then  # type: ignore[method-assign]
+    await second.ensure_schema()
+    assert await first.alias_target() == f"{settings.collection}-g0"
+    assert await second.generation_names() == [f"{settings.collection}-g0"]
+    await first.close()
+    await second.close()
