@@ -22,10 +22,11 @@ PROMTOOL := $(BIN)/promtool
 # download by Playwright). Installing it needs root on a fresh machine.
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help venv promtool browser run test test-unit test-integration test-faults bench lint validate-deploy services-up services-down services-status clean
+.PHONY: help venv promtool browser run run-cluster test test-unit test-integration test-faults bench lint validate-deploy services-up services-down services-status clean
 
 help:
 	@echo "make run                 stack + worker + API + sample corpus (Ctrl-C stops it)"
+	@echo "make run-cluster         the same on 3 Kafka brokers, 3 Qdrant nodes, 2 workers, 2 APIs"
 	@echo "make test                lint, unit and integration tests on real Kafka, Neo4j, Qdrant (tests/services)"
 	@echo "make test-unit           unit tests only (no services)"
 	@echo "make test-faults         the fault-injection suite on the real services (docs/RELIABILITY.md)"
@@ -55,6 +56,10 @@ browser:
 
 run: venv
 	$(BIN)/python -m tools.run
+
+# The production topology on one machine: 3 Kafka brokers, 3 Qdrant nodes (QDRANT_BIN), Neo4j, 2 workers, 2 APIs.
+run-cluster: venv
+	$(BIN)/python -m tools.run --cluster
 
 test: venv lint validate-deploy browser
 	mkdir -p reports

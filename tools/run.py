@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -27,22 +28,15 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from core.correlation import mint_correlation_id, mint_traceparent
-from core.kafka.admin import ensure_topics
 from core.settings import Settings
 from ops.composition import run_worker
-from ops.publishing.publisher import DocumentPublisher
-from ops.publishing.sources import read_path
-from schemas.codec import Codecs
 from tools.admin_key import announcement, stack_admin_key, with_admin_key
+from tools.children import stop_child
+from tools.run_cluster import run_cluster
+from tools.sample import publish_sample
 from tools.stack.local import LocalStack
 
 SAMPLE_QUERY = "how does docstream rebuild an index"
-
-
-# After Ctrl-C: how long the worker has to stop by itself, then after SIGTERM.
-GRACE_S = 5.0
-TERM_GRACE_S = 3.0
 
 
 def _announce_when_ready(
@@ -96,7 +90,7 @@ def run_everything(settings: Settings, sample: Path) -> int:
     try:
         started = stack.up()  # stops what it started if interrupted half-way
         print(f"[run] vector store: {stack.engine()}", flush=True)
-        correlation_id = _publish_sample(settings, sample)
+        correlation_id = publish_sample(settings, sample)
         return _supervise(settings, correlation_id)
     except KeyboardInterrupt:
         print("\n[run] interrupted", flush=True)
@@ -107,16 +101,6 @@ def run_everything(settings: Settings, sample: Path) -> int:
         if started:
             print(f"[run] stopping {', '.join(started)}", flush=True)
             stack.down(only=started)
-
-
-def _publish_sample(settings: Settings, sample: Path) -> str:
-    ensure_topics(settings.kafka)
-    correlation_id = mint_correlation_id()
-    codec = Codecs.create(settings.schema_registry_url).documents
-    publisher = DocumentPublisher(settings.kafka, codec, correlation_id, mint_traceparent())
-    report = publisher.publish(read_path(sample))
-    print(f"[run] sample corpus: {report.summary()}", flush=True)
-    return correlation_id
 
 
 def _supervise(settings: Settings, correlation_id: str) -> int:
@@ -132,27 +116,8 @@ def _supervise(settings: Settings, correlation_id: str) -> int:
         stopping.set()
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("\n[run] stopping the worker", flush=True)
-        _stop(worker)
+        stop_child(worker)
         raise
-
-
-def _stop(worker: subprocess.Popen[bytes]) -> None:
-    """The worker has the terminal's SIGINT already; one sent to this process
-    alone (kill -INT) is passed on after a second. Then SIGTERM, then SIGKILL,
-    each if it lingers."""
-    for wait_s, then in (
-        (1.0, signal.SIGINT),
-        (GRACE_S, signal.SIGTERM),
-        (TERM_GRACE_S, signal.SIGKILL),
-    ):
-        try:
-            worker.wait(wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            if then == signal.SIGKILL:
-                print("[run] the worker did not stop: killing it", flush=True)
-            worker.send_signal(then)
-    worker.wait()
 
 
 def run_worker_child(settings: Settings) -> int:
@@ -174,10 +139,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sample", default=str(SAMPLE_CORPUS), help="folder of documents to publish"
     )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="the production topology: three brokers, three Qdrant nodes, two workers, two APIs",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # the child
     args = parser.parse_args(argv)
     if args.worker:
         return run_worker_child(Settings.from_env())
+    if args.cluster:
+        return run_cluster(Settings.from_env(), Path(args.sample), dict(os.environ))
     return run_everything(Settings.from_env(), Path(args.sample))
 
 

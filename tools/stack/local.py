@@ -67,6 +67,16 @@ def _split_host_port(value: str, default_port: int) -> tuple[str, int]:
     return parsed.hostname or "127.0.0.1", parsed.port or default_port
 
 
+def _others_join(service: Service) -> bool:
+    """The first peer of a Qdrant cluster: a node that bootstraps through it
+    before it listens fails its start."""
+    return (
+        isinstance(service, QdrantServer)
+        and service.peer is not None
+        and service.peer.bootstrap_port is None
+    )
+
+
 def recorded_profile(stack_dir: Path) -> str | None:
     """The profile the last `up` in `stack_dir` started, while any of it runs."""
     try:
@@ -204,6 +214,9 @@ class LocalStack:
                 self._prepare(service)
                 process.start(service.command(self._marker(service)), cwd=self.root)
                 started.append(service.name)
+                if _others_join(service):
+                    # The next nodes bootstrap through it: it must answer first.
+                    self._wait_ready(service, timeout_s, log)
             for service in self.services:
                 self._wait_ready(service, timeout_s, log)
         except BaseException:
