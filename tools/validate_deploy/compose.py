@@ -41,6 +41,37 @@ def check_policy(path: Path) -> Problems:
     for name, service in services.items():
         if isinstance(service, dict):
             problems += _service_problems(path, name, service)
+    return problems + _replication_problems(path, services)
+
+
+# Which services hold the copies each replication setting asks for.
+REPLICATED = (
+    ("apache/kafka", "KAFKA_REPLICATION_FACTOR", "brokers"),
+    ("qdrant/qdrant", "QDRANT_REPLICATION_FACTOR", "Qdrant nodes"),
+)
+
+
+def _replication_problems(path: Path, services: dict[str, Any]) -> Problems:
+    """A docstream service asking for more copies than the file has brokers
+    (or Qdrant nodes) would be refused at its first topic (or collection)."""
+    problems = []
+    for image, setting, what in REPLICATED:
+        count = sum(
+            1
+            for service in services.values()
+            if isinstance(service, dict)
+            and str(service.get("image", "")).startswith(image)
+            and not service.get("profiles")
+        )
+        for name, service in services.items():
+            if not (isinstance(service, dict) and _runs_docstream(service)):
+                continue
+            environment = service.get("environment")
+            wanted = environment.get(setting, "1") if isinstance(environment, dict) else "1"
+            if str(wanted).isdigit() and int(wanted) > count:
+                problems.append(
+                    f"{path.name}: service {name}: {setting} {wanted} but {count} {what}"
+                )
     return problems
 
 

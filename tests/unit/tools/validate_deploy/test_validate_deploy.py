@@ -93,6 +93,31 @@ def test_compose_policy_catches_what_the_schema_allows(tmp_path: Path) -> None:
     assert any("no service kafka" in p for p in problems)
 
 
+def test_compose_policy_catches_more_copies_than_brokers_or_nodes(tmp_path: Path) -> None:
+    health = {"test": ["CMD", "true"]}
+    environment = {"KAFKA_REPLICATION_FACTOR": "3", "QDRANT_REPLICATION_FACTOR": "2"}
+    document = {
+        "services": {
+            "kafka": {"image": "apache/kafka:3.9.1", "healthcheck": health},
+            "kafka-2": {"image": "apache/kafka:3.9.1", "healthcheck": health},
+            "qdrant": {"image": "qdrant/qdrant:v1.12.4", "healthcheck": health},
+            "qdrant-2": {"image": "qdrant/qdrant:v1.12.4", "healthcheck": health},
+            "worker": {
+                "image": "docstream",
+                "command": ["docstream", "worker"],
+                "environment": environment,
+                "healthcheck": health,
+            },
+        }
+    }
+    path = write_yaml(tmp_path / "docker-compose.yml", document)
+    problems = compose.check_policy(path)
+    assert (
+        "docker-compose.yml: service worker: KAFKA_REPLICATION_FACTOR 3 but 2 brokers" in problems
+    )
+    assert not any("QDRANT_REPLICATION_FACTOR" in p for p in problems)
+
+
 def test_compose_config_catches_a_dependency_on_a_missing_service(tmp_path: Path) -> None:
     document = {"services": {"api": {"image": "x", "depends_on": ["kafak"]}}}
     path = write_yaml(tmp_path / "docker-compose.yml", document)
