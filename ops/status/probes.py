@@ -269,7 +269,7 @@ async def cli_status(
 async def _qdrant_server(vectors: QdrantVectorStore) -> dict[str, Any]:
     """A server's index, and its cluster: each node and shard replica."""
     counts = await index_counts(vectors.location, QdrantGenerations(vectors))
-    return {**counts, "cluster": await vectors.cluster()}
+    return {**counts, "cluster": await vectors.cluster(counts["active"])}
 
 
 async def _qdrant_from_worker(base: str, key: str, timeout_s: float) -> dict[str, Any]:

@@ -254,11 +254,12 @@ class QdrantVectorStore(AliasedStore):
     async def ping(self) -> None:
         await self._call(self.client.get_collections)
 
-    async def cluster(self) -> dict[str, Any]:
+    async def cluster(self, collection: str) -> dict[str, Any]:
         """The server's cluster as the node it asks sees it: `enabled` False for
         a single node; else every peer (and the sends to it that failed: a peer
-        down), and every replica of each shard of the live generation with its
-        state (Active, Dead, Partial while it catches up…)."""
+        down), and every replica of each shard of `collection` (the live
+        generation, which the caller knows already) with its state (Active,
+        Dead, Partial while it catches up…)."""
         status = await self._call(self.client.cluster_status)
         if not isinstance(status, models.ClusterStatusOneOf1):
             return {"enabled": False}
@@ -271,8 +272,7 @@ class QdrantVectorStore(AliasedStore):
             }
             for peer, info in sorted(status.peers.items(), key=lambda item: int(item[0]))
         ]
-        target = await self.alias_target()
-        info = await self._call(self.client.collection_cluster_info, target or self.alias)
+        info = await self._call(self.client.collection_cluster_info, collection)
         replicas = [
             {
                 "shard": r.shard_id,
@@ -289,7 +289,7 @@ class QdrantVectorStore(AliasedStore):
             "enabled": True,
             "asked_peer": status.peer_id,
             "peers": peers,
-            "collection": target or self.alias,
+            "collection": collection,
             "replicas": sorted(replicas, key=lambda r: (r["shard"], r["peer"])),
         }
 

@@ -70,11 +70,7 @@ def _split_host_port(value: str, default_port: int) -> tuple[str, int]:
 def _others_join(service: Service) -> bool:
     """The first peer of a Qdrant cluster: a node that bootstraps through it
     before it listens fails its start."""
-    return (
-        isinstance(service, QdrantServer)
-        and service.peer is not None
-        and service.peer.bootstrap_port is None
-    )
+    return isinstance(service, QdrantServer) and service.peer is not None and service.peer.first
 
 
 def recorded_profile(stack_dir: Path) -> str | None:
@@ -242,9 +238,9 @@ class LocalStack:
         profile_file(self.root).write_text(self.profile)
         if self.security is not None:
             self.security.prepare()
-            write_env_file(self.security.env_file, self.client_env(), ENV_HEADER)
-        if self.cluster is not None:
-            write_env_file(self.root / "cluster.env", self.client_env(), CLUSTER_ENV_HEADER)
+        if self.env_file is not None:
+            header = CLUSTER_ENV_HEADER if self.cluster is not None else ENV_HEADER
+            write_env_file(self.env_file, self.client_env(), header)
 
     def _prepare(self, service: Service) -> None:
         try:

@@ -385,6 +385,11 @@ class QdrantPeer:
     p2p_port: int
     bootstrap_port: int | None = None
 
+    @property
+    def first(self) -> bool:
+        """The peer the others join through."""
+        return self.bootstrap_port is None
+
 
 @dataclass
 class QdrantServer:

@@ -336,7 +336,7 @@ def test_each_topic_says_its_copies_and_each_stage_its_workers() -> None:
     documents = report["topics"]["p.documents"]
     assert (documents["replication_factor"], documents["under_replicated"]) == (3, [0])
     assert report["groups"]["chunker"]["members"][1]["partitions"] == {"p.documents": (1,)}
-    assert report["groups"]["embedder"] == {**report["groups"]["embedder"], "state": "unknown"}
+    assert report["groups"]["embedder"]["state"] == "unknown"  # a group the brokers did not name
     text = "\n".join(_kafka_lines(report))
     assert "replicas 3 under-replicated 0" in text
     assert "group stable, 2 members" in text
